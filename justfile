@@ -1,0 +1,29 @@
+# linbo-dc task menu. It mirrors CI: `.ci/run` calls `just test` and nothing else.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+export PATH := env_var("HOME") + "/.cargo/bin:" + env_var("PATH")
+
+# List the recipes.
+default:
+    @just --list
+
+# Run the demo on a local sandbox: a devices.csv batch merge with per-job outcomes and the diff.
+demo:
+    cargo run --quiet --locked -p devices-csv --example merge -- fixtures/demo/devices.csv fixtures/demo/linbo-docker.devices.csv fixtures/demo/jobs.txt
+
+# Everything CI checks: format, lints, tests, docs, dependency policy, fuzz targets build.
+test: deps
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo test --workspace --locked
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+    cargo deny --offline check bans licenses sources
+    cargo build --locked --manifest-path fuzz/Cargo.toml
+
+# Benchmarks; each prints its figure and the ratio to a baseline measured in the same run.
+bench:
+    cargo bench --locked -p devices-csv --bench merge
+
+# Install what a fresh Debian machine lacks (apt packages when root, cargo-deny).
+deps:
+    scripts/install-deps.sh

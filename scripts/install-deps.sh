@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what `just test`, `just bench` and `just demo` need and a fresh Debian 12 machine with a Rust
+# toolchain lacks. Idempotent: does nothing when everything is present. Never starts a system service.
+set -euo pipefail
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# Debian packages, each named by the binary the test suite runs.
+declare -A packages=(
+    [redis-server]=redis-server
+    [dhcpd]=isc-dhcp-server
+)
+missing=()
+for binary in "${!packages[@]}"; do
+    if ! command -v "$binary" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$binary" ]; then
+        missing+=("${packages[$binary]}")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "install-deps: installing ${missing[*]} with apt-get" >&2
+        apt-get update -qq
+        # policy-rc.d keeps the packages' post-install scripts from starting system services.
+        policy=/usr/sbin/policy-rc.d
+        created_policy=false
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=true
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        if [ "$created_policy" = true ]; then rm -f "$policy"; fi
+    else
+        echo "install-deps: missing ${missing[*]}; run: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+# Cargo tools.
+if ! cargo deny --version >/dev/null 2>&1; then
+    echo "install-deps: installing cargo-deny" >&2
+    cargo install cargo-deny --locked
+fi
