@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Field, FieldError, Rule};
-use crate::file::MIN_FIELDS;
+use crate::file::{CANONICAL_FIELDS, MIN_FIELDS};
 use crate::value::{Group, Hostname, Ip, Mac, PxeFlag, Role, Room, check_characters};
 
 /// One device: the fifteen columns of a devices.csv line, typed and validated.
@@ -93,7 +93,7 @@ impl Device {
         }
         let build = || -> Result<Device, FieldError> {
             let role_text = value(8);
-            let role = if role_text.trim().is_empty() {
+            let role = if role_text.trim_ascii().is_empty() {
                 None
             } else {
                 Some(typed(Field::Role, role_text)?)
@@ -124,46 +124,51 @@ impl Device {
         self.to_string()
     }
 
-    /// The columns the merge copies from the delta into the master (SPEC §5), as
-    /// `(column, value)` pairs. Column 8 is included only when the device has a role.
-    pub(crate) fn managed_columns(&self) -> impl Iterator<Item = (usize, String)> + '_ {
-        let role = self.role.map(|role| (8, role.as_str().to_owned()));
-        [
-            (0, self.room.to_string()),
-            (1, self.hostname.to_string()),
-            (2, self.group.to_string()),
-            (3, self.mac.to_string()),
-            (4, self.ip.to_string()),
-            (10, self.pxe_flag.to_string()),
-        ]
-        .into_iter()
-        .chain(role)
+    /// Whether the merge copies `column` from the delta into the master (SPEC §5): columns 0–4
+    /// and 10 always, column 8 only when the device has a role.
+    pub(crate) fn is_managed_column(&self, column: usize) -> bool {
+        matches!(column, 0..=4 | 10) || (column == 8 && self.role.is_some())
+    }
+
+    /// Appends the canonical text of `column` (0–14) to `out`; nothing for other columns.
+    pub(crate) fn write_column(&self, column: usize, out: &mut String) {
+        match column {
+            0 => out.push_str(self.room.as_str()),
+            1 => out.push_str(self.hostname.as_str()),
+            2 => out.push_str(self.group.as_str()),
+            3 => self.mac.write_to(out),
+            4 => self.ip.write_to(out),
+            5 => out.push_str(&self.office_key),
+            6 => out.push_str(&self.windows_key),
+            7 => out.push_str(&self.dhcp_options),
+            8 => out.push_str(self.role.map_or("", Role::as_str)),
+            9 => out.push_str(&self.reserved_9),
+            10 => out.push(char::from(b'0' + self.pxe_flag.as_number())),
+            11 => out.push_str(&self.reserved_11),
+            12 => out.push_str(&self.reserved_12),
+            13 => out.push_str(&self.reserved_13),
+            14 => out.push_str(&self.comment),
+            _ => {}
+        }
+    }
+
+    /// Appends the canonical 15-field line (no line ending) to `out`.
+    pub(crate) fn write_line(&self, out: &mut String) {
+        for column in 0..CANONICAL_FIELDS {
+            if column > 0 {
+                out.push(';');
+            }
+            self.write_column(column, out);
+        }
     }
 }
 
 impl fmt::Display for Device {
     /// Writes the canonical 15-field line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let role = self.role.map_or("", Role::as_str);
-        write!(
-            f,
-            "{};{};{};{};{};{};{};{};{};{};{};{};{};{};{}",
-            self.room,
-            self.hostname,
-            self.group,
-            self.mac,
-            self.ip,
-            self.office_key,
-            self.windows_key,
-            self.dhcp_options,
-            role,
-            self.reserved_9,
-            self.pxe_flag,
-            self.reserved_11,
-            self.reserved_12,
-            self.reserved_13,
-            self.comment,
-        )
+        let mut line = String::with_capacity(80);
+        self.write_line(&mut line);
+        f.write_str(&line)
     }
 }
 

@@ -123,7 +123,7 @@ fn optional<T: std::str::FromStr<Err = Rule>>(
     value: &str,
 ) -> Result<Option<T>, FieldError> {
     check_characters(value).map_err(|rule| FieldError::new(name, value, rule))?;
-    if value.trim().is_empty() {
+    if value.trim_ascii().is_empty() {
         Ok(None)
     } else {
         field(name, value).map(Some)

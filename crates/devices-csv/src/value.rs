@@ -41,7 +41,7 @@ impl FromStr for Hostname {
 
     fn from_str(value: &str) -> Result<Hostname, Rule> {
         check_characters(value)?;
-        let name = value.trim();
+        let name = value.trim_ascii();
         if name.is_empty() {
             return Err(Rule::Required);
         }
@@ -78,7 +78,7 @@ impl FromStr for Room {
 
     fn from_str(value: &str) -> Result<Room, Rule> {
         check_characters(value)?;
-        let room = value.trim();
+        let room = value.trim_ascii();
         if room.is_empty() {
             return Err(Rule::Required);
         }
@@ -116,7 +116,7 @@ impl FromStr for Group {
 
     fn from_str(value: &str) -> Result<Group, Rule> {
         check_characters(value)?;
-        let group = value.trim();
+        let group = value.trim_ascii();
         if group.is_empty() {
             return Err(Rule::Required);
         }
@@ -156,35 +156,30 @@ impl FromStr for Mac {
 
     fn from_str(value: &str) -> Result<Mac, Rule> {
         check_characters(value)?;
-        let text = value.trim();
+        let text = value.trim_ascii();
         if text.is_empty() {
             return Err(Rule::Required);
         }
-        let digits: Vec<u8> = match text.len() {
-            12 => text.bytes().collect(),
+        // Hex digit pairs sit at byte offsets 0, 3, 6, ... with one separator between pairs, or
+        // at 0, 2, 4, ... without; no allocation, as the merge parses one MAC per master line.
+        let bytes = text.as_bytes();
+        let stride = match bytes.len() {
+            12 => 2,
             17 => {
-                let separator = text.as_bytes()[2];
-                if separator != b':' && separator != b'-' {
+                let separator = bytes[2];
+                let separators_ok = (separator == b':' || separator == b'-')
+                    && (1..6).all(|pair| bytes[pair * 3 - 1] == separator);
+                if !separators_ok {
                     return Err(Rule::Mac);
                 }
-                let mut digits = Vec::with_capacity(12);
-                for (index, byte) in text.bytes().enumerate() {
-                    if index % 3 == 2 {
-                        if byte != separator {
-                            return Err(Rule::Mac);
-                        }
-                    } else {
-                        digits.push(byte);
-                    }
-                }
-                digits
+                3
             }
             _ => return Err(Rule::Mac),
         };
         let mut octets = [0u8; 6];
-        for (octet, pair) in octets.iter_mut().zip(digits.chunks_exact(2)) {
-            let high = hex_value(pair[0]).ok_or(Rule::Mac)?;
-            let low = hex_value(pair[1]).ok_or(Rule::Mac)?;
+        for (pair, octet) in octets.iter_mut().enumerate() {
+            let high = hex_value(bytes[pair * stride]).ok_or(Rule::Mac)?;
+            let low = hex_value(bytes[pair * stride + 1]).ok_or(Rule::Mac)?;
             *octet = high << 4 | low;
         }
         Ok(Mac(octets))
@@ -192,13 +187,33 @@ impl FromStr for Mac {
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
-    char::from(byte).to_digit(16).map(|digit| digit as u8)
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl Mac {
+    /// Appends `AA:BB:CC:DD:EE:FF` to `out` (hand-written: the merge writes thousands per batch).
+    pub(crate) fn write_to(self, out: &mut String) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for (index, octet) in self.0.into_iter().enumerate() {
+            if index > 0 {
+                out.push(':');
+            }
+            out.push(char::from(HEX[usize::from(octet >> 4)]));
+            out.push(char::from(HEX[usize::from(octet & 0xf)]));
+        }
+    }
 }
 
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [a, b, c, d, e, g] = self.0;
-        write!(f, "{a:02X}:{b:02X}:{c:02X}:{d:02X}:{e:02X}:{g:02X}")
+        let mut text = String::with_capacity(17);
+        self.write_to(&mut text);
+        f.write_str(&text)
     }
 }
 
@@ -228,22 +243,25 @@ impl FromStr for Ip {
     /// signs, spaces or leading zeros (`010` is ambiguous: octal to some tools, decimal to others).
     fn from_str(value: &str) -> Result<Ip, Rule> {
         check_characters(value)?;
-        let text = value.trim();
+        let text = value.trim_ascii();
         if text.is_empty() || text.eq_ignore_ascii_case("dhcp") {
             return Ok(Ip::Dhcp);
         }
+        // Byte by byte: every master line's IP is parsed on every batch.
         let mut octets = [0u8; 4];
-        let mut parts = text.split('.');
+        let mut parts = text.as_bytes().split(|&b| b == b'.');
         for octet in &mut octets {
             let part = parts.next().ok_or(Rule::Ip)?;
-            let well_formed = !part.is_empty()
-                && part.len() <= 3
-                && part.bytes().all(|b| b.is_ascii_digit())
-                && !(part.len() > 1 && part.starts_with('0'));
+            let well_formed = (1..=3).contains(&part.len())
+                && part.iter().all(u8::is_ascii_digit)
+                && !(part.len() > 1 && part[0] == b'0');
             if !well_formed {
                 return Err(Rule::Ip);
             }
-            *octet = part.parse().map_err(|_| Rule::Ip)?;
+            let number = part
+                .iter()
+                .fold(0u16, |number, digit| number * 10 + u16::from(digit - b'0'));
+            *octet = u8::try_from(number).map_err(|_| Rule::Ip)?;
         }
         if parts.next().is_some() {
             return Err(Rule::Ip);
@@ -253,6 +271,29 @@ impl FromStr for Ip {
             return Err(Rule::Ip);
         }
         Ok(Ip::Fixed(Ipv4Addr::from(octets)))
+    }
+}
+
+impl Ip {
+    /// Appends `DHCP` or the dotted quad to `out`.
+    pub(crate) fn write_to(self, out: &mut String) {
+        match self {
+            Ip::Dhcp => out.push_str("DHCP"),
+            Ip::Fixed(address) => {
+                for (index, octet) in address.octets().into_iter().enumerate() {
+                    if index > 0 {
+                        out.push('.');
+                    }
+                    if octet >= 100 {
+                        out.push(char::from(b'0' + octet / 100));
+                    }
+                    if octet >= 10 {
+                        out.push(char::from(b'0' + octet / 10 % 10));
+                    }
+                    out.push(char::from(b'0' + octet % 10));
+                }
+            }
+        }
     }
 }
 
@@ -320,7 +361,7 @@ impl FromStr for Role {
 
     fn from_str(value: &str) -> Result<Role, Rule> {
         check_characters(value)?;
-        let text = value.trim();
+        let text = value.trim_ascii();
         Role::ALL
             .into_iter()
             .find(|role| role.as_str() == text)
@@ -376,7 +417,7 @@ impl FromStr for PxeFlag {
 
     fn from_str(value: &str) -> Result<PxeFlag, Rule> {
         check_characters(value)?;
-        let text = value.trim();
+        let text = value.trim_ascii();
         if text.is_empty() {
             return Err(Rule::Required);
         }

@@ -22,7 +22,7 @@ fn create(hostname: &str, mac: &str, ip: &str) -> Job {
 fn hostnames(text: &str) -> Vec<String> {
     DevicesFile::parse(text)
         .records()
-        .map(|(_, record)| record.hostname_key())
+        .map(|(_, record)| record.hostname_key().into_owned())
         .collect()
 }
 

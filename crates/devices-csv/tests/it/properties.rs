@@ -147,7 +147,7 @@ proptest! {
         let expected: Vec<&str> = input
             .lines()
             .iter()
-            .filter(|line| line.record().is_none_or(|record| !touched.contains(&record.hostname_key())))
+            .filter(|line| line.record().is_none_or(|record| !touched.contains(&record.hostname_key().into_owned())))
             .map(|line| line.raw())
             .collect();
         let result = DevicesFile::parse(&output.master);
