@@ -6,8 +6,6 @@
 
 use std::process::ExitCode;
 
-use devices_csv::{MergeOptions, OtherSchool, merge};
-
 #[path = "../tests/it/job_text.rs"]
 mod job_text;
 #[path = "../tests/it/report.rs"]
@@ -33,18 +31,7 @@ fn run(args: &[String]) -> Result<String, String> {
             Ok((school.to_owned(), read(path)?))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let other_schools: Vec<OtherSchool<'_>> = other_texts
-        .iter()
-        .map(|(school, devices)| OtherSchool { school, devices })
-        .collect();
-    let job_list: Vec<_> = jobs.iter().map(|(_, job)| job.clone()).collect();
-    let output = merge(
-        &master,
-        &delta,
-        &other_schools,
-        &job_list,
-        &MergeOptions::default(),
-    );
+    let output = report::merge_labelled(&master, &delta, &other_texts, &jobs);
     Ok(report::render(&jobs, &output))
 }
 

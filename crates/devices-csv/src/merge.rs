@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
+use std::hash::Hash;
 use std::net::Ipv4Addr;
 
 use foldhash::fast::RandomState;
@@ -286,27 +287,36 @@ enum Owners {
 }
 
 impl Owners {
-    fn add(owners: Option<&mut Owners>, id: u32) -> Option<Owners> {
-        match owners {
-            None => Some(Owners::One(id)),
-            Some(owners) => {
+    /// Records `id` as a user of `key`.
+    fn add<K: Hash + Eq>(index: &mut HashMap<K, Owners>, key: K, id: u32) {
+        match index.entry(key) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(Owners::One(id));
+            }
+            Entry::Occupied(mut occupied) => {
+                let owners = occupied.get_mut();
                 match owners {
                     Owners::One(first) => *owners = Owners::Many(vec![*first, id]),
                     Owners::Many(ids) => ids.push(id),
                 }
-                None
             }
         }
     }
 
-    /// Removes `id`; true when no owner is left.
-    fn remove(&mut self, id: u32) -> bool {
-        match self {
+    /// Forgets `id` as a user of `key`; the key goes when nobody uses it.
+    fn remove<K: Hash + Eq>(index: &mut HashMap<K, Owners>, key: K, id: u32) {
+        let Entry::Occupied(mut occupied) = index.entry(key) else {
+            return;
+        };
+        let now_unused = match occupied.get_mut() {
             Owners::One(only) => *only == id,
             Owners::Many(ids) => {
                 ids.retain(|&other| other != id);
                 ids.is_empty()
             }
+        };
+        if now_unused {
+            occupied.remove();
         }
     }
 
@@ -590,15 +600,11 @@ impl<'f, 'a> View<'f, 'a> {
     }
 
     fn index_as(&mut self, id: u32, mac: Option<u64>, ip: Option<Ipv4Addr>) {
-        if let Some(mac) = mac
-            && let Some(owners) = Owners::add(self.by_mac.get_mut(&mac), id)
-        {
-            self.by_mac.insert(mac, owners);
+        if let Some(mac) = mac {
+            Owners::add(&mut self.by_mac, mac, id);
         }
-        if let Some(ip) = ip
-            && let Some(owners) = Owners::add(self.by_ip.get_mut(&ip), id)
-        {
-            self.by_ip.insert(ip, owners);
+        if let Some(ip) = ip {
+            Owners::add(&mut self.by_ip, ip, id);
         }
         let host = &mut self.hosts[id as usize];
         host.mac = mac;
@@ -607,21 +613,11 @@ impl<'f, 'a> View<'f, 'a> {
 
     fn unindex(&mut self, id: u32) {
         let host = &mut self.hosts[id as usize];
-        if let Some(mac) = host.mac.take()
-            && self
-                .by_mac
-                .get_mut(&mac)
-                .is_some_and(|owners| owners.remove(id))
-        {
-            self.by_mac.remove(&mac);
+        if let Some(mac) = host.mac.take() {
+            Owners::remove(&mut self.by_mac, mac, id);
         }
-        if let Some(ip) = host.ip.take()
-            && self
-                .by_ip
-                .get_mut(&ip)
-                .is_some_and(|owners| owners.remove(id))
-        {
-            self.by_ip.remove(&ip);
+        if let Some(ip) = host.ip.take() {
+            Owners::remove(&mut self.by_ip, ip, id);
         }
     }
 
@@ -830,10 +826,7 @@ impl<'f, 'a> View<'f, 'a> {
             }
             appended[id as usize] = true;
             stats.total_merged_lines += 1;
-            let mut text = String::with_capacity(96);
-            device.write_line(&mut text);
-            text.push_str(&padding);
-            text.push_str(self.new_line_ending);
+            let text = canonical_line(device, &[&padding, self.new_line_ending]);
             push_added(&mut pieces, lines, text, self.new_line_ending);
         }
         Rendered::new(lines, pieces, stats)
@@ -863,10 +856,7 @@ impl<'f, 'a> View<'f, 'a> {
                         Some(device) if host.present && host.delta_line == Some(index as u32) => {
                             records += 1;
                             if host.delta_dirty {
-                                let mut text = String::with_capacity(96);
-                                device.write_line(&mut text);
-                                text.push_str(line.ending());
-                                Piece::Replace(index, text)
+                                Piece::Replace(index, canonical_line(device, &[line.ending()]))
                             } else {
                                 Piece::Keep(index)
                             }
@@ -888,16 +878,21 @@ impl<'f, 'a> View<'f, 'a> {
             }
             appended[id as usize] = true;
             records += 1;
-            let mut text = String::with_capacity(96);
-            device.write_line(&mut text);
-            text.push('\n');
-            push_added(&mut pieces, lines, text, "\n");
+            push_added(&mut pieces, lines, canonical_line(device, &["\n"]), "\n");
         }
         (
             Rendered::new(lines, pieces, MergeStats::default()).text,
             records,
         )
     }
+}
+
+/// The canonical line of `device` followed by `suffixes` (padding, line ending).
+fn canonical_line(device: &Device, suffixes: &[&str]) -> String {
+    let mut text = String::with_capacity(96);
+    device.write_line(&mut text);
+    suffixes.iter().for_each(|suffix| text.push_str(suffix));
+    text
 }
 
 /// The master line of a managed host: the managed columns from the delta, every other field

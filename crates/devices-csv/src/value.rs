@@ -24,6 +24,20 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-'
 }
 
+/// The shared shape of the name-like columns: no line-breaking characters, surrounding white
+/// space ignored, not empty, every character `allowed` (else `rule`).
+fn word(value: &str, allowed: fn(char) -> bool, rule: Rule) -> Result<&str, Rule> {
+    check_characters(value)?;
+    let word = value.trim_ascii();
+    if word.is_empty() {
+        return Err(Rule::Required);
+    }
+    if !word.chars().all(allowed) {
+        return Err(rule);
+    }
+    Ok(word)
+}
+
 /// A host name: 1–15 characters of `[A-Za-z0-9-]`, not starting or ending with `-`; stored and
 /// written lowercase, so equality is case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,16 +54,8 @@ impl FromStr for Hostname {
     type Err = Rule;
 
     fn from_str(value: &str) -> Result<Hostname, Rule> {
-        check_characters(value)?;
-        let name = value.trim_ascii();
-        if name.is_empty() {
-            return Err(Rule::Required);
-        }
-        let valid = name.len() <= 15
-            && name.chars().all(is_name_char)
-            && !name.starts_with('-')
-            && !name.ends_with('-');
-        if !valid {
+        let name = word(value, is_name_char, Rule::Hostname)?;
+        if name.len() > 15 || name.starts_with('-') || name.ends_with('-') {
             return Err(Rule::Hostname);
         }
         Ok(Hostname(name.to_ascii_lowercase()))
@@ -77,15 +83,7 @@ impl FromStr for Room {
     type Err = Rule;
 
     fn from_str(value: &str) -> Result<Room, Rule> {
-        check_characters(value)?;
-        let room = value.trim_ascii();
-        if room.is_empty() {
-            return Err(Rule::Required);
-        }
-        if !room.chars().all(is_name_char) {
-            return Err(Rule::Room);
-        }
-        Ok(Room(room.to_owned()))
+        word(value, is_name_char, Rule::Room).map(|room| Room(room.to_owned()))
     }
 }
 
@@ -115,15 +113,8 @@ impl FromStr for Group {
     type Err = Rule;
 
     fn from_str(value: &str) -> Result<Group, Rule> {
-        check_characters(value)?;
-        let group = value.trim_ascii();
-        if group.is_empty() {
-            return Err(Rule::Required);
-        }
-        if !group.chars().all(|c| is_name_char(c) || c == '_') {
-            return Err(Rule::Group);
-        }
-        Ok(Group(group.to_owned()))
+        let allowed = |c: char| is_name_char(c) || c == '_';
+        word(value, allowed, Rule::Group).map(|group| Group(group.to_owned()))
     }
 }
 

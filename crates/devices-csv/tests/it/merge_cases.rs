@@ -4,10 +4,8 @@
 
 use std::path::Path;
 
-use devices_csv::{MergeOptions, OtherSchool, merge};
-
 use crate::job_text::parse_jobs;
-use crate::report::render;
+use crate::report::{merge_labelled, render};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
@@ -42,28 +40,11 @@ fn merge_snapshots() {
             })
             .collect();
         others.sort();
-        let other_schools: Vec<OtherSchool<'_>> = others
-            .iter()
-            .map(|(school, devices)| OtherSchool { school, devices })
-            .collect();
         let jobs = parse_jobs(&read(jobs_path));
-        let job_list: Vec<_> = jobs.iter().map(|(_, job)| job.clone()).collect();
-        let output = merge(
-            &master,
-            &delta,
-            &other_schools,
-            &job_list,
-            &MergeOptions::default(),
-        );
+        let output = merge_labelled(&master, &delta, &others, &jobs);
 
         // Whatever the case, merging the result again without jobs changes nothing.
-        let again = merge(
-            &output.master,
-            &output.delta,
-            &other_schools,
-            &[],
-            &MergeOptions::default(),
-        );
+        let again = merge_labelled(&output.master, &output.delta, &others, &[]);
         assert_eq!(
             again.master,
             output.master,

@@ -3,7 +3,28 @@
 
 use std::fmt::Write as _;
 
-use devices_csv::{Change, Job, JobOutcome, MergeOutput};
+use devices_csv::{Change, Job, JobOutcome, MergeOptions, MergeOutput, OtherSchool, merge};
+
+/// Merges labelled jobs with other schools given as `(school, text)` pairs, default options.
+pub(crate) fn merge_labelled(
+    master: &str,
+    delta: &str,
+    others: &[(String, String)],
+    jobs: &[(String, Job)],
+) -> MergeOutput {
+    let other_schools: Vec<OtherSchool<'_>> = others
+        .iter()
+        .map(|(school, devices)| OtherSchool { school, devices })
+        .collect();
+    let job_list: Vec<Job> = jobs.iter().map(|(_, job)| job.clone()).collect();
+    merge(
+        master,
+        delta,
+        &other_schools,
+        &job_list,
+        &MergeOptions::default(),
+    )
+}
 
 /// The whole result as text.
 pub(crate) fn render(jobs: &[(String, Job)], output: &MergeOutput) -> String {
