@@ -505,8 +505,14 @@ impl<'f, 'a> View<'f, 'a> {
                             mac.is_some() || ip.is_some()
                         };
                     if tracked {
-                        let id = view.host_for(name, Origin::Master(line.number as u32));
-                        view.hosts[id as usize].master_lines.push(index as u32);
+                        let origin = Origin::Master(line.number as u32);
+                        let id = view.host_for(name, origin);
+                        let host = &mut view.hosts[id as usize];
+                        if host.master_lines.is_empty() {
+                            // A delta host found in the master is reported by its master line.
+                            host.origin = origin;
+                        }
+                        host.master_lines.push(index as u32);
                         view.master_lines[index] = MasterLine::Host(id);
                     }
                 }
