@@ -1,0 +1,3 @@
+//! Parse benchmark (added in a later commit).
+
+fn main() {}

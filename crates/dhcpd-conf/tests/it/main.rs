@@ -1,0 +1,1 @@
+//! Integration tests of dhcpd-conf (added in the next commits).
