@@ -61,7 +61,7 @@ impl Config {
                         text.len().saturating_sub(opened_at.len()),
                         String::new(),
                     );
-                    let header: Vec<&str> = tokens(opened_at).take(3).collect();
+                    let header: Vec<&str> = tokens(opened_at).take(6).collect();
                     if let Error::Parse { line, column, .. } = opened {
                         expected = format!(
                             "{expected} `{}` opened at line {line}, column {column}",
@@ -204,8 +204,15 @@ impl Config {
             newline,
             ..
         } = self;
-        node_at_mut(nodes, &path)
-            .and_then(|node| host_mut_of(source, newline, node))
+        let mut node = node_at_mut(nodes, &path);
+        if let Some(node) = node.as_deref_mut() {
+            // The closing `}` lines up with `host`.
+            let indent = indent_of(node.leading.as_str(source)).to_owned();
+            if let Some(block) = node.as_block_mut() {
+                block.close = Text::owned(format!("{newline}{indent}"));
+            }
+        }
+        node.and_then(|node| host_mut_of(source, newline, node))
             .ok_or_else(|| Error::InvalidHostName(name.to_owned()))
     }
 

@@ -131,6 +131,10 @@ fn statement_text(keyword: &str, value: &str) -> Result<String> {
     if keyword.is_empty() {
         return Err(invalid("the keyword is empty"));
     }
+    let is_keyword_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if !keyword.chars().all(|c| c == ' ' || is_keyword_char(c)) {
+        return Err(invalid("the keyword must be plain words"));
+    }
     if text.contains(['\n', '\r']) {
         return Err(invalid("a statement must stay on one line"));
     }
@@ -143,9 +147,6 @@ fn statement_text(keyword: &str, value: &str) -> Result<String> {
             == Some(text.as_str());
     if !is_one_statement {
         return Err(invalid("expected exactly one statement"));
-    }
-    if !(Statement { text: &text }).is(&keyword) {
-        return Err(invalid("the keyword must be plain words"));
     }
     Ok(text)
 }

@@ -54,7 +54,7 @@
 //!   `words ;` a statement. Unknown keywords, wrong arguments or a `host` inside a `pool` are left
 //!   for `dhcpd -t` to reject. What it does reject: unbalanced braces, a missing `;`, an unterminated
 //!   string, an `elsif`/`else` without `if`, and more than 64 nested blocks.
-//! - Braces after `=` in an `option` statement are an option record type
+//! - Braces after `=` in an `option` statement are an option record type (also `= array of { .. }`)
 //!   (`option x code 200 = { integer 8, text };`); braces anywhere else open a block.
 //! - Host names are compared exactly (dhcpd treats `PC01` and `pc01` as different hosts); a quoted
 //!   host name is unquoted but its escapes are not interpreted.

@@ -147,14 +147,14 @@ fn record_type(input: &str) -> PResult<'_, &str> {
 }
 
 // head = token (trivia (token | record_type))*
-//   record_type only after a token ending in `=` in an `option` statement
+//   record_type only after `=` in an `option` statement (`= { ... }`, `= array of { ... }`)
 fn head(input: &str) -> PResult<'_, &str> {
     let (mut rest, first) = token(input)?;
     let option_definition = first.eq_ignore_ascii_case("option");
-    let mut last = first;
+    let mut after_equals = false;
     loop {
         let (after_trivia, _) = trivia(rest)?;
-        let next = if option_definition && last.ends_with('=') && after_trivia.starts_with('{') {
+        let next = if option_definition && after_equals && after_trivia.starts_with('{') {
             record_type(after_trivia)
         } else {
             token(after_trivia)
@@ -162,7 +162,7 @@ fn head(input: &str) -> PResult<'_, &str> {
         match next {
             Ok((after_token, token)) => {
                 rest = after_token;
-                last = token;
+                after_equals |= token.ends_with('=');
             }
             Err(nom::Err::Error(_)) => break,
             Err(error) => return Err(error),
