@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use crate::edit::{Siblings, indent_of};
 use crate::host::{Host, HostMut};
 use crate::parser::Grammar;
-use crate::syntax::{Block, Node, NodeKind, Text, tokens, unquote, write_nodes};
+use crate::syntax::{Block, Node, NodeKind, Text, Writer, tokens, unquote};
 use crate::{Error, Result};
 
 /// Child indices from the top level down to one node.
@@ -49,6 +49,13 @@ impl Config {
     ///
     /// [`Error::Parse`] when the text is not dhcpd.conf syntax.
     pub fn parse(text: &str) -> Result<Self> {
+        if u32::try_from(text.len()).is_err() {
+            return Err(Error::parse_at(
+                text,
+                0,
+                "a file smaller than 4 GiB".to_owned(),
+            ));
+        }
         let grammar = Grammar::new(text);
         let (nodes, tail) = match grammar.config(text) {
             Ok((_, parsed)) => parsed,
@@ -163,11 +170,13 @@ impl Config {
         if self.index().contains_key(name) {
             return Err(Error::DuplicateHost(name.to_owned()));
         }
-        let block = Block {
-            header: Text::owned(format!("host {name} ")),
-            children: Vec::new(),
-            close: Text::owned(self.newline),
-        };
+        let header = format!("host {name} ");
+        let block = Block::new(
+            Text::owned(header.as_str()),
+            &header,
+            Vec::new(),
+            Text::owned(self.newline),
+        );
         let kind = NodeKind::Block(Box::new(block));
         let last_host = last_host_path(&self.source, &self.nodes, &mut Vec::new());
         let path = {
@@ -308,8 +317,9 @@ impl Config {
     ///
     /// Only the errors of `out` itself.
     pub fn write_to(&self, out: &mut dyn fmt::Write) -> fmt::Result {
-        write_nodes(&self.source, &self.nodes, out)?;
-        out.write_str(self.tail.as_str(&self.source))
+        let mut writer = Writer::new(&self.source, out);
+        writer.nodes(&self.nodes)?;
+        writer.finish(&self.tail)
     }
 
     fn index(&self) -> &HashMap<Box<str>, Path> {
@@ -470,10 +480,5 @@ fn host_mut_of<'n>(
     if !block.is_host(source) {
         return None;
     }
-    Some(HostMut::new(
-        source,
-        block,
-        newline,
-        indent_of(leading.as_str(source)),
-    ))
+    Some(HostMut::new(source, block, newline, leading.as_str(source)))
 }

@@ -27,30 +27,66 @@ impl<'a> Statement<'a> {
     /// Whether the statement starts with `keyword`, which may be several words such as
     /// `"hardware ethernet"`; compared ASCII case-insensitively, as dhcpd does.
     pub fn is(&self, keyword: &str) -> bool {
-        self.value(keyword).is_some()
+        let mut keyword_words = keyword.split_ascii_whitespace();
+        let Some(first_word) = keyword_words.next() else {
+            return false;
+        };
+        // The text starts with its first token: reject most statements with one comparison.
+        let starts_with_first = self
+            .text
+            .get(..first_word.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(first_word));
+        starts_with_first && {
+            let mut words = self.tokens();
+            std::iter::once(first_word)
+                .chain(keyword_words)
+                .all(|expected| {
+                    words
+                        .next()
+                        .is_some_and(|word| word.eq_ignore_ascii_case(expected))
+                })
+        }
     }
 
     /// The text after `keyword` (without `;`), or `None` when the statement is not a `keyword`
     /// statement. `hardware ethernet 00:1a:..;` has the value `00:1a:..` for `"hardware ethernet"`.
     pub fn value(&self, keyword: &str) -> Option<&'a str> {
+        let mut keyword_words = keyword.split_ascii_whitespace();
+        let first_word = keyword_words.next()?;
+        // The text starts with its first token: reject most statements with one comparison.
+        let starts_with_first = self
+            .text
+            .get(..first_word.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(first_word));
+        if !starts_with_first {
+            return None;
+        }
         let body = self.text();
         let mut spans = token_spans(body);
-        for expected in keyword.split_whitespace() {
+        let (_, first) = spans.next()?;
+        if !first.eq_ignore_ascii_case(first_word) {
+            return None;
+        }
+        for expected in keyword_words {
             let (_, token) = spans.next()?;
             if !token.eq_ignore_ascii_case(expected) {
                 return None;
             }
         }
-        let rest: Vec<(usize, &str)> = spans.collect();
-        let (Some((start, _)), Some((last_start, last))) = (rest.first(), rest.last()) else {
+        let Some((start, first_value)) = spans.next() else {
             return Some("");
         };
-        body.get(*start..last_start + last.len())
+        let end = spans
+            .last()
+            .map_or(start + first_value.len(), |(last_start, last)| {
+                last_start + last.len()
+            });
+        body.get(start..end)
     }
 
     /// The tokens after `keyword`, for comparisons that ignore spacing.
     fn value_tokens(&self, keyword: &str) -> Option<Vec<&'a str>> {
-        let n_keyword_words = keyword.split_whitespace().count();
+        let n_keyword_words = keyword.split_ascii_whitespace().count();
         self.value(keyword)
             .map(|_| self.tokens().skip(n_keyword_words).collect())
     }
@@ -111,13 +147,17 @@ pub struct HostMut<'a> {
     source: &'a str,
     block: &'a mut Block,
     newline: &'a str,
-    /// The indentation of the `host` line, for the first statement of an empty block.
-    host_indent: &'a str,
+    /// The trivia before the `host` line; its indentation is used for the first statement of an
+    /// empty block (computed only then).
+    host_leading: &'a str,
 }
 
 /// Builds `keyword value;` and checks that it is exactly one statement on one line.
 fn statement_text(keyword: &str, value: &str) -> Result<String> {
-    let keyword = keyword.split_whitespace().collect::<Vec<_>>().join(" ");
+    let keyword = keyword
+        .split_ascii_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     let value = value.trim();
     let text = if value.is_empty() {
         format!("{keyword};")
@@ -163,13 +203,13 @@ impl<'a> HostMut<'a> {
         source: &'a str,
         block: &'a mut Block,
         newline: &'a str,
-        host_indent: &'a str,
+        host_leading: &'a str,
     ) -> Self {
         Self {
             source,
             block,
             newline,
-            host_indent,
+            host_leading,
         }
     }
 
@@ -312,7 +352,7 @@ impl<'a> HostMut<'a> {
                         .copied()
                 });
                 let kind = NodeKind::Statement(Text::owned(text));
-                let indent = format!("{}  ", self.host_indent);
+                let indent = format!("{}  ", crate::edit::indent_of(self.host_leading));
                 let mut siblings = self.siblings();
                 match anchor {
                     Some(index) => siblings.insert_after(index, kind),

@@ -5,8 +5,8 @@ use std::fmt;
 /// A piece of text: either a byte range of the parsed source (re-emitted as is) or new text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Text {
-    /// `source[start..end]`.
-    Span { start: usize, end: usize },
+    /// `source[start..end]`; `u32` keeps nodes small (sources are limited to 4 GiB).
+    Span { start: u32, end: u32 },
     /// Text written by an edit.
     Owned(Box<str>),
 }
@@ -24,7 +24,7 @@ impl Text {
     /// parsed from `source`) reads as empty rather than panicking.
     pub(crate) fn as_str<'s>(&'s self, source: &'s str) -> &'s str {
         match self {
-            Self::Span { start, end } => source.get(*start..*end).unwrap_or(""),
+            Self::Span { start, end } => source.get(*start as usize..*end as usize).unwrap_or(""),
             Self::Owned(text) => text,
         }
     }
@@ -55,6 +55,8 @@ pub(crate) enum NodeKind {
 pub(crate) struct Block {
     /// From the keyword up to (not including) `{`, trivia before `{` included.
     pub(crate) header: Text,
+    /// Whether the header's keyword is `host`.
+    host: bool,
     /// The statements and blocks inside.
     pub(crate) children: Vec<Node>,
     /// Trivia between the last child and `}`.
@@ -88,16 +90,23 @@ impl Node {
 }
 
 impl Block {
+    /// A block with this header text and children; whether it is a `host` block is decided here,
+    /// once, as a header never changes after parsing.
+    pub(crate) fn new(header: Text, header_text: &str, children: Vec<Node>, close: Text) -> Self {
+        let host = tokens(header_text)
+            .next()
+            .is_some_and(|word| word.eq_ignore_ascii_case("host"));
+        Self {
+            header,
+            host,
+            children,
+            close,
+        }
+    }
+
     /// Whether this is a `host` block.
-    pub(crate) fn is_host(&self, source: &str) -> bool {
-        let header = self.header.as_str(source);
-        // Fast path first: the header starts with its keyword (trivia belongs to the node).
-        header
-            .get(..4)
-            .is_some_and(|word| word.eq_ignore_ascii_case("host"))
-            && tokens(header)
-                .next()
-                .is_some_and(|word| word.eq_ignore_ascii_case("host"))
+    pub(crate) fn is_host(&self, _source: &str) -> bool {
+        self.host
     }
 
     /// The declared name of a `host` block: its second token, without quotes if quoted.
@@ -137,21 +146,90 @@ pub(crate) fn offset_in(whole: &str, part: &str) -> usize {
     (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
 }
 
-/// Writes nodes exactly as they are: original bytes for spans, edited text for the rest.
-pub(crate) fn write_nodes(source: &str, nodes: &[Node], out: &mut dyn fmt::Write) -> fmt::Result {
-    for node in nodes {
-        out.write_str(node.leading.as_str(source))?;
-        match &node.kind {
-            NodeKind::Statement(body) => out.write_str(body.as_str(source))?,
-            NodeKind::Block(block) => {
-                out.write_str(block.header.as_str(source))?;
-                out.write_char('{')?;
-                write_nodes(source, &block.children, out)?;
-                out.write_str(block.close.as_str(source))?;
-                out.write_char('}')?;
+/// Writes text pieces, merging runs of adjacent source spans into one write: an untouched region
+/// of any size costs one `write_str`, however many nodes it holds.
+pub(crate) struct Writer<'s, 'o> {
+    source: &'s str,
+    out: &'o mut dyn fmt::Write,
+    /// A source range not yet written.
+    pending: Option<(u32, u32)>,
+}
+
+impl<'s, 'o> Writer<'s, 'o> {
+    pub(crate) fn new(source: &'s str, out: &'o mut dyn fmt::Write) -> Self {
+        Self {
+            source,
+            out,
+            pending: None,
+        }
+    }
+
+    fn text(&mut self, text: &Text) -> fmt::Result {
+        match text {
+            Text::Span { start, end } => match &mut self.pending {
+                Some((_, pending_end)) if *pending_end == *start => {
+                    *pending_end = *end;
+                    Ok(())
+                }
+                _ => {
+                    self.flush()?;
+                    self.pending = Some((*start, *end));
+                    Ok(())
+                }
+            },
+            Text::Owned(owned) => {
+                self.flush()?;
+                self.out.write_str(owned)
             }
         }
-        out.write_str(node.trailing.as_str(source))?;
     }
-    Ok(())
+
+    /// Writes a `{` or `}`: the source byte right after the pending span when it is that
+    /// character, so the run of untouched text goes on.
+    fn brace(&mut self, brace: char) -> fmt::Result {
+        if let Some((start, end)) = self.pending
+            && self.source.as_bytes().get(end as usize) == Some(&(brace as u8))
+        {
+            self.pending = Some((start, end + 1));
+            return Ok(());
+        }
+        self.flush()?;
+        self.out.write_char(brace)
+    }
+
+    pub(crate) fn flush(&mut self) -> fmt::Result {
+        if let Some((start, end)) = self.pending.take() {
+            self.out.write_str(
+                self.source
+                    .get(start as usize..end as usize)
+                    .unwrap_or_default(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes nodes exactly as they are: original bytes for spans, edited text for the rest.
+    pub(crate) fn nodes(&mut self, nodes: &[Node]) -> fmt::Result {
+        for node in nodes {
+            self.text(&node.leading)?;
+            match &node.kind {
+                NodeKind::Statement(body) => self.text(body)?,
+                NodeKind::Block(block) => {
+                    self.text(&block.header)?;
+                    self.brace('{')?;
+                    self.nodes(&block.children)?;
+                    self.text(&block.close)?;
+                    self.brace('}')?;
+                }
+            }
+            self.text(&node.trailing)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the trailing text of the file and flushes.
+    pub(crate) fn finish(mut self, tail: &Text) -> fmt::Result {
+        self.text(tail)?;
+        self.flush()
+    }
 }
