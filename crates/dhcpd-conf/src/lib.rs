@@ -54,14 +54,20 @@
 //!   `words ;` a statement. Unknown keywords, wrong arguments or a `host` inside a `pool` are left
 //!   for `dhcpd -t` to reject. What it does reject: unbalanced braces, a missing `;`, an unterminated
 //!   string, an `elsif`/`else` without `if`, and more than 64 nested blocks.
-//! - Braces after `=` in an `option` statement are an option record type (also `= array of { .. }`)
-//!   (`option x code 200 = { integer 8, text };`); braces anywhere else open a block.
-//! - Host names are compared exactly (dhcpd treats `PC01` and `pc01` as different hosts); a quoted
-//!   host name is unquoted but its escapes are not interpreted.
+//! - Braces after `=` in an `option` statement are an option record type
+//!   (`option x code 200 = { integer 8, text };`, `= array of { ip-address, integer 8 }`); braces
+//!   anywhere else open a block.
+//! - dhcpd rejects quoted host names (`host "pc01" {`); the parser accepts and unquotes them
+//!   without interpreting escapes.
+//! - Host names are compared exactly, as dhcpd does (`PC01` and `pc01` are different hosts);
+//!   keywords are compared ASCII case-insensitively, as dhcpd does (`Hardware Ethernet`).
 //! - Only statements directly inside a host block are edited; `next-server` set in a surrounding
 //!   `group` or `subnet` is neither read nor changed by the host API.
 //! - Include paths are compared exactly as written; relative paths are not resolved.
-//! - The parser holds the whole file in memory (a 20,000-host file is a few MB).
+//! - Input is `&str`: a file that is not UTF-8 (say, Latin-1 umlauts in a comment) must be
+//!   rejected by the caller, never converted lossily, or the bytes written back would differ.
+//! - The parser holds the whole file in memory (a 20,000-host file is a few MB); sources of 4 GiB
+//!   or more are rejected.
 
 #![deny(missing_docs)]
 
