@@ -90,4 +90,18 @@ impl Config {
         }
         graph
     }
+
+    /// Whether `path` is reached through `include` statements, loading files with `loader`; the
+    /// question the DHCP hook asks before validating DHCPD_CONF with `dhcpd -t`.
+    ///
+    /// ```
+    /// let config = dhcpd_conf::parse("group {\n include \"/etc/dhcp/devices.conf\";\n}\n")?;
+    /// let devices_conf = "include \"/etc/dhcp/devices/default-school.conf\";\n";
+    /// let loader = |path: &str| (path == "/etc/dhcp/devices.conf").then(|| devices_conf.to_owned());
+    /// assert!(config.includes_path("/etc/dhcp/devices/default-school.conf", loader));
+    /// # Ok::<(), dhcpd_conf::Error>(())
+    /// ```
+    pub fn includes_path(&self, path: &str, loader: impl FnMut(&str) -> Option<String>) -> bool {
+        self.walk_includes(loader).contains(path)
+    }
 }
