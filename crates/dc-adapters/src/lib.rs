@@ -8,6 +8,9 @@
 //! * [`atomic::replace_file`] writes a file so that readers and crashes see the old or the new
 //!   version, never a mix, keeping mode, owner and (optionally) a backup.
 //! * [`lock::ProvisionLock`] is the `flock` that serialises provisioning.
+//! * One module per external command, each building its argv explicitly and parsing the output
+//!   in a pure function tested against recorded output in `fixtures/cmd-output/`:
+//!   [`dhcpd`] (`dhcpd -t`).
 //!
 //! ```
 //! use std::time::Duration;
@@ -29,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod atomic;
+pub mod dhcpd;
 mod error;
 pub mod lock;
 pub mod process;
