@@ -50,7 +50,11 @@ fn dhcpd() -> &'static Path {
 fn real_dhcpd_accepts_and_rejects() {
     let dir = tempfile::tempdir().expect("temp dir");
     let good = dir.path().join("good.conf");
-    std::fs::write(&good, "host pc01 {\n  hardware ethernet 00:11:22:33:44:55;\n  next-server 10.0.0.13;\n}\n").expect("write");
+    std::fs::write(
+        &good,
+        "host pc01 {\n  hardware ethernet 00:11:22:33:44:55;\n  next-server 10.0.0.13;\n}\n",
+    )
+    .expect("write");
     let verdict = check(dhcpd(), &good, Duration::from_secs(30)).expect("dhcpd runs");
     assert!(verdict.valid, "{verdict:?}");
     let bad = dir.path().join("bad.conf");

@@ -1,0 +1,67 @@
+//! `linbo-dc-dhcp-hook`: the post-import hook of `linuxmuster-import-devices`. Wiring only: the
+//! workflow is `linbo_dc::hook`.
+//!
+//! Exit codes: 0 done, nothing to do, or not configured (no configuration file); 1 the devices
+//! file could not be patched (left unchanged or restored); 2 bad command line; 78 the
+//! configuration file is invalid.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use linbo_dc::hook::{self, EXIT_CONFIG, HookArgs, LOG_TAG, Loaded};
+use linbo_dc::paths::Root;
+
+/// Points LINBO Docker's PXE hosts at the Docker TFTP server in the ISC DHCP host blocks.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The hook's configuration file.
+    #[arg(long, value_name = "PATH", default_value = hook::DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// The school whose devices file to patch (passed by linuxmuster-import-devices; wins over
+    /// SCHOOL in the configuration).
+    #[arg(short = 's', long = "school", value_name = "SCHOOL")]
+    school: Option<String>,
+    /// A directory standing for `/`: every path is looked up under it (for sandboxes and tests).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LINBO_DC_ROOT",
+        hide_env_values = true
+    )]
+    root: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "{LOG_TAG} failed: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let args = HookArgs {
+        config: cli.config,
+        school: cli.school,
+        root: cli.root.map_or_else(Root::system, Root::new),
+    };
+    let settings = match hook::load_settings(&args) {
+        Ok(Loaded::NotConfigured) => return Ok(ExitCode::SUCCESS),
+        Ok(Loaded::Settings(settings)) => settings,
+        Err(error) => {
+            // Both streams: the import prints stdout, the journal keeps stderr.
+            let message = format!("{LOG_TAG} invalid configuration: {error}\n");
+            let _ = std::io::stdout().write_all(message.as_bytes());
+            let _ = std::io::stderr().write_all(message.as_bytes());
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let report = hook::run(&settings, &mut std::io::stdout().lock());
+    Ok(ExitCode::from(report.exit_code))
+}

@@ -1,0 +1,440 @@
+//! SPEC §7, rule by rule, and the predecessor's hook defects of SPEC §9.
+
+use std::os::unix::fs::MetadataExt;
+
+use crate::sandbox::{
+    REAL_DHCPD, Sandbox, delta_line, fake_dhcpd, host_block, messages, require_real_dhcpd,
+};
+
+const DEVICES: &str = "\
+# subnet 10.0.0.0/8
+host r100-pc01 {
+  option host-name \"r100-pc01\";
+  hardware ethernet 00:1A:2B:3C:4D:01;
+  fixed-address 10.0.100.1;
+  option extensions-path \"win11efi\";
+  option nis-domain \"win11efi\";
+}
+host r100-pc02 {
+  option host-name \"r100-pc02\";
+  hardware ethernet 00:1A:2B:3C:4D:02;
+  fixed-address 10.0.100.2;
+  next-server 10.0.0.130;
+}
+host r100-pr01 {
+  option host-name \"r100-pr01\";
+  hardware ethernet 00:1A:2B:3C:4D:03;
+  fixed-address 10.0.100.3;
+}
+host r100-pc03 {
+  option host-name \"r100-pc03\";
+  hardware ethernet 00:1A:2B:3C:4D:04;
+  next-server 10.0.0.1;
+}
+# dynamic ip hosts
+host r100-laptop {
+  option host-name \"r100-laptop\";
+  hardware ethernet 00:1A:2B:3C:4D:05;
+  next-server 10.0.0.13;
+}
+";
+
+const PATCHED: &str = "\
+# subnet 10.0.0.0/8
+host r100-pc01 {
+  option host-name \"r100-pc01\";
+  hardware ethernet 00:1A:2B:3C:4D:01;
+  next-server 10.0.0.13;
+  fixed-address 10.0.100.1;
+  option extensions-path \"win11efi\";
+  option nis-domain \"win11efi\";
+}
+host r100-pc02 {
+  option host-name \"r100-pc02\";
+  hardware ethernet 00:1A:2B:3C:4D:02;
+  fixed-address 10.0.100.2;
+  next-server 10.0.0.13;
+}
+host r100-pr01 {
+  option host-name \"r100-pr01\";
+  hardware ethernet 00:1A:2B:3C:4D:03;
+  fixed-address 10.0.100.3;
+}
+host r100-pc03 {
+  option host-name \"r100-pc03\";
+  hardware ethernet 00:1A:2B:3C:4D:04;
+  next-server 10.0.0.1;
+}
+# dynamic ip hosts
+host r100-laptop {
+  option host-name \"r100-laptop\";
+  hardware ethernet 00:1A:2B:3C:4D:05;
+}
+";
+
+fn delta() -> String {
+    [
+        delta_line("r100-pc01", 1),
+        delta_line("R100-PC02", 2),
+        delta_line("r100-pr01", 0),
+        delta_line("r100-gone", 1),
+    ]
+    .concat()
+}
+
+#[test]
+fn managed_pxe_hosts_get_exactly_one_next_server_and_dhcpd_accepts_it() {
+    require_real_dhcpd();
+    let sandbox = Sandbox::new(DEVICES, &delta(), "");
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(sandbox.devices(), PATCHED);
+    let lines = messages(&run.stdout);
+    assert_eq!(
+        lines,
+        [
+            "[linbo-docker-dhcp] next-server 10.0.0.13 set for: r100-pc01, r100-pc02",
+            "[linbo-docker-dhcp] next-server 10.0.0.13 removed from hosts no longer managed: r100-laptop",
+            "[linbo-docker-dhcp] managed hosts without a host block in /etc/dhcp/devices/default-school.conf: r100-gone",
+            "[linbo-docker-dhcp] dhcpd -t accepts /etc/dhcp/dhcpd.conf with the patched /etc/dhcp/devices/default-school.conf",
+            "[linbo-docker-dhcp] Done: 2 patched, 0 already correct, 1 not found in /etc/dhcp/devices/default-school.conf",
+        ]
+    );
+    // The same lines, with timestamps, in the log file.
+    let log = sandbox.read("var/log/linuxmuster/linbo-docker-dhcp.log");
+    assert_eq!(messages(&log), lines);
+    assert!(
+        log.lines()
+            .all(|line| line.starts_with('[') && line.contains("Z] [linbo-docker-dhcp] ")),
+        "{log}"
+    );
+    assert_eq!(sandbox.devices_dir_listing(), ["default-school.conf"]);
+}
+
+#[test]
+fn second_run_reports_nothing_to_patch_and_writes_nothing() {
+    let sandbox = Sandbox::new(DEVICES, &delta(), "");
+    assert_eq!(sandbox.run(&["-s", "default-school"]).code, 0);
+    let before =
+        std::fs::metadata(sandbox.path("etc/dhcp/devices/default-school.conf")).expect("metadata");
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        messages(&run.stdout).last().map(String::as_str),
+        Some(
+            "[linbo-docker-dhcp] Done: 0 patched, 2 already correct, 1 not found in /etc/dhcp/devices/default-school.conf"
+        )
+    );
+    let after =
+        std::fs::metadata(sandbox.path("etc/dhcp/devices/default-school.conf")).expect("metadata");
+    assert_eq!(
+        (before.ino(), before.mtime_nsec()),
+        (after.ino(), after.mtime_nsec()),
+        "the file was rewritten"
+    );
+    assert_eq!(sandbox.devices(), PATCHED);
+}
+
+#[test]
+fn hosts_dropped_from_the_delta_lose_the_docker_next_server_only() {
+    let sandbox = Sandbox::new(DEVICES, &delta(), "");
+    assert_eq!(sandbox.run(&["-s", "default-school"]).code, 0);
+    sandbox.write(
+        "etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv",
+        &delta_line("r100-pc01", 1),
+    );
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let devices = sandbox.devices();
+    assert_eq!(
+        devices.matches("next-server 10.0.0.13;").count(),
+        1,
+        "{devices}"
+    );
+    assert!(devices.contains("  hardware ethernet 00:1A:2B:3C:4D:01;\n  next-server 10.0.0.13;\n"));
+    assert!(
+        devices.contains("next-server 10.0.0.1;"),
+        "another server's next-server stays"
+    );
+}
+
+#[test]
+fn a_prefix_of_the_address_is_not_the_address() {
+    // Predecessor: a substring match took `next-server 10.0.0.130` for 10.0.0.13.
+    let sandbox = Sandbox::new(DEVICES, &delta(), "");
+    assert_eq!(sandbox.run(&["-s", "default-school"]).code, 0);
+    let devices = sandbox.devices();
+    assert!(!devices.contains("10.0.0.130"), "{devices}");
+    let block = devices.split("host r100-pc02").nth(1).expect("pc02 block");
+    assert_eq!(
+        block
+            .split('}')
+            .next()
+            .expect("block body")
+            .matches("next-server")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn one_line_host_blocks_patch_the_right_host() {
+    let devices = "host r100-pc01 { hardware ethernet 00:1A:2B:3C:4D:01; fixed-address 10.0.100.1; }\nhost r100-pc02 { hardware ethernet 00:1A:2B:3C:4D:02; }\n";
+    let sandbox = Sandbox::new(devices, &delta_line("r100-pc02", 1), "");
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let patched = sandbox.devices();
+    let mut lines = patched.lines();
+    assert_eq!(
+        lines.next(),
+        Some("host r100-pc01 { hardware ethernet 00:1A:2B:3C:4D:01; fixed-address 10.0.100.1; }")
+    );
+    let pc02 = lines.next().expect("pc02 line");
+    assert!(
+        pc02.starts_with("host r100-pc02 {") && pc02.contains("next-server 10.0.0.13;"),
+        "{patched}"
+    );
+}
+
+#[test]
+fn an_unclosed_last_block_is_an_error_and_nothing_is_written() {
+    // Predecessor: awk deleted the unclosed block.
+    let devices = format!(
+        "{}host r100-pc02 {{\n  hardware ethernet 00:1A:2B:3C:4D:02;\n",
+        host_block("r100-pc01", 1, true)
+    );
+    let sandbox = Sandbox::new(&devices, &delta(), "");
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(sandbox.devices(), devices);
+    let message = messages(&run.stdout).join("\n");
+    assert!(
+        message.starts_with("[linbo-docker-dhcp] failed: cannot parse /etc/dhcp/devices/default-school.conf: line 10, column 1: expected `}` to close the block `host r100-pc02` opened at line 8, column 1"),
+        "{message}"
+    );
+    assert!(message.ends_with("; left unchanged"), "{message}");
+}
+
+#[test]
+fn dash_s_wins_over_school_in_the_configuration() {
+    let sandbox = Sandbox::new(DEVICES, &delta(), "SCHOOL=gymnasium\n");
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(sandbox.devices(), PATCHED);
+    // Without -s the configured school is used: its files do not exist, so nothing happens.
+    let run = sandbox.run(&[]);
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        messages(&run.stdout),
+        [
+            "[linbo-docker-dhcp] Nothing to do: /etc/dhcp/devices/gymnasium.conf does not exist (school gymnasium)"
+        ]
+    );
+}
+
+#[test]
+fn missing_configuration_means_not_configured() {
+    let sandbox = Sandbox::new(DEVICES, &delta(), "");
+    std::fs::remove_file(sandbox.path("etc/linbo-docker-dhcp.conf")).expect("remove config");
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "", "")
+    );
+    assert_eq!(sandbox.devices(), DEVICES);
+}
+
+#[test]
+fn the_configuration_is_parsed_never_executed() {
+    let sandbox = Sandbox::new(DEVICES, &delta(), "");
+    let marker = sandbox.path("executed");
+    sandbox.write(
+        "etc/linbo-docker-dhcp.conf",
+        &format!(
+            "LINBO_DOCKER_IP=10.0.0.13\nLOGFILE=$(touch {})\n",
+            marker.display()
+        ),
+    );
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 78);
+    assert!(!marker.exists());
+    let config = sandbox.path("etc/linbo-docker-dhcp.conf");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "[linbo-docker-dhcp] invalid configuration: {}, line 2, LOGFILE: shell expansion is not supported: the file is parsed, never executed; write the value literally\n",
+            config.display()
+        )
+    );
+    assert_eq!(sandbox.devices(), DEVICES);
+}
+
+#[test]
+fn invalid_address_and_bad_school_are_configuration_errors() {
+    let sandbox = Sandbox::new(DEVICES, &delta(), "");
+    sandbox.write("etc/linbo-docker-dhcp.conf", "LINBO_DOCKER_IP=10.0.0.300\n");
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 78);
+    assert!(run.stdout.ends_with("line 1, LINBO_DOCKER_IP: expected an IPv4 address like 10.0.0.13, found \"10.0.0.300\"\n"), "{}", run.stdout);
+    sandbox.write("etc/linbo-docker-dhcp.conf", "LINBO_DOCKER_IP=10.0.0.13\n");
+    let run = sandbox.run(&["-s", "../../etc"]);
+    assert_eq!(run.code, 78);
+    assert!(
+        run.stdout
+            .contains("-s: expected a school name of letters, digits, '-' and '_'"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn dhcpd_rejecting_our_change_restores_the_original() {
+    // A devices file without any `next-server 10.0.0.13`, and a dhcpd that rejects exactly that
+    // statement: the original passes, the patched file fails.
+    let clean = DEVICES.replace("  next-server 10.0.0.13;\n", "");
+    let sandbox = Sandbox::new(
+        &clean,
+        &delta(),
+        &format!("DHCPD={}\n", fake_dhcpd().display()),
+    );
+    let devices_path = sandbox
+        .path("etc/dhcp/devices/default-school.conf")
+        .display()
+        .to_string();
+    let run = sandbox.run_with_env(
+        &["-s", "default-school"],
+        &[
+            ("FAKE_DHCPD_MODE", "reject-pattern"),
+            ("FAKE_DHCPD_PATTERN", "next-server 10.0.0.13;"),
+            ("FAKE_DHCPD_FILE", &devices_path),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(sandbox.devices(), clean, "original bytes restored");
+    let lines = messages(&run.stdout);
+    assert!(
+        lines.contains(&"[linbo-docker-dhcp] failed: dhcpd -t rejects the patched /etc/dhcp/devices/default-school.conf; original restored:".to_owned()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&format!("[linbo-docker-dhcp]   dhcpd: {devices_path} line 3: pretend error about next-server 10.0.0.13;.")),
+        "{lines:?}"
+    );
+    assert_eq!(sandbox.devices_dir_listing(), ["default-school.conf"]);
+}
+
+#[test]
+fn a_configuration_dhcpd_rejects_already_is_left_unpatched() {
+    let sandbox = Sandbox::new(
+        DEVICES,
+        &delta(),
+        &format!("DHCPD={}\n", fake_dhcpd().display()),
+    );
+    let run = sandbox.run_with_env(
+        &["-s", "default-school"],
+        &[("FAKE_DHCPD_MODE", "always-fail")],
+    );
+    assert_eq!(
+        run.code, 0,
+        "not our fault: warn, do not abort the import: {}",
+        run.stdout
+    );
+    assert_eq!(sandbox.devices(), DEVICES);
+    assert!(
+        run.stdout.contains("warning: dhcpd -t fails even without our change; /etc/dhcp/devices/default-school.conf left unpatched:"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(sandbox.devices_dir_listing(), ["default-school.conf"]);
+}
+
+#[test]
+fn dhcpd_missing_or_not_including_the_file_skips_the_check() {
+    let sandbox = Sandbox::new(DEVICES, &delta(), "DHCPD=/nonexistent/dhcpd\n");
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout
+            .contains("dhcpd -t check skipped: /nonexistent/dhcpd is not installed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(sandbox.devices(), PATCHED);
+
+    let sandbox = Sandbox::new(
+        DEVICES,
+        &delta(),
+        &format!("DHCPD={}\n", fake_dhcpd().display()),
+    );
+    sandbox.write("etc/dhcp/devices.conf", "# nothing included\n");
+    let run = sandbox.run_with_env(
+        &["-s", "default-school"],
+        &[("FAKE_DHCPD_MODE", "always-fail")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("dhcpd -t check skipped: /etc/dhcp/dhcpd.conf does not include /etc/dhcp/devices/default-school.conf"), "{}", run.stdout);
+    assert_eq!(sandbox.devices(), PATCHED);
+}
+
+#[test]
+fn large_school_authority_is_patched_correctly() {
+    // Predecessor: at ~4,500 managed hosts the awk program no longer fit on the command line.
+    let mut devices = String::from("# subnet 10.0.0.0/8\n");
+    let mut delta = String::new();
+    for number in 0..20_000 {
+        let name = format!("h{number:05}");
+        devices.push_str(&host_block(&name, number, number % 3 != 0));
+        if number % 4 == 0 {
+            delta.push_str(&delta_line(&name, 1));
+        }
+    }
+    let sandbox = Sandbox::new(
+        &devices,
+        &delta,
+        &format!("DHCPD={}\n", fake_dhcpd().display()),
+    );
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Done: 5000 patched, 0 already correct, 0 not found"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("h00076 and 4980 more"),
+        "names are listed up to 20: {}",
+        run.stdout
+    );
+    let patched = sandbox.devices();
+    for (index, block) in patched.split("host ").skip(1).enumerate() {
+        let expected = usize::from(index % 4 == 0);
+        assert_eq!(
+            block.matches("next-server 10.0.0.13;").count(),
+            expected,
+            "host {block}"
+        );
+    }
+}
+
+#[test]
+fn real_dhcpd_validates_a_large_patched_file() {
+    require_real_dhcpd();
+    let mut devices = String::new();
+    let mut delta = String::new();
+    for number in 0..500 {
+        let name = format!("pc{number:04}");
+        devices.push_str(&host_block(&name, number, true));
+        if number % 2 == 0 {
+            delta.push_str(&delta_line(&name, 1));
+        }
+    }
+    let sandbox = Sandbox::new(&devices, &delta, &format!("DHCPD={REAL_DHCPD}\n"));
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("dhcpd -t accepts /etc/dhcp/dhcpd.conf"),
+        "{}",
+        run.stdout
+    );
+}

@@ -1,0 +1,30 @@
+//! The linbo-dc application core, composed from the workspace's libraries: configuration files
+//! (parsed, never executed), sandboxable paths, and the DHCP post-import hook workflow. The worker
+//! pipeline and the LINBO API client join it later (see `docs/ARCHITECTURE.md`).
+//!
+//! Binaries in `bins/` are wiring only: they read arguments and the environment, call into this
+//! crate, and turn its reports into exit codes.
+//!
+//! ```
+//! use linbo_dc::hook::managed_pxe_hosts;
+//!
+//! let delta = "# managed-by: linbo-docker — DO NOT EDIT MANUALLY\n\
+//!              r100;R100-PC01;win11;00:1A:2B:3C:4D:01;10.0.100.1;;;;;;1;;;;\n\
+//!              r100;r100-pr01;nopxe;00:1A:2B:3C:4D:02;10.0.100.2;;;;printer;;0;;;;\n";
+//! let managed = managed_pxe_hosts(delta);
+//! assert!(managed.contains("r100-pc01"));
+//! assert!(!managed.contains("r100-pr01"), "PXE flag 0: not booted by LINBO");
+//! ```
+//!
+//! # Limitations
+//!
+//! * The hook matches DHCP host blocks by their exact host name (case-insensitive), as
+//!   linuxmuster writes them; a block named differently (hand-written aliases) is not patched.
+//! * Log timestamps are UTC.
+
+#![deny(missing_docs)]
+
+pub mod conf_file;
+pub mod hook;
+pub mod paths;
+pub mod time;

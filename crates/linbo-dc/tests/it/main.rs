@@ -1,0 +1,4 @@
+//! Integration tests of linbo-dc's building blocks.
+
+mod conf_file;
+mod paths;
