@@ -24,6 +24,7 @@ test: deps
 bench:
     cargo bench --locked -p devices-csv --bench merge
     cargo bench --locked -p dhcpd-conf --bench parse
+    cargo bench --locked -p linbo-dc-dhcp-hook --bench hook
 
 # Install what a fresh Debian machine lacks (apt packages when root, cargo-deny).
 deps:
