@@ -58,6 +58,9 @@ pub struct PendingEntry {
     pub deliveries: u64,
 }
 
+/// An `XRANGE` row before decoding: id and field/value pairs with raw values.
+type RawEntry = (String, Vec<(String, Vec<u8>)>);
+
 /// A stream entry as read with `XRANGE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamEntry {
@@ -157,14 +160,20 @@ impl RedisServer {
     /// When the server is still running or does not come back within 10 s (for example because
     /// another process took the port in the meantime).
     pub fn start_again(&mut self) {
-        assert!(self.child.is_none(), "start_again: redis-server is still running");
+        assert!(
+            self.child.is_none(),
+            "start_again: redis-server is still running"
+        );
         // The kernel may need a moment to release the port; retry briefly.
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             match self.spawn_and_wait() {
                 Ok(()) => return,
                 Err(error) if Instant::now() >= deadline => {
-                    panic!("redis-server did not restart on port {}: {error}", self.port)
+                    panic!(
+                        "redis-server did not restart on port {}: {error}",
+                        self.port
+                    )
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
@@ -222,7 +231,9 @@ impl RedisServer {
             if Instant::now() >= deadline {
                 self.stop();
                 let log = std::fs::read_to_string(&log_file).unwrap_or_default();
-                return Err(format!("no PING answer within {START_TIMEOUT:?}; log:\n{log}"));
+                return Err(format!(
+                    "no PING answer within {START_TIMEOUT:?}; log:\n{log}"
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -388,8 +399,7 @@ impl RedisServer {
 
     /// All entries of a stream (`XRANGE stream - +`), for example the dead-letter stream.
     pub fn range(&self, stream: &str) -> Vec<StreamEntry> {
-        let rows: Vec<(String, Vec<(String, Vec<u8>)>)> =
-            self.query(redis::cmd("XRANGE").arg(stream).arg("-").arg("+"));
+        let rows: Vec<RawEntry> = self.query(redis::cmd("XRANGE").arg(stream).arg("-").arg("+"));
         rows.into_iter()
             .map(|(id, pairs)| StreamEntry {
                 id,
