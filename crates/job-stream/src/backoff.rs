@@ -170,7 +170,10 @@ mod tests {
         }
         let elapsed = start.elapsed();
         // The timer wheel has millisecond resolution.
-        assert!(elapsed >= expected && elapsed <= expected + 5 * MS, "{elapsed:?}");
+        assert!(
+            elapsed >= expected && elapsed <= expected + 5 * MS,
+            "{elapsed:?}"
+        );
         // 100..200 + 200..400 + 400..800 + 500..1000 + 500..1000 ms.
         assert!(elapsed >= 1700 * MS && elapsed <= 3400 * MS, "{elapsed:?}");
     }
