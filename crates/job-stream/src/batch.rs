@@ -135,4 +135,47 @@ mod tests {
         drop(sender);
         assert_eq!(collect_batch(&mut receiver, 50, WINDOW).await, None);
     }
+
+    proptest::proptest! {
+        /// For any arrival pattern: batches partition the input in order, none exceeds the size,
+        /// and a batch that is not full closed only because its window had passed.
+        #[test]
+        fn batches_partition_the_input_and_respect_size_and_window(
+            gaps_ms in proptest::collection::vec(0u64..3_000, 1..120),
+            size in 1usize..60,
+            window_ms in 1u64..5_000,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("a current-thread runtime builds");
+            runtime.block_on(async {
+                let window = Duration::from_millis(window_ms);
+                let (sender, mut receiver) = unbounded_channel();
+                let n_items = gaps_ms.len();
+                tokio::spawn(async move {
+                    for (item, gap) in gaps_ms.into_iter().enumerate() {
+                        tokio::time::sleep(Duration::from_millis(gap)).await;
+                        sender.send(Queued::now((item, Instant::now()))).unwrap();
+                    }
+                });
+                let mut next_item = 0;
+                while let Some(batch) = collect_batch(&mut receiver, size, window).await {
+                    let closed_at = Instant::now();
+                    assert!(!batch.is_empty() && batch.len() <= size);
+                    for (item, _) in &batch {
+                        assert_eq!(*item, next_item, "stream order is kept");
+                        next_item += 1;
+                    }
+                    let first_arrival = batch[0].1;
+                    if batch.len() < size && next_item < n_items {
+                        assert!(closed_at >= first_arrival + window, "closed early");
+                    }
+                    assert!(closed_at <= first_arrival + window, "waited past the window");
+                }
+                assert_eq!(next_item, n_items, "every item was handed over");
+            });
+        }
+    }
 }

@@ -71,6 +71,17 @@ pub struct Delivery<J> {
     pub deliveries: u64,
 }
 
+impl<J> Delivery<J> {
+    /// A delivery (the runtime builds these; handy for testing handlers).
+    pub fn new(id: impl Into<String>, job: J, deliveries: u64) -> Self {
+        Self {
+            id: id.into(),
+            job,
+            deliveries,
+        }
+    }
+}
+
 /// A batch of one batching lane, in stream order.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -82,6 +93,21 @@ pub struct Batch<J> {
     /// Cancelled when the consumer is asked to stop: finish or abandon the current step at a safe
     /// point and return. Entries without [`Outcome::Ack`] stay pending and are replayed later.
     pub shutdown: CancellationToken,
+}
+
+impl<J> Batch<J> {
+    /// A batch (the runtime builds these; handy for testing handlers).
+    pub fn new(
+        key: impl Into<String>,
+        deliveries: Vec<Delivery<J>>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            deliveries,
+            shutdown,
+        }
+    }
 }
 
 /// What to do with an entry after its handler ran.

@@ -85,4 +85,19 @@ mod tests {
             "1970-01-01T00:00:00.000Z"
         );
     }
+
+    proptest::proptest! {
+        /// Later instants never format to an earlier string, and the shape is fixed.
+        #[test]
+        fn formatting_is_monotonic_and_fixed_width(
+            a in 0u64..253_402_300_799_000,
+            b in 0u64..253_402_300_799_000,
+        ) {
+            let (earlier, later) = (a.min(b), a.max(b));
+            let format = |ms: u64| rfc3339_utc(UNIX_EPOCH + Duration::from_millis(ms));
+            let (earlier, later) = (format(earlier), format(later));
+            proptest::prop_assert!(earlier <= later, "{earlier} > {later}");
+            proptest::prop_assert_eq!(later.len(), 24);
+        }
+    }
 }

@@ -383,6 +383,77 @@ async fn the_heartbeat_hash_has_the_spec_fields_and_a_ttl() {
     running.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_deleted_while_pending_is_acknowledged_on_replay() {
+    let server = RedisServer::start();
+    server.create_group(STREAM, GROUP);
+    let ids = add_provisions(&server, "op", 2);
+    assert_eq!(server.read_as(STREAM, GROUP, CONSUMER, 10).len(), 2);
+    server.query::<u64>(redis::cmd("XDEL").arg(STREAM).arg(&ids[0]));
+
+    let recorder = Recorder::new(Mode::Ack);
+    let running = start(&server, fast_settings(), recorder.clone());
+    wait_until("both are acknowledged", LONG, || {
+        pending_count(&server) == 0
+    })
+    .await;
+    let seen = recorder.seen();
+    assert_eq!(
+        seen.len(),
+        1,
+        "only the surviving entry reaches the handler"
+    );
+    assert_eq!(seen[0].entry_id, ids[1]);
+    assert_eq!(server.stream_len(DLQ), 0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_that_is_not_utf8_is_dead_lettered_with_its_bytes() {
+    let server = RedisServer::start();
+    server.create_group(STREAM, GROUP);
+    let recorder = Recorder::new(Mode::Ack);
+    let running = start(&server, fast_settings(), recorder.clone());
+    let id: String = server.query(
+        redis::cmd("XADD")
+            .arg(STREAM)
+            .arg("*")
+            .arg("type")
+            .arg("provision")
+            .arg("host")
+            .arg(&[0xffu8, 0xfe][..]),
+    );
+
+    wait_until("it is dead-lettered", LONG, || server.stream_len(DLQ) == 1).await;
+    let raw: Vec<(String, Vec<(String, Vec<u8>)>)> =
+        server.query(redis::cmd("XRANGE").arg(DLQ).arg("-").arg("+"));
+    let fields: std::collections::HashMap<String, Vec<u8>> = raw[0].1.iter().cloned().collect();
+    assert_eq!(fields["host"], [0xff, 0xfe], "the original bytes are kept");
+    assert_eq!(fields["original_id"], id.as_bytes());
+    assert_eq!(fields["last_error"], b"field \"host\" is not valid UTF-8");
+    wait_until("it is acknowledged", LONG, || pending_count(&server) == 0).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_bounded_while_redis_is_down() {
+    let mut server = RedisServer::start();
+    server.create_group(STREAM, GROUP);
+    let recorder = Recorder::new(Mode::Ack);
+    let mut settings = fast_settings();
+    settings.batch_window = Duration::from_millis(50);
+    let running = start(&server, settings, recorder.clone());
+    wait_for_reader(&server, CONSUMER).await;
+    add_provisions(&server, "op", 3);
+    wait_until("the entries are handled", LONG, || recorder.n_seen() == 3).await;
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let took = running.stop().await;
+    // Grace 1 s + unwinding 2 s + heartbeat removal 2 s at most.
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+}
+
 #[track_caller]
 fn assert_rfc3339_utc(text: &str) {
     let bytes = text.as_bytes();
