@@ -425,8 +425,9 @@ async fn a_value_that_is_not_utf8_is_dead_lettered_with_its_bytes() {
     );
 
     wait_until("it is dead-lettered", LONG, || server.stream_len(DLQ) == 1).await;
-    let raw: Vec<(String, Vec<(String, Vec<u8>)>)> =
-        server.query(redis::cmd("XRANGE").arg(DLQ).arg("-").arg("+"));
+    // XRANGE rows with raw values: (id, [(field, bytes)]).
+    type RawRow = (String, Vec<(String, Vec<u8>)>);
+    let raw: Vec<RawRow> = server.query(redis::cmd("XRANGE").arg(DLQ).arg("-").arg("+"));
     let fields: std::collections::HashMap<String, Vec<u8>> = raw[0].1.iter().cloned().collect();
     assert_eq!(fields["host"], [0xff, 0xfe], "the original bytes are kept");
     assert_eq!(fields["original_id"], id.as_bytes());
