@@ -69,7 +69,8 @@ impl<H: Handler> Consumer<H> {
 
     /// Runs until `shutdown` is cancelled, then stops reading, gives running handlers
     /// [`shutdown_grace`](Settings::shutdown_grace) to finish (their outcomes are still applied),
-    /// abandons the rest (their entries stay pending) and returns.
+    /// abandons the rest (their entries stay pending) and returns: at the latest
+    /// `shutdown_grace` + 2 s for abandoned tasks to unwind + 2 s to remove the heartbeat hash.
     ///
     /// Redis being unreachable is not an error: the consumer reconnects with backoff for as long as
     /// it runs. Dropping the returned future also stops every task of this consumer at its next

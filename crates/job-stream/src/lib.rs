@@ -32,7 +32,8 @@
 //!   30 s); acknowledgements and dead-letter writes are retried the same way. Nothing crashes.
 //! * **Shutdown**: cancel the [`CancellationToken`](tokio_util::sync::CancellationToken) passed to
 //!   `run`; reading stops, handlers see the same token, get
-//!   [`shutdown_grace`](Settings::shutdown_grace) (10 s) to finish, and `run` returns.
+//!   [`shutdown_grace`](Settings::shutdown_grace) (10 s) to finish (their outcomes are applied),
+//!   and `run` returns within that grace plus at most 4 s.
 //! * **Heartbeat**: the hash `linbo:workers:<consumer>` (`version`, `started_at`, `last_seen`,
 //!   `schools`, `in_flight`) is refreshed every 10 s with a 30 s TTL, and removed at a clean stop.
 //!
