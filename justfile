@@ -23,6 +23,7 @@ test: deps
 # Benchmarks; each prints its figure and the ratio to a baseline measured in the same run.
 bench:
     cargo bench --locked -p devices-csv --bench merge
+    cargo bench --locked -p job-stream --bench throughput
 
 # Install what a fresh Debian machine lacks (apt packages when root, cargo-deny).
 deps:
