@@ -455,6 +455,25 @@ async fn shutdown_is_bounded_while_redis_is_down() {
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
 }
 
+#[tokio::test]
+async fn run_rejects_invalid_settings_without_touching_redis() {
+    let mut settings = fast_settings();
+    settings.max_deliveries = 0;
+    // Nothing listens on port 1; the settings are checked before any connection is made.
+    let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();
+    let consumer =
+        job_stream::Consumer::with_shared_handler(client, settings, Recorder::new(Mode::Ack));
+    let result = tokio::time::timeout(Duration::from_secs(1), consumer.run(Default::default()))
+        .await
+        .expect("returns at once");
+    match result {
+        Err(job_stream::Error::InvalidSettings { field, .. }) => {
+            assert_eq!(field, "max_deliveries")
+        }
+        other => panic!("expected InvalidSettings, got {other:?}"),
+    }
+}
+
 #[track_caller]
 fn assert_rfc3339_utc(text: &str) {
     let bytes = text.as_bytes();

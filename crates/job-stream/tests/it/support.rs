@@ -201,10 +201,23 @@ impl Running {
 }
 
 pub(crate) fn start(server: &RedisServer, settings: Settings, handler: Arc<Recorder>) -> Running {
+    init_tracing();
     let shutdown = CancellationToken::new();
     let consumer = Consumer::with_shared_handler(server.client(), settings, handler);
     let task = tokio::spawn(consumer.run(shutdown.clone()));
     Running { shutdown, task }
+}
+
+/// Sends the runtime's logs to the test's captured output (shown when a test fails); `RUST_LOG`
+/// overrides the default `job_stream=debug`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("job_stream=debug"));
+    // Several tests share the process; only the first installation succeeds, which is fine.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 /// Polls `condition` every 20 ms until it holds; panics naming `what` after `limit`.
