@@ -619,6 +619,16 @@ async fn apply_outcomes<H: Handler>(shared: &Arc<Shared<H>>, settled: Vec<(Settl
                     "entry left pending for a later retry"
                 );
             }
+            Outcome::RetryAfter(delay) => {
+                info!(
+                    entry_id = %settle.ticket.id,
+                    deliveries = settle.deliveries,
+                    ?delay,
+                    "entry will be delivered again after the delay"
+                );
+                let task = retry_after(Arc::clone(shared), settle, delay);
+                shared.tracker.spawn(task);
+            }
             Outcome::DeadLetter(reason) => {
                 let deliveries = settle.deliveries;
                 dead_letter(shared, settle, reason, deliveries).await;
@@ -629,6 +639,27 @@ async fn apply_outcomes<H: Handler>(shared: &Arc<Shared<H>>, settled: Vec<(Settl
         acknowledge(shared, &acked_ids).await;
     }
     drop(acked);
+}
+
+/// Waits `delay`, claims the entry back to this consumer (which counts a delivery) and dispatches
+/// it again. The ticket is held meanwhile, so neither replays nor the claimer take the entry.
+async fn retry_after<H: Handler>(shared: Arc<Shared<H>>, settle: Settle, delay: Duration) {
+    if !sleep_or_stop(&shared.stop, delay).await {
+        return;
+    }
+    let settings = &shared.settings;
+    let ids = [settle.ticket.id.clone()];
+    // The entry has been idle for `delay` unless another consumer claimed it meanwhile; requiring
+    // that idle time keeps us from taking it back from them.
+    let claimed = retry_redis(&shared, "claiming an entry for its retry", |connection| {
+        commands::claim(connection, settings, delay, &ids)
+    })
+    .await;
+    let deliveries = settle.deliveries + 1;
+    drop(settle);
+    for entry in claimed.into_iter().flatten() {
+        dispatch(&shared, entry, deliveries);
+    }
 }
 
 /// `XACK`, retried with backoff until it succeeds or the grace period ends.

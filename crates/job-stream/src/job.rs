@@ -112,6 +112,7 @@ impl<J> Batch<J> {
 
 /// What to do with an entry after its handler ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// Done: acknowledge (`XACK`) the entry.
     Ack,
@@ -119,6 +120,11 @@ pub enum Outcome {
     /// [`claim_min_idle`](crate::Settings::claim_min_idle), or when this consumer restarts, until
     /// [`max_deliveries`](crate::Settings::max_deliveries) is reached.
     Retry,
+    /// Not done: keep it pending and deliver it again to this consumer after the delay (claimed
+    /// with `XCLAIM`, so it counts as a delivery towards
+    /// [`max_deliveries`](crate::Settings::max_deliveries)). The wait blocks nothing else; if the
+    /// consumer stops meanwhile, the entry stays pending for the next start.
+    RetryAfter(std::time::Duration),
     /// Give up: move it to the dead-letter stream with this reason as `last_error`.
     DeadLetter(String),
 }

@@ -25,8 +25,9 @@
 //!   backlog fills a batch; one batch per key runs at a time. [`Lane::Concurrent`] entries run at
 //!   once, at most [`concurrent_limit`](Settings::concurrent_limit) (2) at a time, never behind a
 //!   batch.
-//! * **Acknowledgement** is explicit: one [`Outcome`] per entry; nothing is acknowledged before its
-//!   handler returned [`Outcome::Ack`].
+//! * **Acknowledgement** is explicit: one [`Outcome`] per entry (acknowledge, leave pending, retry
+//!   after a delay, dead-letter); nothing is acknowledged before its handler returned
+//!   [`Outcome::Ack`].
 //! * **Outages**: connections are re-established with exponential backoff and jitter
 //!   ([`backoff_base`](Settings::backoff_base) 250 ms up to [`backoff_cap`](Settings::backoff_cap)
 //!   30 s); acknowledgements and dead-letter writes are retried the same way. Nothing crashes.
@@ -86,8 +87,9 @@
 //! * At-least-once delivery: an entry is handled again after a crash, a lost acknowledgement or a
 //!   claim, so handlers (and [`Handler::dead_lettered`]) must be idempotent.
 //! * [`Outcome::Retry`] has no delay of its own: the entry comes back after
-//!   [`claim_min_idle`](Settings::claim_min_idle) or at the next start. Short retry backoffs belong
-//!   in the handler.
+//!   [`claim_min_idle`](Settings::claim_min_idle) or at the next start. For a shorter, explicit
+//!   delay use [`Outcome::RetryAfter`]; the delay is kept in memory only, so after a restart the
+//!   entry is replayed at once.
 //! * Re-creating a lost group at id `0` re-delivers every entry still in the stream; if only the
 //!   group (not the data) was lost, already handled entries run again.
 //! * While [`max_in_flight`](Settings::max_in_flight) entries are queued locally (a large

@@ -455,6 +455,42 @@ async fn shutdown_is_bounded_while_redis_is_down() {
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_delivers_again_after_the_delay_in_both_lanes() {
+    let server = RedisServer::start();
+    server.create_group(STREAM, GROUP);
+    let recorder = Recorder::new(Mode::RetryOnceAfter(Duration::from_millis(400)));
+    let mut settings = fast_settings();
+    settings.batch_window = Duration::from_millis(50);
+    let running = start(&server, settings, recorder.clone());
+    add_provisions(&server, "op", 2);
+    server.xadd(STREAM, &[("type", "repair"), ("operation_id", "r-1")]);
+
+    wait_until("every entry is acknowledged", LONG, || {
+        recorder.n_seen() == 6 && pending_count(&server) == 0
+    })
+    .await;
+    for operation in ["op-0", "op-1", "r-1"] {
+        let seen: Vec<_> = recorder
+            .seen()
+            .into_iter()
+            .filter(|seen| seen.operation_id == operation)
+            .collect();
+        assert_eq!(seen.len(), 2, "{operation}: {seen:?}");
+        assert_eq!(
+            (seen[0].deliveries, seen[1].deliveries),
+            (1, 2),
+            "{operation}"
+        );
+        let waited = seen[1].at - seen[0].at;
+        assert!(
+            waited >= Duration::from_millis(400),
+            "{operation} came back after {waited:?}"
+        );
+    }
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn run_rejects_invalid_settings_without_touching_redis() {
     let mut settings = fast_settings();

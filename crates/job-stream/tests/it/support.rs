@@ -69,6 +69,8 @@ pub(crate) enum Mode {
     Retry,
     /// Batches take this long, then acknowledge; concurrent jobs acknowledge at once.
     SlowBatch(Duration),
+    /// Ask for a retry after this delay on the first delivery, acknowledge later ones.
+    RetryOnceAfter(Duration),
 }
 
 /// A handled entry.
@@ -150,6 +152,7 @@ impl Handler for Recorder {
                 tokio::time::sleep(duration).await;
                 Outcome::Ack
             }
+            Mode::RetryOnceAfter(delay) => return retry_once(&batch.deliveries, delay),
         };
         self.batches_finished.lock().unwrap().push(Instant::now());
         vec![outcome; batch.deliveries.len()]
@@ -159,6 +162,9 @@ impl Handler for Recorder {
         self.singles.lock().unwrap().push(Self::record(&delivery));
         match self.mode {
             Mode::Retry => Outcome::Retry,
+            Mode::RetryOnceAfter(delay) => {
+                retry_once(std::slice::from_ref(&delivery), delay).remove(0)
+            }
             _ => Outcome::Ack,
         }
     }
@@ -166,6 +172,19 @@ impl Handler for Recorder {
     async fn dead_lettered(&self, letter: &DeadLetter) {
         self.dead.lock().unwrap().push(letter.clone());
     }
+}
+
+fn retry_once(deliveries: &[Delivery<TestJob>], delay: Duration) -> Vec<Outcome> {
+    deliveries
+        .iter()
+        .map(|delivery| {
+            if delivery.deliveries == 1 {
+                Outcome::RetryAfter(delay)
+            } else {
+                Outcome::Ack
+            }
+        })
+        .collect()
 }
 
 /// Settings for fast tests: short blocking, backoff and grace; no claiming unless a test sets it.
