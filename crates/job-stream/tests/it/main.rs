@@ -144,6 +144,62 @@ async fn a_consumer_cancelled_mid_batch_replays_its_entries_on_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_dropped_mid_batch_stops_and_its_entries_are_replayed() {
+    let server = RedisServer::start();
+    server.create_group(STREAM, GROUP);
+    let stuck = Recorder::new(Mode::BlockForever);
+    let mut settings = fast_settings();
+    settings.batch_window = Duration::from_millis(100);
+    let running = start(&server, settings.clone(), stuck.clone());
+    add_provisions(&server, "op", 5);
+    wait_until("the batch starts", LONG, || stuck.n_seen() == 5).await;
+
+    // Dropping the run future (here: aborting its task) stops every task of the consumer.
+    running.task.abort();
+    let _ = running.task.await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    add_provisions(&server, "later", 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stuck.n_seen(), 5, "the dropped consumer read nothing more");
+
+    let restarted = Recorder::new(Mode::Ack);
+    let running = start(&server, settings, restarted.clone());
+    wait_until("everything is acknowledged", LONG, || {
+        restarted.n_seen() == 7 && pending_count(&server) == 0
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_read_does_not_time_out_on_the_client_side() {
+    let server = RedisServer::start();
+    server.create_group(STREAM, GROUP);
+    let recorder = Recorder::new(Mode::Ack);
+    let mut settings = fast_settings();
+    // Four times redis-rs's default response timeout (500 ms).
+    settings.block_timeout = Duration::from_secs(2);
+    settings.batch_window = Duration::from_millis(50);
+    let running = start(&server, settings, recorder.clone());
+    wait_for_reader(&server, CONSUMER).await;
+    let connections = |server: &RedisServer| -> u64 {
+        let info: String = server.query(redis::cmd("INFO").arg("stats"));
+        info.lines()
+            .find_map(|line| line.strip_prefix("total_connections_received:"))
+            .and_then(|value| value.trim().parse().ok())
+            .expect("INFO stats has total_connections_received")
+    };
+    // Each `connections` call opens one connection itself.
+    let before = connections(&server);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = connections(&server);
+    assert_eq!(after, before + 1, "the consumer reconnected while idle");
+    add_provisions(&server, "op", 1);
+    wait_until("the entry is handled", LONG, || recorder.n_seen() == 1).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_of_a_dead_consumer_are_claimed_after_the_idle_threshold() {
     let server = RedisServer::start();
     server.create_group(STREAM, GROUP);

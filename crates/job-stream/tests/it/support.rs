@@ -190,7 +190,7 @@ fn retry_once(deliveries: &[Delivery<TestJob>], delay: Duration) -> Vec<Outcome>
 /// Settings for fast tests: short blocking, backoff and grace; no claiming unless a test sets it.
 pub(crate) fn fast_settings() -> Settings {
     let mut settings = Settings::new(CONSUMER);
-    settings.block_timeout = Duration::from_millis(500);
+    settings.block_timeout = Duration::from_secs(1);
     settings.batch_window = Duration::from_millis(300);
     settings.claim_interval = Duration::from_secs(60);
     settings.backoff_base = Duration::from_millis(50);
