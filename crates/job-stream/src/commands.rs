@@ -216,7 +216,7 @@ pub(crate) async fn ack(
     Ok(())
 }
 
-/// `MULTI; XADD dlq * <fields> last_error .. failed_at .. original_id .. deliveries ..;
+/// `TYPE dlq`, then `MULTI; XADD dlq * <fields> last_error .. failed_at .. original_id .. deliveries ..;
 /// XACK s g id; EXEC`.
 pub(crate) async fn dead_letter(
     mut connection: MultiplexedConnection,
@@ -224,6 +224,20 @@ pub(crate) async fn dead_letter(
     fields: &Fields,
     letter: &DeadLetter,
 ) -> RedisResult<()> {
+    // MULTI does not roll back: an XADD failing inside it (the key holds another type) would still
+    // let the XACK through and lose the entry. Check the type first so that case fails before
+    // anything is written and the entry stays pending.
+    let key_type: String = redis::cmd("TYPE")
+        .arg(&settings.dead_letter_stream)
+        .query_async(&mut connection)
+        .await?;
+    if key_type != "none" && key_type != "stream" {
+        return Err(RedisError::from((
+            redis::ErrorKind::Client,
+            "dead-letter key is not a stream",
+            format!("{} holds a {key_type}", settings.dead_letter_stream),
+        )));
+    }
     let mut pipeline = redis::pipe();
     pipeline.atomic();
     let xadd = pipeline

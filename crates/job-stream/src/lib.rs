@@ -97,9 +97,8 @@
 //!   locally longer than `claim_min_idle` may be claimed by another consumer of the group.
 //! * Batches of different keys may run at the same time; serialise inside the handler if they must
 //!   not.
-//! * `MULTI` does not roll back: if the dead-letter key holds something other than a stream, its
-//!   `XADD` fails while the `XACK` of the original succeeds (the write is then retried and logged
-//!   until shutdown). Keep the dead-letter key a stream.
+//! * `MULTI` does not roll back, so the dead-letter key's type is checked (`TYPE`) just before it;
+//!   a non-stream value there keeps the entry pending and is logged until someone fixes the key.
 //! * Only single Redis servers are supported (no cluster); the stream is never trimmed here.
 #![deny(missing_docs)]
 

@@ -311,6 +311,40 @@ async fn invalid_entries_are_dead_lettered_at_once_with_their_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_key_of_the_wrong_type_keeps_the_entry_pending_until_fixed() {
+    let server = RedisServer::start();
+    server.create_group(STREAM, GROUP);
+    server.query::<()>(redis::cmd("SET").arg(DLQ).arg("not a stream"));
+    let recorder = Recorder::new(Mode::Ack);
+    let running = start(&server, fast_settings(), recorder.clone());
+    let id = server.xadd(STREAM, &[("type", "bogus"), ("operation_id", "op-1")]);
+
+    wait_until("the consumer has seen the entry", LONG, || {
+        !recorder.dead.lock().unwrap().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pending = server.pending_entries(STREAM, GROUP, None);
+    assert_eq!(
+        pending.len(),
+        1,
+        "not acknowledged while the dead letter cannot be written"
+    );
+    assert_eq!(pending[0].id, id);
+
+    server.query::<()>(redis::cmd("DEL").arg(DLQ));
+    wait_until("the dead letter is written", LONG, || {
+        server.stream_len(DLQ) == 1
+    })
+    .await;
+    wait_until("the entry is acknowledged", LONG, || {
+        pending_count(&server) == 0
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_flushall_the_group_is_recreated_and_later_entries_are_processed() {
     let server = RedisServer::start();
     server.create_group(STREAM, GROUP);
