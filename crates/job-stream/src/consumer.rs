@@ -8,6 +8,8 @@
 //! * one **batch lane** task per lane key collects and runs batches, one at a time per key;
 //! * one task per **concurrent** entry, bounded by a semaphore.
 //!
+//! Every `select!` is `biased` towards cancellation, so a stop request always wins over new work.
+//!
 //! Every dispatched entry holds a [`Ticket`] in the in-flight set until its outcome is applied; the
 //! set de-duplicates replays and claims of entries that are already being handled here.
 
@@ -251,6 +253,7 @@ async fn read_loop<H: Handler>(shared: Arc<Shared<H>>) {
     };
     loop {
         let result = tokio::select! {
+            biased;
             () = shared.stop.cancelled() => return,
             result = reader.step() => result,
         };
@@ -507,6 +510,7 @@ async fn batch_lane<H: Handler>(
     let settings = &shared.settings;
     loop {
         let works = tokio::select! {
+            biased;
             () = shared.stop.cancelled() => break,
             works = collect_batch(&mut receiver, settings.batch_size.get(), settings.batch_window) => works,
         };
@@ -553,6 +557,7 @@ async fn batch_lane<H: Handler>(
 
 async fn run_concurrent<H: Handler>(shared: Arc<Shared<H>>, work: Work<H::Job>) {
     let permit = tokio::select! {
+        biased;
         () = shared.stop.cancelled() => return,
         permit = Arc::clone(&shared.concurrency).acquire_owned() => {
             permit.expect("the semaphore is never closed")
@@ -585,11 +590,8 @@ async fn join_handler<H: Handler, T>(
     on_panic: T,
 ) -> Option<T> {
     tokio::select! {
-        () = shared.hard_stop.cancelled() => {
-            handled.abort();
-            warn!("handler abandoned at shutdown; its entries stay pending");
-            None
-        }
+        // A handler that has finished wins over an abandon at the same instant.
+        biased;
         joined = &mut handled => match joined {
             Ok(value) => Some(value),
             Err(join_error) => {
@@ -597,6 +599,11 @@ async fn join_handler<H: Handler, T>(
                 Some(on_panic)
             }
         },
+        () = shared.hard_stop.cancelled() => {
+            handled.abort();
+            warn!("handler abandoned at shutdown; its entries stay pending");
+            None
+        }
     }
 }
 
@@ -719,6 +726,7 @@ async fn dead_letter<H: Handler>(
         "dead-lettering entry"
     );
     tokio::select! {
+        biased;
         () = shared.hard_stop.cancelled() => return,
         () = shared.handler.dead_lettered(&letter) => {}
     }
@@ -748,6 +756,7 @@ where
             operation(connection).await
         };
         let result = tokio::select! {
+            biased;
             () = shared.hard_stop.cancelled() => return None,
             result = attempt => result,
         };
@@ -769,6 +778,7 @@ where
 /// Sleeps `delay`; `false` when `token` was cancelled first.
 async fn sleep_or_stop(token: &CancellationToken, delay: Duration) -> bool {
     tokio::select! {
+        biased;
         () = token.cancelled() => false,
         () = tokio::time::sleep(delay) => true,
     }
@@ -786,6 +796,7 @@ async fn claim_loop<H: Handler>(shared: Arc<Shared<H>>) {
             return;
         }
         let result = tokio::select! {
+            biased;
             () = shared.stop.cancelled() => return,
             result = claim_round(&shared) => result,
         };
@@ -871,6 +882,7 @@ async fn heartbeat_loop<H: Handler>(shared: Arc<Shared<H>>) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            biased;
             () = shared.stop.cancelled() => return,
             _ = interval.tick() => {}
         }
@@ -891,6 +903,7 @@ async fn heartbeat_loop<H: Handler>(shared: Arc<Shared<H>>) {
             ("in_flight", shared.in_flight.len().to_string()),
         ];
         let result = tokio::select! {
+            biased;
             () = shared.stop.cancelled() => return,
             result = async {
                 let connection = shared.redis.command().await?;
