@@ -25,6 +25,7 @@ bench:
     cargo bench --locked -p devices-csv --bench merge
     cargo bench --locked -p dhcpd-conf --bench parse
     cargo bench --locked -p linbo-dc-dhcp-hook --bench hook
+    cargo bench --locked -p job-stream --bench throughput
 
 # Install what a fresh Debian machine lacks (apt packages when root, cargo-deny).
 deps:

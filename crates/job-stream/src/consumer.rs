@@ -1,0 +1,933 @@
+//! The consumer: reader, claimer, heartbeat and lane tasks, and their shutdown.
+//!
+//! Task layout (all spawned on one [`TaskTracker`]):
+//! * the **reader** owns a dedicated connection; it creates the group, replays this consumer's own
+//!   pending entries, then blocks in `XREADGROUP ... >` and dispatches what it reads;
+//! * the **claimer** periodically claims idle entries (`XPENDING ... IDLE` + `XCLAIM`);
+//! * the **heartbeat** refreshes the liveness hash;
+//! * one **batch lane** task per lane key collects and runs batches, one at a time per key;
+//! * one task per **concurrent** entry, bounded by a semaphore.
+//!
+//! Every `select!` is `biased` towards cancellation, so a stop request always wins over new work.
+//!
+//! Every dispatched entry holds a [`Ticket`] in the in-flight set until its outcome is applied; the
+//! set de-duplicates replays and claims of entries that are already being handled here.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use redis::RedisResult;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::Notify;
+use tokio::sync::Semaphore;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::backoff::Backoff;
+use crate::batch::{Queued, collect_batch};
+use crate::commands::{self, Fields, RawEntry, Redis};
+use crate::job::{Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Outcome};
+use crate::time::now_rfc3339;
+use crate::{Result, Settings};
+
+/// Extra time after the grace period for abandoned tasks to unwind.
+const ABANDON_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Entries read per `XPENDING` page when looking for entries to claim.
+const CLAIM_PAGE: usize = 100;
+
+/// Most `XPENDING` pages inspected per claim round.
+const CLAIM_PAGES_PER_ROUND: usize = 10;
+
+/// A Redis Streams consumer: reads entries of one stream as one consumer of a group, decodes them
+/// into [`Handler::Job`]s and runs them in their lanes until shut down.
+///
+/// See the crate documentation for the behaviour and an example.
+#[derive(Debug)]
+pub struct Consumer<H: Handler> {
+    client: redis::Client,
+    settings: Settings,
+    handler: Arc<H>,
+}
+
+impl<H: Handler> Consumer<H> {
+    /// A consumer of `settings.stream` reached through `client`, handing jobs to `handler`.
+    pub fn new(client: redis::Client, settings: Settings, handler: H) -> Self {
+        Self::with_shared_handler(client, settings, Arc::new(handler))
+    }
+
+    /// Like [`new`](Self::new), for a handler the caller keeps a reference to.
+    pub fn with_shared_handler(client: redis::Client, settings: Settings, handler: Arc<H>) -> Self {
+        Self {
+            client,
+            settings,
+            handler,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled, then stops reading, gives running handlers
+    /// [`shutdown_grace`](Settings::shutdown_grace) to finish (their outcomes are still applied),
+    /// abandons the rest (their entries stay pending) and returns: at the latest
+    /// `shutdown_grace` + 2 s for abandoned tasks to unwind + 2 s to remove the heartbeat hash.
+    ///
+    /// Redis being unreachable is not an error: the consumer reconnects with backoff for as long as
+    /// it runs. Dropping the returned future also stops every task of this consumer at its next
+    /// `.await`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSettings`](crate::Error::InvalidSettings) when the settings do not
+    /// [`validate`](Settings::validate).
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        self.settings.validate()?;
+        let stop = shutdown.child_token();
+        let hard_stop = CancellationToken::new();
+        // Dropping `run` (instead of cancelling `shutdown`) must not leave tasks running.
+        let _stop_on_drop = stop.clone().drop_guard();
+        let _hard_stop_on_drop = hard_stop.clone().drop_guard();
+
+        let shared = Arc::new(Shared {
+            redis: Redis::new(self.client, &self.settings),
+            concurrency: Arc::new(Semaphore::new(self.settings.concurrent_limit.get())),
+            settings: self.settings,
+            handler: self.handler,
+            in_flight: Arc::new(InFlight::default()),
+            stop,
+            hard_stop,
+            tracker: TaskTracker::new(),
+            lanes: Mutex::new(HashMap::new()),
+            started_at: now_rfc3339(),
+            lane_keys: Mutex::new(BTreeSet::new()),
+        });
+        info!(
+            stream = %shared.settings.stream,
+            group = %shared.settings.group,
+            consumer = %shared.settings.consumer,
+            "job-stream consumer starting"
+        );
+        shared.tracker.spawn(read_loop(Arc::clone(&shared)));
+        shared.tracker.spawn(claim_loop(Arc::clone(&shared)));
+        shared.tracker.spawn(heartbeat_loop(Arc::clone(&shared)));
+
+        shutdown.cancelled().await;
+        info!("job-stream consumer stopping");
+        shared.tracker.close();
+        let grace = shared.settings.shutdown_grace;
+        if tokio::time::timeout(grace, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                in_flight = shared.in_flight.len(),
+                "handlers did not finish within {grace:?}; abandoning them, their entries stay pending"
+            );
+            shared.hard_stop.cancel();
+            if tokio::time::timeout(ABANDON_TIMEOUT, shared.tracker.wait())
+                .await
+                .is_err()
+            {
+                warn!("some tasks did not unwind within {ABANDON_TIMEOUT:?}");
+            }
+        }
+        lock(&shared.lanes).clear();
+        remove_heartbeat(&shared).await;
+        info!("job-stream consumer stopped");
+        Ok(())
+    }
+}
+
+/// State shared by all tasks of one running consumer.
+struct Shared<H: Handler> {
+    settings: Settings,
+    redis: Redis,
+    handler: Arc<H>,
+    in_flight: Arc<InFlight>,
+    /// Stop reading and claiming; handed to handlers as their shutdown signal.
+    stop: CancellationToken,
+    /// The grace period is over: abandon handlers and retries at the next `.await`.
+    hard_stop: CancellationToken,
+    tracker: TaskTracker,
+    lanes: Mutex<HashMap<String, LaneSender<H::Job>>>,
+    concurrency: Arc<Semaphore>,
+    started_at: String,
+    lane_keys: Mutex<BTreeSet<String>>,
+}
+
+/// The sending side of one batching lane.
+type LaneSender<J> = UnboundedSender<Queued<Work<J>>>;
+
+/// A decoded entry on its way through a lane, with what is needed to settle it.
+struct Work<J> {
+    delivery: Delivery<J>,
+    settle: Settle,
+}
+
+/// What the runtime keeps of an entry to apply its outcome.
+struct Settle {
+    ticket: Ticket,
+    fields: Fields,
+    deliveries: u64,
+}
+
+/// Entry ids queued or being handled in this process.
+#[derive(Debug, Default)]
+struct InFlight {
+    ids: Mutex<HashSet<String>>,
+    released: Notify,
+}
+
+impl InFlight {
+    fn len(&self) -> usize {
+        lock(&self.ids).len()
+    }
+
+    /// Registers `id`; `None` when it is already in flight.
+    fn ticket(self: &Arc<Self>, id: &str) -> Option<Ticket> {
+        lock(&self.ids).insert(id.to_owned()).then(|| Ticket {
+            id: id.to_owned(),
+            in_flight: Arc::clone(self),
+        })
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        lock(&self.ids).contains(id)
+    }
+
+    /// Waits until fewer than `limit` entries are in flight.
+    async fn wait_below(&self, limit: usize) {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            // Register before checking so a release between check and await is not missed.
+            released.as_mut().enable();
+            if self.len() < limit {
+                return;
+            }
+            released.await;
+        }
+    }
+}
+
+/// Membership of one entry in the in-flight set; leaving it (drop) frees the entry for replays and
+/// claims, also when a task panics or is abandoned.
+struct Ticket {
+    id: String,
+    in_flight: Arc<InFlight>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        lock(&self.in_flight.ids).remove(&self.id);
+        self.in_flight.released.notify_waiters();
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (sets and maps updated in
+/// single calls).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+/// The reader's connection state.
+struct Reader<H: Handler> {
+    shared: Arc<Shared<H>>,
+    connection: Option<MultiplexedConnection>,
+    group_created: bool,
+    needs_replay: bool,
+}
+
+async fn read_loop<H: Handler>(shared: Arc<Shared<H>>) {
+    let settings = &shared.settings;
+    let mut backoff = Backoff::new(settings.backoff_base, settings.backoff_cap);
+    let mut reader = Reader {
+        shared: Arc::clone(&shared),
+        connection: None,
+        group_created: false,
+        needs_replay: true,
+    };
+    loop {
+        let result = tokio::select! {
+            biased;
+            () = shared.stop.cancelled() => return,
+            result = reader.step() => result,
+        };
+        match result {
+            Ok(()) => backoff.reset(),
+            Err(error) if commands::is_nogroup(&error) => {
+                recover_group(&shared).await;
+                reader.needs_replay = true;
+                if !sleep_or_stop(&shared.stop, backoff.next_delay()).await {
+                    return;
+                }
+            }
+            Err(error) => {
+                let delay = backoff.next_delay();
+                warn!(%error, ?delay, "reading from Redis failed; reconnecting after the delay");
+                if commands::is_connection_error(&error) {
+                    reader.connection = None;
+                }
+                // Entries delivered in a reply we did not receive are in our pending list.
+                reader.needs_replay = true;
+                if !sleep_or_stop(&shared.stop, delay).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl<H: Handler> Reader<H> {
+    /// One unit of reading: connect and set up when needed, otherwise one blocking read.
+    async fn step(&mut self) -> RedisResult<()> {
+        let shared = Arc::clone(&self.shared);
+        let settings = &shared.settings;
+        if self.connection.is_none() {
+            self.connection = Some(shared.redis.reader().await?);
+            debug!("reader connected");
+        }
+        let connection = self
+            .connection
+            .as_mut()
+            .expect("the connection was set just above");
+        if !self.group_created {
+            // Start-up: the same command the API uses. Later losses are handled by `recover_group`.
+            if commands::create_group(connection.clone(), settings, "$").await? {
+                info!(stream = %settings.stream, group = %settings.group, "created consumer group");
+            }
+            self.group_created = true;
+        }
+        if self.needs_replay {
+            replay_own_pending(&shared, connection).await?;
+            self.needs_replay = false;
+        }
+        shared
+            .in_flight
+            .wait_below(settings.max_in_flight.get())
+            .await;
+        let entries = commands::read_group(
+            connection,
+            settings,
+            ">",
+            settings.batch_size.get(),
+            Some(settings.block_timeout),
+        )
+        .await?;
+        for entry in entries {
+            // A never-delivered entry is on its first delivery.
+            dispatch(&shared, entry, 1);
+        }
+        Ok(())
+    }
+}
+
+/// Replays this consumer's pending entries (`XREADGROUP ... 0`), page by page.
+async fn replay_own_pending<H: Handler>(
+    shared: &Arc<Shared<H>>,
+    connection: &mut MultiplexedConnection,
+) -> RedisResult<()> {
+    let settings = &shared.settings;
+    let mut after = "0".to_owned();
+    let mut n_replayed = 0usize;
+    loop {
+        let entries = commands::read_group(
+            connection,
+            settings,
+            &after,
+            settings.batch_size.get(),
+            None,
+        )
+        .await?;
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            break;
+        };
+        let rows = commands::pending(
+            connection.clone(),
+            settings,
+            None,
+            (&first.id, &last.id),
+            entries.len(),
+            Some(&settings.consumer),
+        )
+        .await?;
+        let deliveries: HashMap<String, u64> = rows
+            .into_iter()
+            .map(|row| (row.id, row.deliveries))
+            .collect();
+        after = last.id.clone();
+        n_replayed += entries.len();
+        for entry in entries {
+            let count = deliveries.get(&entry.id).copied().unwrap_or(1);
+            dispatch(shared, entry, count);
+        }
+    }
+    if n_replayed > 0 {
+        info!(
+            entries = n_replayed,
+            "replayed this consumer's pending entries"
+        );
+    }
+    Ok(())
+}
+
+/// Re-creates the group after Redis answered `NOGROUP`.
+///
+/// The group is created at id `0`, not `$`: when Redis lost its data, every entry now in the stream
+/// was added after the loss and has not been handled, so none may be skipped.
+async fn recover_group<H: Handler>(shared: &Shared<H>) {
+    let settings = &shared.settings;
+    let result = async {
+        let connection = shared.redis.command().await?;
+        commands::create_group(connection, settings, "0").await
+    }
+    .await;
+    match result {
+        Ok(_) => error!(
+            stream = %settings.stream,
+            group = %settings.group,
+            "consumer group was missing (Redis lost its data?); re-created it at id 0"
+        ),
+        Err(error) => {
+            shared.redis.note_error(&error);
+            warn!(%error, "re-creating the missing consumer group failed; will retry");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+
+/// Routes one entry read from Redis: skip if already here, acknowledge if deleted, dead-letter if
+/// delivered too often or invalid, else queue it in its lane.
+fn dispatch<H: Handler>(shared: &Arc<Shared<H>>, entry: RawEntry, deliveries: u64) {
+    let Some(ticket) = shared.in_flight.ticket(&entry.id) else {
+        debug!(entry_id = %entry.id, "entry already in flight here; skipped");
+        return;
+    };
+    let id = entry.id;
+    let Some(fields) = entry.fields else {
+        warn!(entry_id = %id, "pending entry was deleted from the stream; acknowledging it");
+        let shared_task = Arc::clone(shared);
+        shared.tracker.spawn(async move {
+            acknowledge(&shared_task, std::slice::from_ref(&id)).await;
+            drop(ticket);
+        });
+        return;
+    };
+    let settle = Settle {
+        ticket,
+        fields,
+        deliveries,
+    };
+    let previous_deliveries = deliveries.saturating_sub(1);
+    if previous_deliveries >= shared.settings.max_deliveries {
+        let reason = format!(
+            "delivered {previous_deliveries} times without success (max_deliveries {})",
+            shared.settings.max_deliveries
+        );
+        spawn_dead_letter(shared, settle, reason, previous_deliveries);
+        return;
+    }
+    let job = decode_fields(&settle.fields).and_then(|map| H::Job::from_fields(&id, &map));
+    let job = match job {
+        Ok(job) => job,
+        Err(invalid) => {
+            spawn_dead_letter(shared, settle, invalid.reason().to_owned(), deliveries);
+            return;
+        }
+    };
+    let lane = job.lane();
+    let work = Work {
+        delivery: Delivery {
+            id,
+            job,
+            deliveries,
+        },
+        settle,
+    };
+    match lane {
+        Lane::Concurrent => {
+            let task = run_concurrent(Arc::clone(shared), work);
+            shared.tracker.spawn(task);
+        }
+        Lane::Batched(key) => send_to_lane(shared, key, work),
+    }
+}
+
+/// Decodes raw fields into strings; a field or value that is not UTF-8 makes the entry invalid.
+fn decode_fields(fields: &Fields) -> std::result::Result<HashMap<String, String>, Invalid> {
+    fields
+        .iter()
+        .map(|(field, value)| {
+            let field = std::str::from_utf8(field)
+                .map_err(|_| Invalid::new("a field name is not valid UTF-8"))?;
+            let value = std::str::from_utf8(value)
+                .map_err(|_| Invalid::new(format!("field {field:?} is not valid UTF-8")))?;
+            Ok((field.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// Queues `work` in the batching lane `key`, starting the lane task when needed.
+fn send_to_lane<H: Handler>(shared: &Arc<Shared<H>>, key: String, work: Work<H::Job>) {
+    let mut lanes = lock(&shared.lanes);
+    let queued = Queued::now(work);
+    let queued = match lanes.get(&key) {
+        Some(sender) => match sender.send(queued) {
+            Ok(()) => return,
+            // The lane task ended (only on stop); start a new one below.
+            Err(returned) => returned.0,
+        },
+        None => queued,
+    };
+    if shared.stop.is_cancelled() {
+        // Stopping: the entry stays pending and is replayed on the next start.
+        return;
+    }
+    let (sender, receiver) = unbounded_channel();
+    sender
+        .send(queued)
+        .expect("the receiver is alive: it is moved into the lane task below");
+    lanes.insert(key.clone(), sender);
+    lock(&shared.lane_keys).insert(key.clone());
+    let task = batch_lane(Arc::clone(shared), key, receiver);
+    shared.tracker.spawn(task);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lanes
+
+async fn batch_lane<H: Handler>(
+    shared: Arc<Shared<H>>,
+    key: String,
+    mut receiver: tokio::sync::mpsc::UnboundedReceiver<Queued<Work<H::Job>>>,
+) {
+    let settings = &shared.settings;
+    loop {
+        let works = tokio::select! {
+            biased;
+            () = shared.stop.cancelled() => break,
+            works = collect_batch(&mut receiver, settings.batch_size.get(), settings.batch_window) => works,
+        };
+        let Some(works) = works else { break };
+        let (deliveries, settles): (Vec<_>, Vec<_>) = works
+            .into_iter()
+            .map(|work| (work.delivery, work.settle))
+            .unzip();
+        let n_entries = deliveries.len();
+        let span = info_span!("batch", lane = %key, entries = n_entries);
+        let batch = Batch {
+            key: key.clone(),
+            deliveries,
+            shutdown: shared.stop.clone(),
+        };
+        let handler = Arc::clone(&shared.handler);
+        let handled = shared
+            .tracker
+            .spawn(async move { handler.handle_batch(batch).await }.instrument(span.clone()));
+        let Some(outcomes) = join_handler(&shared, handled, Vec::new())
+            .instrument(span.clone())
+            .await
+        else {
+            break;
+        };
+        if outcomes.len() != n_entries {
+            warn!(
+                parent: &span,
+                expected = n_entries,
+                got = outcomes.len(),
+                "handler returned a different number of outcomes; missing ones count as Retry"
+            );
+        }
+        let mut outcomes = outcomes.into_iter();
+        let settled = settles
+            .into_iter()
+            .map(|settle| (settle, outcomes.next().unwrap_or(Outcome::Retry)))
+            .collect();
+        apply_outcomes(&shared, settled).instrument(span).await;
+    }
+    // Entries still queued here stay pending in Redis; dropping them releases their tickets.
+    receiver.close();
+}
+
+async fn run_concurrent<H: Handler>(shared: Arc<Shared<H>>, work: Work<H::Job>) {
+    let permit = tokio::select! {
+        biased;
+        () = shared.stop.cancelled() => return,
+        permit = Arc::clone(&shared.concurrency).acquire_owned() => {
+            permit.expect("the semaphore is never closed")
+        }
+    };
+    let span = info_span!("job", entry_id = %work.delivery.id, lane = "concurrent");
+    let handler = Arc::clone(&shared.handler);
+    let shutdown = shared.stop.clone();
+    let delivery = work.delivery;
+    let handled = shared
+        .tracker
+        .spawn(async move { handler.handle(delivery, shutdown).await }.instrument(span.clone()));
+    let Some(outcome) = join_handler(&shared, handled, Outcome::Retry)
+        .instrument(span.clone())
+        .await
+    else {
+        return;
+    };
+    drop(permit);
+    apply_outcomes(&shared, vec![(work.settle, outcome)])
+        .instrument(span)
+        .await;
+}
+
+/// Awaits a spawned handler; `None` when it was abandoned at the end of the grace period. A panic
+/// gives `on_panic` (no outcome, so the entries stay pending).
+async fn join_handler<H: Handler, T>(
+    shared: &Shared<H>,
+    mut handled: tokio::task::JoinHandle<T>,
+    on_panic: T,
+) -> Option<T> {
+    tokio::select! {
+        // A handler that has finished wins over an abandon at the same instant.
+        biased;
+        joined = &mut handled => match joined {
+            Ok(value) => Some(value),
+            Err(join_error) => {
+                error!(%join_error, "handler failed; its entries stay pending");
+                Some(on_panic)
+            }
+        },
+        () = shared.hard_stop.cancelled() => {
+            handled.abort();
+            warn!("handler abandoned at shutdown; its entries stay pending");
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settling entries
+
+async fn apply_outcomes<H: Handler>(shared: &Arc<Shared<H>>, settled: Vec<(Settle, Outcome)>) {
+    let mut acked = Vec::new();
+    let mut acked_ids = Vec::new();
+    for (settle, outcome) in settled {
+        match outcome {
+            Outcome::Ack => {
+                acked_ids.push(settle.ticket.id.clone());
+                acked.push(settle);
+            }
+            Outcome::Retry => {
+                info!(
+                    entry_id = %settle.ticket.id,
+                    deliveries = settle.deliveries,
+                    "entry left pending for a later retry"
+                );
+            }
+            Outcome::RetryAfter(delay) => {
+                info!(
+                    entry_id = %settle.ticket.id,
+                    deliveries = settle.deliveries,
+                    ?delay,
+                    "entry will be delivered again after the delay"
+                );
+                let task = retry_after(Arc::clone(shared), settle, delay);
+                shared.tracker.spawn(task);
+            }
+            Outcome::DeadLetter(reason) => {
+                let deliveries = settle.deliveries;
+                dead_letter(shared, settle, reason, deliveries).await;
+            }
+        }
+    }
+    if !acked_ids.is_empty() {
+        acknowledge(shared, &acked_ids).await;
+    }
+    drop(acked);
+}
+
+/// Waits `delay`, claims the entry back to this consumer (which counts a delivery) and dispatches
+/// it again. The ticket is held meanwhile, so neither replays nor the claimer take the entry.
+async fn retry_after<H: Handler>(shared: Arc<Shared<H>>, settle: Settle, delay: Duration) {
+    if !sleep_or_stop(&shared.stop, delay).await {
+        return;
+    }
+    let settings = &shared.settings;
+    let ids = [settle.ticket.id.clone()];
+    // The entry has been idle for `delay` unless another consumer claimed it meanwhile; requiring
+    // that idle time keeps us from taking it back from them.
+    let claimed = retry_redis(&shared, "claiming an entry for its retry", |connection| {
+        commands::claim(connection, settings, delay, &ids)
+    })
+    .await;
+    let deliveries = settle.deliveries + 1;
+    drop(settle);
+    for entry in claimed.into_iter().flatten() {
+        dispatch(&shared, entry, deliveries);
+    }
+}
+
+/// `XACK`, retried with backoff until it succeeds or the grace period ends.
+async fn acknowledge<H: Handler>(shared: &Shared<H>, ids: &[String]) {
+    let settings = &shared.settings;
+    if retry_redis(shared, "acknowledging entries", |connection| {
+        commands::ack(connection, settings, ids)
+    })
+    .await
+    .is_some()
+    {
+        debug!(entries = ids.len(), "acknowledged");
+    }
+}
+
+fn spawn_dead_letter<H: Handler>(
+    shared: &Arc<Shared<H>>,
+    settle: Settle,
+    reason: String,
+    deliveries: u64,
+) {
+    let task_shared = Arc::clone(shared);
+    shared.tracker.spawn(async move {
+        dead_letter(&task_shared, settle, reason, deliveries).await;
+    });
+}
+
+/// Tells the handler, then writes the dead-letter entry and acknowledges the original in one
+/// `MULTI`, retried until it succeeds or the grace period ends.
+async fn dead_letter<H: Handler>(
+    shared: &Shared<H>,
+    settle: Settle,
+    reason: String,
+    deliveries: u64,
+) {
+    let letter = DeadLetter {
+        original_id: settle.ticket.id.clone(),
+        fields: settle
+            .fields
+            .iter()
+            .map(|(field, value)| {
+                (
+                    String::from_utf8_lossy(field).into_owned(),
+                    String::from_utf8_lossy(value).into_owned(),
+                )
+            })
+            .collect(),
+        reason,
+        deliveries,
+        failed_at: now_rfc3339(),
+    };
+    error!(
+        entry_id = %letter.original_id,
+        reason = %letter.reason,
+        deliveries,
+        dead_letter_stream = %shared.settings.dead_letter_stream,
+        "dead-lettering entry"
+    );
+    tokio::select! {
+        biased;
+        () = shared.hard_stop.cancelled() => return,
+        () = shared.handler.dead_lettered(&letter) => {}
+    }
+    let settings = &shared.settings;
+    let fields = &settle.fields;
+    let letter = &letter;
+    retry_redis(shared, "dead-lettering an entry", |connection| {
+        commands::dead_letter(connection, settings, fields, letter)
+    })
+    .await;
+    drop(settle);
+}
+
+/// Runs `operation` on the shared command connection until it succeeds, backing off between
+/// attempts; `None` when the grace period ended first.
+async fn retry_redis<H, T, F, Fut>(shared: &Shared<H>, what: &str, mut operation: F) -> Option<T>
+where
+    H: Handler,
+    F: FnMut(MultiplexedConnection) -> Fut,
+    Fut: Future<Output = RedisResult<T>>,
+{
+    let settings = &shared.settings;
+    let mut backoff = Backoff::new(settings.backoff_base, settings.backoff_cap);
+    loop {
+        let attempt = async {
+            let connection = shared.redis.command().await?;
+            operation(connection).await
+        };
+        let result = tokio::select! {
+            biased;
+            () = shared.hard_stop.cancelled() => return None,
+            result = attempt => result,
+        };
+        match result {
+            Ok(value) => return Some(value),
+            Err(error) => {
+                shared.redis.note_error(&error);
+                let delay = backoff.next_delay();
+                warn!(%error, ?delay, "{what} failed; retrying after the delay");
+                if !sleep_or_stop(&shared.hard_stop, delay).await {
+                    warn!("{what} abandoned at shutdown; the entries stay pending");
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps `delay`; `false` when `token` was cancelled first.
+async fn sleep_or_stop(token: &CancellationToken, delay: Duration) -> bool {
+    tokio::select! {
+        biased;
+        () = token.cancelled() => false,
+        () = tokio::time::sleep(delay) => true,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Claimer
+
+async fn claim_loop<H: Handler>(shared: Arc<Shared<H>>) {
+    let settings = &shared.settings;
+    let mut backoff = Backoff::new(settings.backoff_base, settings.backoff_cap);
+    let mut delay = settings.claim_interval;
+    loop {
+        if !sleep_or_stop(&shared.stop, delay).await {
+            return;
+        }
+        let result = tokio::select! {
+            biased;
+            () = shared.stop.cancelled() => return,
+            result = claim_round(&shared) => result,
+        };
+        delay = match result {
+            Ok(0) => {
+                backoff.reset();
+                settings.claim_interval
+            }
+            Ok(n_claimed) => {
+                backoff.reset();
+                info!(entries = n_claimed, "claimed idle entries");
+                settings.claim_interval
+            }
+            Err(error) if commands::is_nogroup(&error) => {
+                recover_group(&shared).await;
+                settings.claim_interval
+            }
+            Err(error) => {
+                shared.redis.note_error(&error);
+                let retry_delay = backoff.next_delay().min(settings.claim_interval);
+                warn!(%error, ?retry_delay, "claiming idle entries failed");
+                retry_delay
+            }
+        };
+    }
+}
+
+/// One claim round: page through entries idle for at least `claim_min_idle`, claim those not
+/// already handled here, and dispatch them. Returns how many were claimed.
+async fn claim_round<H: Handler>(shared: &Arc<Shared<H>>) -> RedisResult<usize> {
+    let settings = &shared.settings;
+    let mut start = "-".to_owned();
+    let mut n_claimed = 0;
+    for _ in 0..CLAIM_PAGES_PER_ROUND {
+        let connection = shared.redis.command().await?;
+        let rows = commands::pending(
+            connection.clone(),
+            settings,
+            Some(settings.claim_min_idle),
+            (&start, "+"),
+            CLAIM_PAGE,
+            None,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        // Exclusive range start: the next page begins after the last row seen.
+        start = format!("({}", last.id);
+        let n_rows = rows.len();
+        let mut previous_deliveries = HashMap::new();
+        let ids: Vec<String> = rows
+            .into_iter()
+            .filter(|row| !shared.in_flight.contains(&row.id))
+            .map(|row| {
+                debug!(entry_id = %row.id, from = %row.consumer, "claiming idle entry");
+                previous_deliveries.insert(row.id.clone(), row.deliveries);
+                row.id
+            })
+            .collect();
+        if !ids.is_empty() {
+            let entries =
+                commands::claim(connection, settings, settings.claim_min_idle, &ids).await?;
+            n_claimed += entries.len();
+            for entry in entries {
+                // XCLAIM counted one more delivery.
+                let deliveries = previous_deliveries.get(&entry.id).copied().unwrap_or(0) + 1;
+                dispatch(shared, entry, deliveries);
+            }
+        }
+        if n_rows < CLAIM_PAGE {
+            break;
+        }
+    }
+    Ok(n_claimed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Heartbeat
+
+async fn heartbeat_loop<H: Handler>(shared: Arc<Shared<H>>) {
+    let settings = &shared.settings;
+    let key = settings.heartbeat_key();
+    let mut interval = tokio::time::interval(settings.heartbeat.interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = shared.stop.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        let schools = if settings.heartbeat.schools.is_empty() {
+            lock(&shared.lane_keys)
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            settings.heartbeat.schools.join(",")
+        };
+        let fields = [
+            ("version", settings.heartbeat.version.clone()),
+            ("started_at", shared.started_at.clone()),
+            ("last_seen", now_rfc3339()),
+            ("schools", schools),
+            ("in_flight", shared.in_flight.len().to_string()),
+        ];
+        let result = tokio::select! {
+            biased;
+            () = shared.stop.cancelled() => return,
+            result = async {
+                let connection = shared.redis.command().await?;
+                commands::heartbeat(connection, &key, &fields, settings.heartbeat.ttl).await
+            } => result,
+        };
+        if let Err(error) = result {
+            shared.redis.note_error(&error);
+            warn!(%error, "heartbeat failed");
+        }
+    }
+}
+
+/// Removes the liveness hash at a clean stop, so the UI does not show a stopped worker as alive for
+/// the rest of the TTL. Best effort, bounded.
+async fn remove_heartbeat<H: Handler>(shared: &Shared<H>) {
+    let key = shared.settings.heartbeat_key();
+    let removal = async {
+        let connection = shared.redis.command().await?;
+        commands::delete(connection, &key).await
+    };
+    match tokio::time::timeout(ABANDON_TIMEOUT, removal).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => debug!(%error, "removing the heartbeat failed; it expires by itself"),
+        Err(_) => debug!("removing the heartbeat timed out; it expires by itself"),
+    }
+}

@@ -1,0 +1,132 @@
+//! A Redis Streams consumer runtime on tokio: consumer groups, replay, claiming, dead-lettering, lanes.
+//!
+//! The application defines a [`Job`] type (how an entry's string fields decode, and which [`Lane`]
+//! it runs in) and a [`Handler`] (what a batch or a single job does); [`Consumer::run`] does the rest:
+//!
+//! * **Group**: `XGROUP CREATE stream group $ MKSTREAM` on start (`BUSYGROUP` is fine). When Redis
+//!   later answers `NOGROUP` (it lost its data), the group is re-created at id `0` and an error is
+//!   logged.
+//! * **Replay**: on start and after every reconnect, this consumer's own pending entries are read
+//!   again (`XREADGROUP ... 0`) before new ones.
+//! * **Reading**: a dedicated connection blocks in `XREADGROUP ... BLOCK` for
+//!   [`block_timeout`](Settings::block_timeout) (5 s); its client-side response timeout is longer
+//!   than that.
+//! * **Claiming**: every [`claim_interval`](Settings::claim_interval) (30 s), entries idle for
+//!   [`claim_min_idle`](Settings::claim_min_idle) (10 min) are claimed from any consumer
+//!   (`XPENDING ... IDLE` + `XCLAIM`).
+//! * **Dead-lettering**: an entry already delivered [`max_deliveries`](Settings::max_deliveries) (5)
+//!   times, an entry that does not decode ([`Invalid`]), and an entry the handler gives up on
+//!   ([`Outcome::DeadLetter`]) are written to the dead-letter stream with the original fields plus
+//!   `last_error`, `failed_at` (RFC 3339 UTC), `original_id` and `deliveries`, together with the
+//!   `XACK` of the original in one `MULTI`. [`Handler::dead_lettered`] is told first.
+//! * **Lanes**: [`Lane::Batched`] entries of one key are collected in stream order (replayed ones
+//!   included) until [`batch_size`](Settings::batch_size) (50) or until
+//!   [`batch_window`](Settings::batch_window) (5 s) after the first, without waiting when the
+//!   backlog fills a batch; one batch per key runs at a time. [`Lane::Concurrent`] entries run at
+//!   once, at most [`concurrent_limit`](Settings::concurrent_limit) (2) at a time, never behind a
+//!   batch.
+//! * **Acknowledgement** is explicit: one [`Outcome`] per entry (acknowledge, leave pending, retry
+//!   after a delay, dead-letter); nothing is acknowledged before its handler returned
+//!   [`Outcome::Ack`].
+//! * **Outages**: connections are re-established with exponential backoff and jitter
+//!   ([`backoff_base`](Settings::backoff_base) 250 ms up to [`backoff_cap`](Settings::backoff_cap)
+//!   30 s); acknowledgements and dead-letter writes are retried the same way. Nothing crashes.
+//! * **Shutdown**: cancel the [`CancellationToken`](tokio_util::sync::CancellationToken) passed to
+//!   `run`; reading stops, handlers see the same token, get
+//!   [`shutdown_grace`](Settings::shutdown_grace) (10 s) to finish (their outcomes are applied),
+//!   and `run` returns within that grace plus at most 4 s.
+//! * **Heartbeat**: the hash `linbo:workers:<consumer>` (`version`, `started_at`, `last_seen`,
+//!   `schools`, `in_flight`) is refreshed every 10 s with a 30 s TTL, and removed at a clean stop.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::collections::HashMap;
+//! use job_stream::{Batch, Consumer, Delivery, Handler, Invalid, Job, Lane, Outcome, Settings};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! enum Task { Provision { school: String }, Repair { host: String } }
+//!
+//! impl Job for Task {
+//!     fn from_fields(_id: &str, fields: &HashMap<String, String>) -> Result<Self, Invalid> {
+//!         let school = fields.get("school").cloned().unwrap_or_else(|| "default-school".into());
+//!         match fields.get("type").map(String::as_str) {
+//!             Some("provision_host") => Ok(Task::Provision { school }),
+//!             Some("macct_repair") => Ok(Task::Repair { host: fields.get("host").cloned().unwrap_or_default() }),
+//!             other => Err(Invalid::new(format!("unknown type {other:?}"))),
+//!         }
+//!     }
+//!     fn lane(&self) -> Lane {
+//!         match self { Task::Provision { school } => Lane::Batched(school.clone()), Task::Repair { .. } => Lane::Concurrent }
+//!     }
+//! }
+//!
+//! struct Worker;
+//! impl Handler for Worker {
+//!     type Job = Task;
+//!     async fn handle_batch(&self, batch: Batch<Task>) -> Vec<Outcome> {
+//!         batch.deliveries.iter().map(|_| Outcome::Ack).collect() // import devices here
+//!     }
+//!     async fn handle(&self, delivery: Delivery<Task>, _shutdown: CancellationToken) -> Outcome {
+//!         if let Task::Repair { host } = &delivery.job { println!("repairing {host}"); }
+//!         Outcome::Ack
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client = redis::Client::open("redis://127.0.0.1:6379/")?;
+//!     let shutdown = CancellationToken::new(); // cancel it from a signal handler
+//!     Consumer::new(client, Settings::new("dc01"), Worker).run(shutdown).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Limitations
+//!
+//! * At-least-once delivery: an entry is handled again after a crash, a lost acknowledgement or a
+//!   claim, so handlers (and [`Handler::dead_lettered`]) must be idempotent.
+//! * [`Outcome::Retry`] has no delay of its own: the entry comes back after
+//!   [`claim_min_idle`](Settings::claim_min_idle) or at the next start. For a shorter, explicit
+//!   delay use [`Outcome::RetryAfter`]; the delay is kept in memory only, so after a restart the
+//!   entry is replayed at once.
+//! * Re-creating a lost group at id `0` re-delivers every entry still in the stream; if only the
+//!   group (not the data) was lost, already handled entries run again.
+//! * While [`max_in_flight`](Settings::max_in_flight) entries are queued locally (a large
+//!   batching backlog), no new entries are read, concurrent-lane ones included; entries queued
+//!   locally longer than `claim_min_idle` may be claimed by another consumer of the group.
+//! * Batches of different keys may run at the same time; serialise inside the handler if they must
+//!   not.
+//! * `MULTI` does not roll back, so the dead-letter key's type is checked (`TYPE`) just before it;
+//!   a non-stream value there keeps the entry pending and is logged until someone fixes the key.
+//! * Only single Redis servers are supported (no cluster); the stream is never trimmed here.
+#![deny(missing_docs)]
+
+mod backoff;
+mod batch;
+mod commands;
+mod consumer;
+mod job;
+mod settings;
+mod time;
+
+pub use crate::consumer::Consumer;
+pub use crate::job::{Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Outcome};
+pub use crate::settings::{HeartbeatSettings, Settings};
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A [`Settings`] field is out of range; `field` names it.
+    #[error("invalid job-stream setting {field}: {reason}")]
+    InvalidSettings {
+        /// The field's name, e.g. `heartbeat.ttl`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,103 @@
+//! RFC 3339 UTC timestamps without a date/time dependency.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Formats `time` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339, UTC, millisecond precision).
+///
+/// Times before 1970 are clamped to the epoch; the runtime only formats "now".
+pub(crate) fn rfc3339_utc(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let millis = since_epoch.subsec_millis();
+    // `secs / 86_400` fits in i64 for any u64 seconds value.
+    let days = (secs / 86_400) as i64;
+    let secs_of_day = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        secs_of_day / 3600,
+        secs_of_day % 3600 / 60,
+        secs_of_day % 60
+    )
+}
+
+/// `now` formatted by [`rfc3339_utc`].
+pub(crate) fn now_rfc3339() -> String {
+    rfc3339_utc(SystemTime::now())
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); Howard Hinnant's
+/// `civil_from_days` algorithm.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    // Both values are small and non-negative by construction of the algorithm.
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[track_caller]
+    fn check(secs: u64, millis: u64, expect: &str) {
+        let time = UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis);
+        assert_eq!(rfc3339_utc(time), expect);
+    }
+
+    #[test]
+    fn epoch() {
+        check(0, 0, "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn leap_day_2024() {
+        check(1_709_164_800, 5, "2024-02-29T00:00:00.005Z");
+    }
+
+    #[test]
+    fn end_of_2026() {
+        check(1_798_761_599, 999, "2026-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn year_2000_is_a_leap_year() {
+        check(951_782_400, 0, "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn before_the_epoch_is_clamped() {
+        assert_eq!(
+            rfc3339_utc(UNIX_EPOCH - Duration::from_secs(10)),
+            "1970-01-01T00:00:00.000Z"
+        );
+    }
+
+    proptest::proptest! {
+        /// Later instants never format to an earlier string, and the shape is fixed.
+        #[test]
+        fn formatting_is_monotonic_and_fixed_width(
+            a in 0u64..253_402_300_799_000,
+            b in 0u64..253_402_300_799_000,
+        ) {
+            let (earlier, later) = (a.min(b), a.max(b));
+            let format = |ms: u64| rfc3339_utc(UNIX_EPOCH + Duration::from_millis(ms));
+            let (earlier, later) = (format(earlier), format(later));
+            proptest::prop_assert!(earlier <= later, "{earlier} > {later}");
+            proptest::prop_assert_eq!(later.len(), 24);
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Test job type, a recording handler and polling helpers shared by the integration tests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dc_testkit::RedisServer;
+use job_stream::{
+    Batch, Consumer, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Outcome, Settings,
+};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) const STREAM: &str = "linbo:jobs";
+pub(crate) const GROUP: &str = "dc-workers";
+pub(crate) const DLQ: &str = "linbo:jobs:dlq";
+pub(crate) const CONSUMER: &str = "dc-test";
+
+/// A job as the worker would decode it: `provision` entries batch per school, `repair` entries run
+/// concurrently.
+#[derive(Debug, Clone)]
+pub(crate) struct TestJob {
+    pub(crate) operation_id: String,
+    pub(crate) concurrent: bool,
+}
+
+impl Job for TestJob {
+    fn from_fields(_id: &str, fields: &HashMap<String, String>) -> Result<Self, Invalid> {
+        let kind = fields.get("type").map(String::as_str);
+        if !matches!(kind, Some("provision" | "repair")) {
+            return Err(Invalid::new(format!("unknown type {kind:?}")));
+        }
+        let operation_id = fields.get("operation_id").cloned().unwrap_or_default();
+        let valid = !operation_id.is_empty()
+            && operation_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !valid {
+            return Err(Invalid::new(format!(
+                "invalid operation_id {operation_id:?}"
+            )));
+        }
+        Ok(Self {
+            operation_id,
+            concurrent: kind == Some("repair"),
+        })
+    }
+
+    fn lane(&self) -> Lane {
+        if self.concurrent {
+            Lane::Concurrent
+        } else {
+            Lane::Batched("school-a".to_owned())
+        }
+    }
+}
+
+/// What the recording handler does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Acknowledge everything.
+    Ack,
+    /// Never return from a batch (until abandoned).
+    BlockForever,
+    /// Wait for the shutdown token, then acknowledge (a cooperative handler).
+    AckAtShutdown,
+    /// Leave everything pending.
+    Retry,
+    /// Batches take this long, then acknowledge; concurrent jobs acknowledge at once.
+    SlowBatch(Duration),
+    /// Ask for a retry after this delay on the first delivery, acknowledge later ones.
+    RetryOnceAfter(Duration),
+}
+
+/// A handled entry.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) entry_id: String,
+    pub(crate) operation_id: String,
+    pub(crate) deliveries: u64,
+    pub(crate) at: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    mode: Mode,
+    pub(crate) batches: Mutex<Vec<Vec<Seen>>>,
+    pub(crate) batches_finished: Mutex<Vec<Instant>>,
+    pub(crate) singles: Mutex<Vec<Seen>>,
+    pub(crate) dead: Mutex<Vec<DeadLetter>>,
+}
+
+impl Recorder {
+    pub(crate) fn new(mode: Mode) -> Arc<Self> {
+        Arc::new(Self {
+            mode,
+            batches: Mutex::default(),
+            batches_finished: Mutex::default(),
+            singles: Mutex::default(),
+            dead: Mutex::default(),
+        })
+    }
+
+    pub(crate) fn batch_sizes(&self) -> Vec<usize> {
+        self.batches.lock().unwrap().iter().map(Vec::len).collect()
+    }
+
+    /// Every entry handled so far, batches and singles.
+    pub(crate) fn seen(&self) -> Vec<Seen> {
+        let mut seen: Vec<Seen> = self
+            .batches
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        seen.extend(self.singles.lock().unwrap().iter().cloned());
+        seen
+    }
+
+    pub(crate) fn n_seen(&self) -> usize {
+        self.seen().len()
+    }
+
+    fn record(delivery: &Delivery<TestJob>) -> Seen {
+        Seen {
+            entry_id: delivery.id.clone(),
+            operation_id: delivery.job.operation_id.clone(),
+            deliveries: delivery.deliveries,
+            at: Instant::now(),
+        }
+    }
+}
+
+impl Handler for Recorder {
+    type Job = TestJob;
+
+    async fn handle_batch(&self, batch: Batch<TestJob>) -> Vec<Outcome> {
+        let seen = batch.deliveries.iter().map(Self::record).collect();
+        self.batches.lock().unwrap().push(seen);
+        let outcome = match self.mode {
+            Mode::Ack => Outcome::Ack,
+            Mode::BlockForever => std::future::pending().await,
+            Mode::AckAtShutdown => {
+                batch.shutdown.cancelled().await;
+                Outcome::Ack
+            }
+            Mode::Retry => Outcome::Retry,
+            Mode::SlowBatch(duration) => {
+                tokio::time::sleep(duration).await;
+                Outcome::Ack
+            }
+            Mode::RetryOnceAfter(delay) => return retry_once(&batch.deliveries, delay),
+        };
+        self.batches_finished.lock().unwrap().push(Instant::now());
+        vec![outcome; batch.deliveries.len()]
+    }
+
+    async fn handle(&self, delivery: Delivery<TestJob>, _shutdown: CancellationToken) -> Outcome {
+        self.singles.lock().unwrap().push(Self::record(&delivery));
+        match self.mode {
+            Mode::Retry => Outcome::Retry,
+            Mode::RetryOnceAfter(delay) => {
+                retry_once(std::slice::from_ref(&delivery), delay).remove(0)
+            }
+            _ => Outcome::Ack,
+        }
+    }
+
+    async fn dead_lettered(&self, letter: &DeadLetter) {
+        self.dead.lock().unwrap().push(letter.clone());
+    }
+}
+
+fn retry_once(deliveries: &[Delivery<TestJob>], delay: Duration) -> Vec<Outcome> {
+    deliveries
+        .iter()
+        .map(|delivery| {
+            if delivery.deliveries == 1 {
+                Outcome::RetryAfter(delay)
+            } else {
+                Outcome::Ack
+            }
+        })
+        .collect()
+}
+
+/// Settings for fast tests: short blocking, backoff and grace; no claiming unless a test sets it.
+pub(crate) fn fast_settings() -> Settings {
+    let mut settings = Settings::new(CONSUMER);
+    settings.block_timeout = Duration::from_secs(1);
+    settings.batch_window = Duration::from_millis(300);
+    settings.claim_interval = Duration::from_secs(60);
+    settings.backoff_base = Duration::from_millis(50);
+    settings.backoff_cap = Duration::from_millis(500);
+    settings.shutdown_grace = Duration::from_secs(1);
+    settings
+}
+
+/// A running consumer and its shutdown token.
+pub(crate) struct Running {
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) task: JoinHandle<job_stream::Result<()>>,
+}
+
+impl Running {
+    /// Cancels and waits (bounded); returns how long `run` took to return.
+    pub(crate) async fn stop(self) -> Duration {
+        let start = Instant::now();
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("run() returned within 10 s of shutdown")
+            .expect("the consumer task did not panic")
+            .expect("run() returned Ok");
+        start.elapsed()
+    }
+}
+
+pub(crate) fn start(server: &RedisServer, settings: Settings, handler: Arc<Recorder>) -> Running {
+    init_tracing();
+    let shutdown = CancellationToken::new();
+    let consumer = Consumer::with_shared_handler(server.client(), settings, handler);
+    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    Running { shutdown, task }
+}
+
+/// Sends the runtime's logs to the test's captured output (shown when a test fails); `RUST_LOG`
+/// overrides the default `job_stream=debug`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("job_stream=debug"));
+    // Several tests share the process; only the first installation succeeds, which is fine.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// Polls `condition` every 20 ms until it holds; panics naming `what` after `limit`.
+pub(crate) async fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the consumer has issued its first read (it then shows up in `XINFO CONSUMERS`).
+pub(crate) async fn wait_for_reader(server: &RedisServer, consumer: &str) {
+    wait_until("the consumer reads", Duration::from_secs(10), || {
+        let rows: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(STREAM)
+            .arg(GROUP)
+            .query(&mut server.connection());
+        rows.map(|rows| {
+            rows.iter().any(|row| {
+                matches!(row.get("name"), Some(redis::Value::BulkString(name)) if name == consumer.as_bytes())
+            })
+        })
+        .unwrap_or(false)
+    })
+    .await;
+}
+
+/// Fields of a `provision` (batched) or `repair` (concurrent) entry.
+pub(crate) fn job_fields(kind: &str, operation_id: &str) -> Vec<(String, String)> {
+    vec![
+        ("type".to_owned(), kind.to_owned()),
+        ("operation_id".to_owned(), operation_id.to_owned()),
+        ("school".to_owned(), "school-a".to_owned()),
+    ]
+}
+
+/// Adds `n` provision entries with operation ids `<prefix>-0`, `<prefix>-1`, ...
+pub(crate) fn add_provisions(server: &RedisServer, prefix: &str, n: usize) -> Vec<String> {
+    let entries: Vec<_> = (0..n)
+        .map(|i| job_fields("provision", &format!("{prefix}-{i}")))
+        .collect();
+    server.xadd_many(STREAM, &entries)
+}
+
+pub(crate) fn pending_count(server: &RedisServer) -> u64 {
+    server.pending_summary(STREAM, GROUP).count
+}
