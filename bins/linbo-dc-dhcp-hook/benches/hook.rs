@@ -3,7 +3,10 @@
 //! run: spawning `/bin/true` and reading + writing the same bytes. SPEC §10 targets: ≤ 50 ms for
 //! the large file, ≤ 5 ms for an empty delta.
 
-#![allow(clippy::print_stdout, reason = "a benchmark reports on standard output")]
+#![allow(
+    clippy::print_stdout,
+    reason = "a benchmark reports on standard output"
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -18,7 +21,10 @@ const HOSTS: usize = 20_000;
 const MANAGED_EVERY: usize = 4;
 
 fn runs() -> usize {
-    std::env::var("BENCH_RUNS").ok().and_then(|runs| runs.parse().ok()).unwrap_or(11)
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(11)
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -66,19 +72,39 @@ fn main() {
         || assert_eq!(with_dhcpd.run(&["-s", "default-school"]).code, 0),
     );
 
-    let empty = Sandbox::new(&host_block("pc01", 1, true), "", "DHCPD=/nonexistent/dhcpd\n");
-    let empty_delta = time(|| {}, || assert_eq!(empty.run(&["-s", "default-school"]).code, 0));
+    let empty = Sandbox::new(
+        &host_block("pc01", 1, true),
+        "",
+        "DHCPD=/nonexistent/dhcpd\n",
+    );
+    let empty_delta = time(
+        || {},
+        || assert_eq!(empty.run(&["-s", "default-school"]).code, 0),
+    );
 
-    #[allow(clippy::disallowed_methods, reason = "the baseline is a bare process spawn")]
-    let spawn = time(|| {}, || {
-        black_box(std::process::Command::new("/bin/true").status().expect("/bin/true runs"));
-    });
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the baseline is a bare process spawn"
+    )]
+    let spawn = time(
+        || {},
+        || {
+            black_box(
+                std::process::Command::new("/bin/true")
+                    .status()
+                    .expect("/bin/true runs"),
+            );
+        },
+    );
     let path = large.path(devices_file);
     let copy = large.path("etc/dhcp/copy.conf");
-    let read_write = time(|| {}, || {
-        let bytes = std::fs::read(&path).expect("read");
-        std::fs::write(&copy, bytes).expect("write");
-    });
+    let read_write = time(
+        || {},
+        || {
+            let bytes = std::fs::read(&path).expect("read");
+            std::fs::write(&copy, bytes).expect("write");
+        },
+    );
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let baseline = spawn + read_write;
@@ -88,7 +114,10 @@ fn main() {
         HOSTS / MANAGED_EVERY,
         runs()
     );
-    println!("  baseline spawn /bin/true + read+write of the file: {:>8.2} ms", ms(baseline));
+    println!(
+        "  baseline spawn /bin/true + read+write of the file: {:>8.2} ms",
+        ms(baseline)
+    );
     println!(
         "  hook end to end (dhcpd -t skipped):                {:>8.2} ms  ratio {:.1}x  (SPEC §10: <= 50 ms)",
         ms(end_to_end),
