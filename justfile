@@ -17,6 +17,8 @@ test: deps
     cargo clippy --workspace --all-targets --locked -- -D warnings
     cargo test --workspace --locked
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+    # deny reads the metadata of every platform's dependencies; fetch them first, then check offline.
+    cargo fetch --locked
     cargo deny --offline check bans licenses sources
     cargo build --locked --manifest-path fuzz/Cargo.toml
 
