@@ -49,6 +49,51 @@ async fn two_hundred_entries_with_batch_size_50_make_exactly_four_batches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_of_two_schools_are_batched_apart_and_none_is_lost() {
+    // Predecessor: a batch for one school ACKed the other school's provisioning entries it had
+    // read along the way, and they were never run.
+    let server = RedisServer::start();
+    server.create_group(STREAM, GROUP);
+    for i in 0..30 {
+        let school = if i % 3 == 0 {
+            "gymnasium"
+        } else {
+            "default-school"
+        };
+        let operation = format!("op-{i}");
+        server.xadd(
+            STREAM,
+            &[
+                ("type", "provision"),
+                ("operation_id", operation.as_str()),
+                ("school", school),
+            ],
+        );
+    }
+    let recorder = Recorder::new(Mode::Ack);
+    let running = start(&server, fast_settings(), recorder.clone());
+    wait_until("30 entries are handled", LONG, || recorder.n_seen() == 30).await;
+    wait_until("all entries are acknowledged", LONG, || {
+        pending_count(&server) == 0
+    })
+    .await;
+    for batch in recorder.batches.lock().unwrap().iter() {
+        let schools: BTreeSet<&str> = batch.iter().map(|seen| seen.school.as_str()).collect();
+        assert_eq!(schools.len(), 1, "a batch holds one school: {schools:?}");
+    }
+    let mut gymnasium: Vec<String> = recorder
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.school == "gymnasium")
+        .map(|seen| seen.operation_id)
+        .collect();
+    gymnasium.sort_by_key(|operation| operation[3..].parse::<u32>().unwrap_or(0));
+    let expected: Vec<String> = (0..30).step_by(3).map(|i| format!("op-{i}")).collect();
+    assert_eq!(gymnasium, expected);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_entry_waits_no_longer_than_the_window() {
     let server = RedisServer::start();
     server.create_group(STREAM, GROUP);

@@ -23,6 +23,8 @@ pub(crate) const CONSUMER: &str = "dc-test";
 pub(crate) struct TestJob {
     pub(crate) operation_id: String,
     pub(crate) concurrent: bool,
+    /// The batching key: the entry's `school`, `school-a` when absent.
+    pub(crate) school: String,
 }
 
 impl Job for TestJob {
@@ -44,6 +46,10 @@ impl Job for TestJob {
         Ok(Self {
             operation_id,
             concurrent: kind == Some("repair"),
+            school: fields
+                .get("school")
+                .cloned()
+                .unwrap_or_else(|| "school-a".to_owned()),
         })
     }
 
@@ -51,7 +57,7 @@ impl Job for TestJob {
         if self.concurrent {
             Lane::Concurrent
         } else {
-            Lane::Batched("school-a".to_owned())
+            Lane::Batched(self.school.clone())
         }
     }
 }
@@ -78,6 +84,7 @@ pub(crate) enum Mode {
 pub(crate) struct Seen {
     pub(crate) entry_id: String,
     pub(crate) operation_id: String,
+    pub(crate) school: String,
     pub(crate) deliveries: u64,
     pub(crate) at: Instant,
 }
@@ -128,6 +135,7 @@ impl Recorder {
         Seen {
             entry_id: delivery.id.clone(),
             operation_id: delivery.job.operation_id.clone(),
+            school: delivery.job.school.clone(),
             deliveries: delivery.deliveries,
             at: Instant::now(),
         }
