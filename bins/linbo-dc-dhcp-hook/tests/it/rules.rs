@@ -438,3 +438,17 @@ fn real_dhcpd_validates_a_large_patched_file() {
         run.stdout
     );
 }
+
+#[test]
+fn the_shipped_example_configuration_is_valid() {
+    let example = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config/linbo-docker-dhcp.conf"),
+    )
+    .expect("config/linbo-docker-dhcp.conf");
+    let sandbox = Sandbox::new(DEVICES, &delta(), "");
+    sandbox.write("etc/linbo-docker-dhcp.conf", &example);
+    let run = sandbox.run(&["-s", "default-school"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(sandbox.devices(), PATCHED);
+}
