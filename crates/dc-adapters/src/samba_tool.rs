@@ -152,7 +152,8 @@ impl SambaTool {
         }
     }
 
-    /// Writes temporary authentication files into `dir` (default: the system temp directory).
+    /// Writes temporary authentication files into `dir` (default: [`std::env::temp_dir`], which
+    /// honours `TMPDIR`). A directory only the worker's user can read is best.
     pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> SambaTool {
         self.temp_dir = Some(dir.into());
         self
@@ -208,7 +209,7 @@ impl SambaTool {
             .args(words.iter().copied())
             .timeout(self.timeout);
         // Held until the command finished; dropping it deletes the file.
-        let mut _temp_file = None;
+        let mut temp_auth_file = None;
         match &self.auth {
             Auth::None if needs_auth => {
                 return Err(Error::MissingCredentials {
@@ -223,11 +224,12 @@ impl SambaTool {
                     .arg("-A")
                     .arg(file.path())
                     .secret(credentials.password.clone());
-                _temp_file = Some(file);
+                temp_auth_file = Some(file);
             }
         }
-        let output = run(&spec)?;
-        Ok((spec, output))
+        let output = run(&spec);
+        drop(temp_auth_file);
+        Ok((spec, output?))
     }
 
     /// A 0600 file (tempfile's default mode) holding the credentials.
