@@ -35,6 +35,17 @@ pub fn school_host_name(school: &str, host: &str) -> String {
     }
 }
 
+/// The reverse zone and the record name of `address` when the zone covers its first
+/// `zone_octets` octets (config `REV_DNS_OCTETS`, 1 to 3; other values are clamped):
+/// `10.0.100.1` with 3 → (`100.0.10.in-addr.arpa`, `1`), with 2 → (`0.10.in-addr.arpa`, `1.100`).
+pub fn reverse_record(address: Ipv4Addr, zone_octets: u8) -> (String, String) {
+    let octets = address.octets();
+    let split = usize::from(zone_octets.clamp(1, 3));
+    let zone: Vec<String> = octets[..split].iter().rev().map(u8::to_string).collect();
+    let name: Vec<String> = octets[split..].iter().rev().map(u8::to_string).collect();
+    (format!("{}.in-addr.arpa", zone.join(".")), name.join("."))
+}
+
 /// `user%password` credentials (optionally `DOMAIN\user%password`). `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {

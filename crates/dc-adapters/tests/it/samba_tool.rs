@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use dc_adapters::Error;
 use dc_adapters::samba_tool::{
     Auth, Credentials, Deletion, DnsRecord, Presence, SambaTool, delete_verdict,
-    parse_computer_list, school_host_name, show_verdict,
+    parse_computer_list, reverse_record, school_host_name, show_verdict,
 };
 
 use crate::sandbox::{GENEROUS, SHORT, Sandbox, two_schools};
@@ -25,6 +25,21 @@ fn ad_and_dns_names_carry_the_school_prefix_outside_the_default_school() {
     check_name("default-school", "R100-PC01", "r100-pc01");
     check_name("school2", "pc01", "school2-pc01");
     check_name("School2", "PC01", "school2-pc01");
+}
+
+#[track_caller]
+fn check_reverse(address: [u8; 4], zone_octets: u8, expect: (&str, &str)) {
+    let (zone, name) = reverse_record(Ipv4Addr::from(address), zone_octets);
+    assert_eq!((zone.as_str(), name.as_str()), expect);
+}
+
+#[test]
+fn reverse_zone_and_name_follow_rev_dns_octets() {
+    check_reverse([10, 0, 100, 1], 3, ("100.0.10.in-addr.arpa", "1"));
+    check_reverse([10, 0, 100, 1], 2, ("0.10.in-addr.arpa", "1.100"));
+    check_reverse([10, 0, 100, 1], 1, ("10.in-addr.arpa", "1.100.0"));
+    check_reverse([10, 0, 100, 1], 0, ("10.in-addr.arpa", "1.100.0"));
+    check_reverse([192, 168, 1, 254], 9, ("1.168.192.in-addr.arpa", "254"));
 }
 
 #[track_caller]
