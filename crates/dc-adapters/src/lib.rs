@@ -15,7 +15,8 @@
 //!   (`python3 repair_macct.py`), [`samba_tool`] (`samba-tool computer …`, `samba-tool dns
 //!   delete`) and [`dns`] (`host -t A|PTR`). Program paths and timeouts always come from the
 //!   caller; a non-zero exit that the module understands becomes [`Error::CommandFailed`] (or a
-//!   more precise variant) carrying the output lines that explain it, bounded.
+//!   more precise variant) carrying the output lines that explain it, bounded (at most 20 lines
+//!   of at most 300 characters).
 //!
 //! ```
 //! use std::time::Duration;
@@ -40,6 +41,8 @@
 //! * Temporary samba authentication files go to the system temp directory unless
 //!   [`samba_tool::SambaTool::temp_dir`] says otherwise; a kill -9 during a samba-tool call can
 //!   leave one behind (0600, owned by the worker's user).
+//! * Redaction replaces every occurrence of a secret in captured output, so a very short samba
+//!   password also masks unrelated text that happens to contain it.
 //! * Keeping the owner of a replaced file needs the privileges to `chown` to it (root on a DC).
 
 #![deny(missing_docs)]
