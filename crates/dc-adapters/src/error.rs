@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::process::Output;
+use crate::sophomorix_device::DeviceFailure;
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -48,6 +49,57 @@ pub enum Error {
         /// How long we waited.
         timeout: Duration,
     },
+    /// A command ran but reported failure; `lines` are its relevant output lines (bounded).
+    #[error("`{command}` failed ({status}): {}", summary(lines))]
+    CommandFailed {
+        /// The command line, secrets redacted.
+        command: String,
+        /// `exit code N` or `killed by signal N` (or the reason when the exit code was 0).
+        status: String,
+        /// The output lines that explain the failure, at most a few dozen.
+        lines: Vec<String>,
+    },
+    /// `sophomorix-device --dry-run` rejected the device files (its exit code says how).
+    #[error("sophomorix-device check failed: {failure}: {}", summary(lines))]
+    SophomorixDevice {
+        /// What the exit code means.
+        failure: DeviceFailure,
+        /// The output lines that explain the failure, at most a few dozen.
+        lines: Vec<String>,
+    },
+    /// A value meant for a command line was refused before anything ran (e.g. it starts with `-`).
+    #[error("refusing {what} {value:?}: {reason}")]
+    InvalidArgument {
+        /// Which argument (`host name`, `school`, ...).
+        what: &'static str,
+        /// The refused value.
+        value: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// samba-tool needs credentials for this operation and none were configured.
+    #[error(
+        "samba-tool {operation} needs credentials (an authentication file or user%password); none configured"
+    )]
+    MissingCredentials {
+        /// The samba-tool operation (`computer delete`, `dns delete`).
+        operation: &'static str,
+    },
+    /// The samba credentials could not be used; the message never contains the password.
+    #[error("unusable samba credentials: {reason}")]
+    InvalidCredentials {
+        /// Why (never includes the secret).
+        reason: &'static str,
+    },
+}
+
+/// The lines of a failure joined for one-line messages.
+fn summary(lines: &[String]) -> String {
+    if lines.is_empty() {
+        "no output".to_owned()
+    } else {
+        lines.join(" | ")
+    }
 }
 
 impl Error {

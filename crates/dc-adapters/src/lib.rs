@@ -10,7 +10,13 @@
 //! * [`lock::ProvisionLock`] is the `flock` that serialises provisioning.
 //! * One module per external command, each building its argv explicitly and parsing the output
 //!   in a pure function tested against recorded output in `fixtures/cmd-output/`:
-//!   [`dhcpd`] (`dhcpd -t`).
+//!   [`dhcpd`] (`dhcpd -t`), [`import_devices`] (`linuxmuster-import-devices -s SCHOOL`),
+//!   [`sophomorix_device`] (`sophomorix-device --dry-run`), [`repair_macct`]
+//!   (`python3 repair_macct.py`), [`samba_tool`] (`samba-tool computer …`, `samba-tool dns
+//!   delete`) and [`dns`] (`host -t A|PTR`). Program paths and timeouts always come from the
+//!   caller; a non-zero exit that the module understands becomes [`Error::CommandFailed`] (or a
+//!   more precise variant) carrying the output lines that explain it, bounded (at most 20 lines
+//!   of at most 300 characters).
 //!
 //! ```
 //! use std::time::Duration;
@@ -27,14 +33,31 @@
 //! * Commands run on a thread each (blocking); async callers use `spawn_blocking`.
 //! * A process that moves itself out of the command's process group (`setsid`) survives the
 //!   timeout kill; its pipes are abandoned after [`process::KILL_GRACE`].
+//! * Output scans match fixed substrings (`ERROR:`, `errors detected`, `Unable to find
+//!   computer`, `NXDOMAIN`, ...) of the English messages; a localised or reworded tool defeats
+//!   them. The samba-tool and `host` messages were taken from their sources and documentation,
+//!   not recorded on a live DC.
+//! * `sophomorix-device --dry-run` is assumed to take no school and to exit like `--sync`.
+//! * Temporary samba authentication files go to the system temp directory unless
+//!   [`samba_tool::SambaTool::temp_dir`] says otherwise; a kill -9 during a samba-tool call can
+//!   leave one behind (0600, owned by the worker's user).
+//! * Redaction replaces every occurrence of a secret in captured output, so a very short samba
+//!   password also masks unrelated text that happens to contain it.
 //! * Keeping the owner of a replaced file needs the privileges to `chown` to it (root on a DC).
 
 #![deny(missing_docs)]
 
+mod argv;
 pub mod atomic;
 pub mod dhcpd;
+pub mod dns;
 mod error;
+pub mod import_devices;
+mod lines;
 pub mod lock;
 pub mod process;
+pub mod repair_macct;
+pub mod samba_tool;
+pub mod sophomorix_device;
 
 pub use error::{Error, Result};

@@ -1,12 +1,21 @@
 //! Integration tests of dc-adapters against committed fake executables in `fixtures/commands/`
-//! and temporary directories.
+//! and `fixtures/fake-dc/`, recorded output in `fixtures/cmd-output/`, and temporary directories.
 
 mod atomic;
 mod dhcpd;
+mod dns;
+mod import_devices;
 mod lock;
 mod process;
+mod repair_macct;
+mod samba_tool;
+mod sandbox;
+mod sophomorix_device;
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use dc_adapters::process::Output;
 
 /// A fake executable from `fixtures/commands/`.
 pub(crate) fn fixture_command(name: &str) -> PathBuf {
@@ -21,4 +30,16 @@ pub(crate) fn recorded_output(path: &str) -> String {
         .join("../../fixtures/cmd-output")
         .join(path);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// An [`Output`] as a command would have produced it, for the pure parsers.
+pub(crate) fn output(code: Option<i32>, stdout: &str, stderr: &str) -> Output {
+    Output {
+        code,
+        signal: None,
+        stdout: stdout.to_owned(),
+        stderr: stderr.to_owned(),
+        truncated: false,
+        duration: Duration::ZERO,
+    }
 }
