@@ -54,16 +54,16 @@
 //! | `PROVISION_DEBOUNCE_SEC` | `5` | batching window after the first job (0 = no wait) |
 //! | `STATE_DIR` | `/var/lib/linbo-dc` | durable state (outbox) |
 //! | `OUTBOX_DIR` | `<STATE_DIR>/outbox` | durable outbox of undelivered API reports |
-//! | `IMPORT_TIMEOUT_SEC` | `600` | limit for one `IMPORT_SCRIPT` run, > 0 |
+//! | `IMPORT_TIMEOUT_SEC` | `300` | limit for one `IMPORT_SCRIPT` run, > 0 |
 //! | `COMMAND_TIMEOUT_SEC` | `120` | limit for other DC commands (repair script, samba-tool, host), > 0 |
 //! | `VERIFY_TIMEOUT_SEC` | `60` | limit for a batch's verification, > 0 |
 //! | `VERIFY_CONCURRENCY` | `8` | verification commands at once, > 0 |
 //! | `MACCT_CONCURRENCY` | `2` | machine-account repairs at once, > 0 |
-//! | `CLAIM_MIN_IDLE_SEC` | `600` | claim entries of crashed consumers idle this long, > 0 |
+//! | `CLAIM_MIN_IDLE_SEC` | `600` | claim entries of crashed consumers idle this long, > 0; a warning unless above `LOCK_TIMEOUT_SEC` + `IMPORT_TIMEOUT_SEC` + `VERIFY_TIMEOUT_SEC` (the longest batch) |
 //! | `CLAIM_INTERVAL_SEC` | `30` | how often to look for such entries, 1..=60 |
 //! | `MAX_DELIVERIES` | `5` | deliveries before an entry is dead-lettered, > 0 |
 //! | `API_TIMEOUT_SEC` | `10` | limit for one API request, > 0 |
-//! | `LOCK_TIMEOUT_SEC` | `300` | wait for the provisioning lock this long, then retry later (jobs stay pending), > 0 |
+//! | `LOCK_TIMEOUT_SEC` | `120` | wait for the provisioning lock this long, then retry later (jobs stay pending), > 0 |
 //! | `SOPHOMORIX_PRECHECK` | `false` | run `sophomorix-device --dry-run` before the import |
 //! | `DEFAULT_ROOM` | `unknown` | room of hosts without one, `[A-Za-z0-9-]+` |
 //! | `HEARTBEAT_INTERVAL_SEC` | `10` | refresh of `linbo:workers:<consumer>`, > 0 |
@@ -207,12 +207,38 @@ pub struct RawValue {
 }
 
 /// The first stage: the value of every known key, file overridden by environment, not yet
-/// validated, plus warnings about unknown keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// validated, plus warnings about unknown keys. Its `Debug` output shows secret values as `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RawConfig {
     path: PathBuf,
     values: HashMap<&'static str, RawValue>,
     warnings: Vec<String>,
+}
+
+/// Keys whose raw value is (or may contain) a secret.
+const SECRET_KEYS: [&str; 4] = ["REDIS_PASSWORD", "REDIS_URL", "API_KEY", "SAMBA_TOOL_AUTH"];
+
+impl fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut values: Vec<(&str, String, &Origin)> = self
+            .values
+            .iter()
+            .map(|(key, raw)| {
+                let shown = if SECRET_KEYS.contains(key) && !raw.value.is_empty() {
+                    "***".to_owned()
+                } else {
+                    raw.value.clone()
+                };
+                (*key, shown, &raw.origin)
+            })
+            .collect();
+        values.sort_unstable_by_key(|(key, _, _)| *key);
+        f.debug_struct("RawConfig")
+            .field("path", &self.path)
+            .field("values", &values)
+            .field("warnings", &self.warnings)
+            .finish()
+    }
 }
 
 impl RawConfig {
@@ -535,15 +561,18 @@ impl Settings {
             Some(_) => path("OUTBOX_DIR", "")?,
             None => state_dir.join("outbox"),
         };
-        let import_timeout = raw.seconds("IMPORT_TIMEOUT_SEC", 600, 1)?;
+        let import_timeout = raw.seconds("IMPORT_TIMEOUT_SEC", 300, 1)?;
         let verify_timeout = raw.seconds("VERIFY_TIMEOUT_SEC", 60, 1)?;
+        let lock_timeout = raw.seconds("LOCK_TIMEOUT_SEC", 120, 1)?;
         let claim_min_idle = raw.seconds("CLAIM_MIN_IDLE_SEC", 600, 1)?;
-        if claim_min_idle <= import_timeout + verify_timeout {
+        let longest_batch = lock_timeout + import_timeout + verify_timeout;
+        if claim_min_idle <= longest_batch {
             warnings.push(format!(
-                "CLAIM_MIN_IDLE_SEC ({}) is not above IMPORT_TIMEOUT_SEC + VERIFY_TIMEOUT_SEC ({}): \
-                 another worker may claim the entries of a batch that is still running",
+                "CLAIM_MIN_IDLE_SEC ({}) is not above LOCK_TIMEOUT_SEC + IMPORT_TIMEOUT_SEC + \
+                 VERIFY_TIMEOUT_SEC ({}): another worker may claim the entries of a batch that is \
+                 still running",
                 claim_min_idle.as_secs(),
-                (import_timeout + verify_timeout).as_secs()
+                longest_batch.as_secs()
             ));
         }
         let claim_interval =
@@ -617,15 +646,15 @@ impl Settings {
             claim_interval,
             max_deliveries,
             api_timeout: raw.seconds("API_TIMEOUT_SEC", 10, 1)?,
-            lock_timeout: raw.seconds("LOCK_TIMEOUT_SEC", 300, 1)?,
+            lock_timeout,
             sophomorix_precheck: raw.parsed("SOPHOMORIX_PRECHECK", false, parse_bool)?,
             default_room: raw.parsed(
                 "DEFAULT_ROOM",
                 "unknown".parse().expect("a valid room"),
                 |value| {
-                    value.parse::<Room>().map_err(|rule| {
-                        format!("expected a room like a devices.csv room ({rule}), found {value:?}")
-                    })
+                    value
+                        .parse::<Room>()
+                        .map_err(|rule| format!("not a devices.csv room: {rule}, found {value:?}"))
                 },
             )?,
             heartbeat_interval,
