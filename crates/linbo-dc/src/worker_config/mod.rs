@@ -37,7 +37,7 @@
 //! | `REDIS_URL` | – | `redis://[[user]:password@]host[:port][/db]` or `rediss://` (TLS); when set it replaces the four keys above, which are then ignored with a warning |
 //! | `API_URL` | `http://localhost:3000/api/v1` | LINBO Docker API base, `http://` or `https://` |
 //! | `API_KEY` | `linbo-internal-secret` | `X-Internal-Key` header; the public default is a loud warning |
-//! | `CONSUMER_NAME` | the host name | consumer name in the group `dc-workers`; stable across restarts |
+//! | `CONSUMER_NAME` | the host name | consumer name in the group `dc-workers`, 1–128 of `A-Za-z0-9.-_@:`; stable across restarts |
 //! | `LOG_DIR` | `/var/log/macct` | per-job logs of the repair script |
 //! | `REPAIR_SCRIPT` | `/usr/share/linuxmuster/linbo/repair_macct.py` | machine-account repair script |
 //! | `SCHOOL` | `default-school` | school of stream entries without one |
@@ -47,7 +47,7 @@
 //! | `PROVISION_LOCK_FILE` | `/var/lock/linbo-provision.lock` | `flock` file around commit and import |
 //! | `LINBO_DOMAIN` | `linuxmuster.lan` | DNS domain for verification; `auto`: `/var/lib/linuxmuster/setup.ini` `[setup] domainname`, then `realm` in `/etc/samba/smb.conf`, else an error |
 //! | `DHCP_VERIFY_FILE` | – (skip) | DHCP file to verify host blocks in, typically `/etc/dhcp/devices/{school}.conf` |
-//! | `SAMBA_TOOL_AUTH` | – | `user%password` for `samba-tool` delete clean-up; none = no clean-up |
+//! | `SAMBA_TOOL_AUTH` | – | `user%password` for `samba-tool` delete clean-up (ignored with a warning when `SAMBA_TOOL_AUTH_FILE` is set); none = no clean-up |
 //! | `SAMBA_TOOL_AUTH_FILE` | – | samba `-A` authentication file; preferred (no password on argv); wins over `SAMBA_TOOL_AUTH` |
 //! | `REV_DNS_OCTETS` | `3` | network octets of the reverse zone, 1..=3 |
 //! | `PROVISION_BATCH_SIZE` | `50` | jobs per import run, > 0 |
@@ -197,9 +197,11 @@ pub enum Origin {
     Env,
 }
 
-/// One raw value and its origin.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One raw value and its origin. Its `Debug` output shows the value of a secret key as `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RawValue {
+    /// The key.
+    pub key: &'static str,
     /// The text, quotes removed, nothing expanded.
     pub value: String,
     /// Where it came from.
@@ -218,21 +220,25 @@ pub struct RawConfig {
 /// Keys whose raw value is (or may contain) a secret.
 const SECRET_KEYS: [&str; 4] = ["REDIS_PASSWORD", "REDIS_URL", "API_KEY", "SAMBA_TOOL_AUTH"];
 
+impl fmt::Debug for RawValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = if SECRET_KEYS.contains(&self.key) && !self.value.is_empty() {
+            "***"
+        } else {
+            &self.value
+        };
+        f.debug_struct("RawValue")
+            .field("key", &self.key)
+            .field("value", &value)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
 impl fmt::Debug for RawConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut values: Vec<(&str, String, &Origin)> = self
-            .values
-            .iter()
-            .map(|(key, raw)| {
-                let shown = if SECRET_KEYS.contains(key) && !raw.value.is_empty() {
-                    "***".to_owned()
-                } else {
-                    raw.value.clone()
-                };
-                (*key, shown, &raw.origin)
-            })
-            .collect();
-        values.sort_unstable_by_key(|(key, _, _)| *key);
+        let mut values: Vec<&RawValue> = self.values.values().collect();
+        values.sort_unstable_by_key(|raw| raw.key);
         f.debug_struct("RawConfig")
             .field("path", &self.path)
             .field("values", &values)
@@ -250,6 +256,7 @@ impl RawConfig {
                 values.insert(
                     key,
                     RawValue {
+                        key,
                         value: entry.value.clone(),
                         origin: Origin::File { line: entry.line },
                     },
@@ -259,6 +266,7 @@ impl RawConfig {
                 values.insert(
                     key,
                     RawValue {
+                        key,
                         value: value.clone(),
                         origin: Origin::Env,
                     },
@@ -540,6 +548,13 @@ impl Settings {
                 SambaToolAuth::File(file)
             }
             (None, Some(credentials)) => {
+                if !credentials.value.contains('%') {
+                    return Err(raw.error(
+                        "SAMBA_TOOL_AUTH",
+                        "expected user%password (without a password samba-tool would wait for one \
+                         on the terminal); better, set SAMBA_TOOL_AUTH_FILE",
+                    ));
+                }
                 SambaToolAuth::Credentials(Secret::new(&credentials.value))
             }
             (None, None) => SambaToolAuth::None,

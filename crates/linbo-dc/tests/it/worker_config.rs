@@ -288,6 +288,32 @@ fn environment_overrides_the_file() {
 }
 
 #[test]
+fn consumer_name_defaults_to_the_host_name() {
+    let file = ConfFile::parse(Path::new(CONFIG), "").expect("valid");
+    let env = HashMap::new();
+    let root = Root::system();
+    let load_with = |host_name: &str| {
+        Settings::load(&Sources {
+            file: &file,
+            env: &env,
+            host_name,
+            root: &root,
+        })
+        .map(|settings| settings.consumer_name)
+        .map_err(|error| error.to_string())
+    };
+    assert_eq!(load_with("server\n"), Ok("server".to_owned()));
+    assert_eq!(
+        load_with(""),
+        Err(
+            "/etc/macct-worker.conf, CONSUMER_NAME: not set, and the host name cannot be used: \
+             expected 1 to 128 letters, digits, '.', '-', '_', '@' or ':', found \"\""
+                .to_owned()
+        )
+    );
+}
+
+#[test]
 fn warnings() {
     let settings = load(
         "API_KEY=k\nREDIS_URL=redis://r.lan\nREDIS_HOST=x\nREDIS_DB=1\nMACCT_WORKERS=3\n\
@@ -567,6 +593,11 @@ fn bad_values_are_located_errors() {
     check_error("default_room", "DEFAULT_ROOM=\"room 1\"\n", &[]);
     check_error("consumer_name", "CONSUMER_NAME=\"dc 1\"\n", &[]);
     check_error("shell_expansion", "API_KEY=$(cat /etc/linbo/key)\n", &[]);
+    check_error(
+        "samba_tool_auth_without_password",
+        "SAMBA_TOOL_AUTH=administrator\n",
+        &[],
+    );
     check_error("not_key_value", "REDIS_HOST localhost\n", &[]);
 }
 
@@ -590,6 +621,7 @@ fn secrets_are_redacted() {
             format!("{:?}", settings.effective()),
             format!("{:?}", settings.warnings),
             format!("{raw:?}"),
+            format!("{:?}", KEYS.map(|key| raw.get(key))),
             format!("{:?}", settings.redis),
             settings.redis.redacted_url(),
         ];
