@@ -179,7 +179,8 @@ pub struct Sources<'a> {
     pub file: &'a ConfFile,
     /// The process environment; values of known keys override the file.
     pub env: &'a HashMap<String, String>,
-    /// The host name, the default `CONSUMER_NAME`.
+    /// The host name, the default `CONSUMER_NAME` (the binary reads it, e.g. from
+    /// `/etc/hostname` or `uname`; surrounding white space is ignored).
     pub host_name: &'a str,
     /// The directory standing for `/`.
     pub root: &'a Root,
@@ -678,6 +679,12 @@ impl Settings {
             root: root.clone(),
             warnings,
         })
+    }
+
+    /// Whether `API_KEY` is LINBO Docker's public default, so the binary can repeat the warning
+    /// as loudly as it likes (at start and with every heartbeat, say).
+    pub fn uses_default_api_key(&self) -> bool {
+        self.api_key.expose() == DEFAULT_API_KEY
     }
 
     /// The school's `devices.csv`: `DEVICES_CSV_MASTER` with `{school}` expanded, or the

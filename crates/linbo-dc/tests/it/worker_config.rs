@@ -152,6 +152,12 @@ fn defaults() {
           its internal endpoints; set the same new API_KEY here and in the API"
         ]
     );
+    assert!(settings.uses_default_api_key());
+    assert!(
+        !load("API_KEY=k\n", &[])
+            .expect("valid")
+            .uses_default_api_key()
+    );
     assert_eq!(EXIT_CONFIG, 78);
 }
 
