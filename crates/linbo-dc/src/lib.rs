@@ -28,3 +28,4 @@ pub mod conf_file;
 pub mod hook;
 pub mod paths;
 pub mod time;
+pub mod worker_config;

@@ -2,3 +2,4 @@
 
 mod conf_file;
 mod paths;
+mod worker_config;

@@ -1,0 +1,709 @@
+//! The worker's configuration: the predecessor's file, defaults, environment precedence,
+//! `{school}` expansion, `LINBO_DOMAIN=auto`, error messages and redaction.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use linbo_dc::conf_file::ConfFile;
+use linbo_dc::paths::{Root, School};
+use linbo_dc::worker_config::{
+    self, EXIT_CONFIG, KEYS, RawConfig, SambaToolAuth, Settings, Sources,
+};
+
+const CONFIG: &str = "/etc/macct-worker.conf";
+
+fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn env_of(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+/// Loads `text` as `/etc/macct-worker.conf` with `env`, host name `dc01`, under `root`.
+fn load_in(root: &Root, text: &str, env: &[(&str, &str)]) -> Result<Settings, String> {
+    let file = ConfFile::parse(Path::new(CONFIG), text).map_err(|error| error.to_string())?;
+    let env = env_of(env);
+    Settings::load(&Sources {
+        file: &file,
+        env: &env,
+        host_name: "dc01",
+        root,
+    })
+    .map_err(|error| error.to_string())
+}
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Settings, String> {
+    load_in(&Root::system(), text, env)
+}
+
+fn effective_value(settings: &Settings, key: &str) -> String {
+    settings
+        .effective()
+        .into_iter()
+        .find(|(name, _)| *name == key)
+        .map(|(_, value)| value)
+        .unwrap_or_else(|| panic!("{key} is missing from effective()"))
+}
+
+/// Loads `text` with `env` and compares the effective value of `key` (or the error).
+#[track_caller]
+fn check(text: &str, env: &[(&str, &str)], key: &str, expect: &str) {
+    let actual = match load(text, env) {
+        Ok(settings) => effective_value(&settings, key),
+        Err(error) => format!("error: {error}"),
+    };
+    assert_eq!(actual, expect, "text {text:?}, env {env:?}");
+}
+
+/// A sandbox root with `files` (DC path → content).
+fn sandbox(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (path, content) in files {
+        let path = dir.path().join(path.trim_start_matches('/'));
+        fs::create_dir_all(path.parent().expect("files live in directories"))
+            .expect("create the sandbox directory");
+        fs::write(path, content).expect("write the sandbox file");
+    }
+    dir
+}
+
+#[test]
+fn predecessor_config_parses_unchanged() {
+    let text = fs::read_to_string(repo_file("fixtures/config/predecessor-macct-worker.conf"))
+        .expect("the fixture");
+    let dir = sandbox(&[(
+        "/var/lib/linuxmuster/setup.ini",
+        "[setup]\nservername = server\ndomainname = linuxmuster.lan\n",
+    )]);
+    let root = Root::new(dir.path());
+    let settings = load_in(&root, &text, &[]).expect("the predecessor's file is valid");
+    let sandbox = dir.path().display().to_string();
+    let rendered = settings.to_string().replace(&sandbox, "<root>");
+    assert_eq!(
+        rendered,
+        "\
+REDIS_HOST=10.0.0.13
+REDIS_PORT=6379
+REDIS_PASSWORD=***
+REDIS_DB=0
+REDIS_URL=redis://:***@10.0.0.13:6379/0
+API_URL=http://10.0.0.13:3000/api/v1
+API_KEY=***
+CONSUMER_NAME=server
+LOG_DIR=<root>/var/log/macct
+REPAIR_SCRIPT=<root>/usr/share/linuxmuster/linbo/repair_macct.py
+SCHOOL=default-school
+DEVICES_CSV_MASTER=<root>/etc/linuxmuster/sophomorix/default-school/devices.csv
+DEVICES_CSV_DELTA=<root>/etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv
+IMPORT_SCRIPT=<root>/usr/sbin/linuxmuster-import-devices
+PROVISION_LOCK_FILE=<root>/var/lock/linbo-provision.lock
+LINBO_DOMAIN=linuxmuster.lan (auto, from /var/lib/linuxmuster/setup.ini)
+DHCP_VERIFY_FILE=<root>/etc/dhcp/devices/default-school.conf
+SAMBA_TOOL_AUTH=
+SAMBA_TOOL_AUTH_FILE=
+REV_DNS_OCTETS=3
+PROVISION_BATCH_SIZE=50
+PROVISION_DEBOUNCE_SEC=5
+STATE_DIR=<root>/var/lib/linbo-dc
+OUTBOX_DIR=<root>/var/lib/linbo-dc/outbox
+IMPORT_TIMEOUT_SEC=300
+COMMAND_TIMEOUT_SEC=120
+VERIFY_TIMEOUT_SEC=60
+VERIFY_CONCURRENCY=8
+MACCT_CONCURRENCY=2
+CLAIM_MIN_IDLE_SEC=600
+CLAIM_INTERVAL_SEC=30
+MAX_DELIVERIES=5
+API_TIMEOUT_SEC=10
+LOCK_TIMEOUT_SEC=120
+SOPHOMORIX_PRECHECK=false
+DEFAULT_ROOM=unknown
+HEARTBEAT_INTERVAL_SEC=10
+HEARTBEAT_TTL_SEC=30
+"
+    );
+    assert_eq!(settings.api_key.expose(), "9f8e7d6c5b4a-internal");
+    let password = settings.redis.password.as_ref().expect("a password");
+    assert_eq!(password.expose(), "Redis pass#1");
+    assert_eq!(
+        settings.redis.url().expose(),
+        "redis://:Redis%20pass%231@10.0.0.13:6379/0"
+    );
+    assert_eq!(settings.samba_tool_auth, SambaToolAuth::None);
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+}
+
+#[test]
+fn defaults() {
+    let settings = load("", &[]).expect("an empty file is valid");
+    insta::assert_snapshot!("effective_defaults", settings.to_string());
+    assert_eq!(settings.consumer_name, "dc01", "the host name");
+    assert_eq!(
+        settings.warnings,
+        [
+            "API_KEY is LINBO Docker's public default key: anyone who can reach the API can use \
+          its internal endpoints; set the same new API_KEY here and in the API"
+        ]
+    );
+    assert!(settings.uses_default_api_key());
+    assert!(
+        !load("API_KEY=k\n", &[])
+            .expect("valid")
+            .uses_default_api_key()
+    );
+    assert_eq!(EXIT_CONFIG, 78);
+}
+
+#[test]
+fn values() {
+    check(
+        "REDIS_URL=rediss://:pw@redis.lan:6380/2\n",
+        &[],
+        "REDIS_URL",
+        "rediss://:***@redis.lan:6380/2",
+    );
+    check(
+        "REDIS_URL=rediss://:pw@redis.lan:6380/2\n",
+        &[],
+        "REDIS_HOST",
+        "redis.lan",
+    );
+    check(
+        "REDIS_URL=redis://[::1]\n",
+        &[],
+        "REDIS_URL",
+        "redis://[::1]:6379/0",
+    );
+    check("REDIS_HOST=::1\n", &[], "REDIS_URL", "redis://[::1]:6379/0");
+    check(
+        "API_URL=https://linbo.schule.lan/api/v1/\n",
+        &[],
+        "API_URL",
+        "https://linbo.schule.lan/api/v1",
+    );
+    check(
+        "API_URL=http://[fd00::13]:3000/api/v1\n",
+        &[],
+        "API_URL",
+        "http://[fd00::13]:3000/api/v1",
+    );
+    check(
+        "LINBO_DOMAIN=Schule.LAN\n",
+        &[],
+        "LINBO_DOMAIN",
+        "schule.lan",
+    );
+    check(
+        "SOPHOMORIX_PRECHECK=yes\n",
+        &[],
+        "SOPHOMORIX_PRECHECK",
+        "true",
+    );
+    check(
+        "SOPHOMORIX_PRECHECK=Off\n",
+        &[],
+        "SOPHOMORIX_PRECHECK",
+        "false",
+    );
+    check("OUTBOX_DIR=/srv/outbox\n", &[], "OUTBOX_DIR", "/srv/outbox");
+    check(
+        "STATE_DIR=/srv/linbo-dc\n",
+        &[],
+        "OUTBOX_DIR",
+        "/srv/linbo-dc/outbox",
+    );
+    check(
+        "PROVISION_DEBOUNCE_SEC=0\n",
+        &[],
+        "PROVISION_DEBOUNCE_SEC",
+        "0",
+    );
+    check("REV_DNS_OCTETS=2\n", &[], "REV_DNS_OCTETS", "2");
+    check("CLAIM_INTERVAL_SEC=60\n", &[], "CLAIM_INTERVAL_SEC", "60");
+    check("DEFAULT_ROOM=r-100\n", &[], "DEFAULT_ROOM", "r-100");
+    check(
+        "CONSUMER_NAME=dc-gym.schule.lan\n",
+        &[],
+        "CONSUMER_NAME",
+        "dc-gym.schule.lan",
+    );
+    check(
+        "SAMBA_TOOL_AUTH=administrator%Muster!\n",
+        &[],
+        "SAMBA_TOOL_AUTH",
+        "***",
+    );
+    check(
+        "SAMBA_TOOL_AUTH_FILE=/etc/linbo-dc/samba.auth\n",
+        &[],
+        "SAMBA_TOOL_AUTH_FILE",
+        "/etc/linbo-dc/samba.auth",
+    );
+    check("DHCP_VERIFY_FILE=\n", &[], "DHCP_VERIFY_FILE", "");
+    check("REDIS_PORT=\n", &[], "REDIS_PORT", "6379");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    check(
+        "REDIS_HOST=a.lan\n",
+        &[("REDIS_HOST", "b.lan")],
+        "REDIS_HOST",
+        "b.lan",
+    );
+    check(
+        "REDIS_HOST=a.lan\n",
+        &[("PATH", "/usr/bin")],
+        "REDIS_HOST",
+        "a.lan",
+    );
+    check("", &[("MACCT_CONCURRENCY", "4")], "MACCT_CONCURRENCY", "4");
+    check(
+        "SCHOOL=gym\n",
+        &[("SCHOOL", "")],
+        "SCHOOL",
+        "default-school",
+    );
+    check(
+        "REDIS_URL=redis://a.lan\n",
+        &[("REDIS_URL", "redis://b.lan:7000")],
+        "REDIS_URL",
+        "redis://b.lan:7000/0",
+    );
+    // The environment fills {school} as the file does.
+    check(
+        "DEVICES_CSV_DELTA=/srv/{school}/delta.csv\n",
+        &[("SCHOOL", "gym")],
+        "DEVICES_CSV_DELTA",
+        "/srv/gym/delta.csv",
+    );
+    let settings = load("", &[("HOME", "/root"), ("LANG", "C.UTF-8")]).expect("valid");
+    assert_eq!(
+        settings.warnings.len(),
+        1,
+        "only the API key: {:?}",
+        settings.warnings
+    );
+}
+
+#[test]
+fn consumer_name_defaults_to_the_host_name() {
+    let file = ConfFile::parse(Path::new(CONFIG), "").expect("valid");
+    let env = HashMap::new();
+    let root = Root::system();
+    let load_with = |host_name: &str| {
+        Settings::load(&Sources {
+            file: &file,
+            env: &env,
+            host_name,
+            root: &root,
+        })
+        .map(|settings| settings.consumer_name)
+        .map_err(|error| error.to_string())
+    };
+    assert_eq!(load_with("server\n"), Ok("server".to_owned()));
+    assert_eq!(
+        load_with(""),
+        Err(
+            "/etc/macct-worker.conf, CONSUMER_NAME: not set, and the host name cannot be used: \
+             expected 1 to 128 letters, digits, '.', '-', '_', '@' or ':', found \"\""
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn warnings() {
+    let settings = load(
+        "API_KEY=k\nREDIS_URL=redis://r.lan\nREDIS_HOST=x\nREDIS_DB=1\nMACCT_WORKERS=3\n\
+         SAMBA_TOOL_AUTH=admin%pw\nSAMBA_TOOL_AUTH_FILE=/etc/samba.auth\nCLAIM_MIN_IDLE_SEC=300\n",
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(
+        settings.warnings,
+        [
+            "/etc/macct-worker.conf, line 5: unknown key MACCT_WORKERS ignored",
+            "REDIS_URL is set, so REDIS_HOST, REDIS_DB are ignored",
+            "SAMBA_TOOL_AUTH and SAMBA_TOOL_AUTH_FILE are both set: SAMBA_TOOL_AUTH is ignored, \
+             the authentication file is used",
+            "CLAIM_MIN_IDLE_SEC (300) is not above LOCK_TIMEOUT_SEC + IMPORT_TIMEOUT_SEC + \
+             VERIFY_TIMEOUT_SEC (480): another worker may claim the entries of a batch that is \
+             still running",
+        ]
+    );
+    assert_eq!(
+        settings.samba_tool_auth,
+        SambaToolAuth::File(PathBuf::from("/etc/samba.auth"))
+    );
+}
+
+/// Every order of `lines` gives the same settings.
+#[track_caller]
+fn check_any_order(lines: &[&str]) -> Settings {
+    let mut lines = lines.to_vec();
+    let first = load(&lines.join("\n"), &[]).expect("valid");
+    // Heap's algorithm, iterative: every permutation once.
+    let mut counters = vec![0; lines.len()];
+    let mut index = 0;
+    while index < lines.len() {
+        if counters[index] < index {
+            let other = if index % 2 == 0 { 0 } else { counters[index] };
+            lines.swap(other, index);
+            let settings = load(&lines.join("\n"), &[]).expect("valid");
+            assert_eq!(settings, first, "order {lines:?}");
+            counters[index] += 1;
+            index = 0;
+        } else {
+            counters[index] = 0;
+            index += 1;
+        }
+    }
+    first
+}
+
+#[test]
+fn school_placeholders_do_not_depend_on_line_order() {
+    let settings = check_any_order(&[
+        "DEVICES_CSV_DELTA=/srv/{school}/delta.csv",
+        "LOG_DIR=/var/log/macct/{school}",
+        "SCHOOL=gym",
+        "DHCP_VERIFY_FILE=/etc/dhcp/devices/{school}.conf",
+        "STATE_DIR=/var/lib/linbo-dc/{school}",
+    ]);
+    assert_eq!(settings.log_dir, Path::new("/var/log/macct/gym"));
+    assert_eq!(
+        settings.outbox_dir,
+        Path::new("/var/lib/linbo-dc/gym/outbox")
+    );
+    let rs: School = "realschule".parse().expect("valid");
+    assert_eq!(
+        settings.devices_csv_delta(&rs),
+        Path::new("/srv/realschule/delta.csv")
+    );
+    assert_eq!(
+        settings.dhcp_verify_file(&rs),
+        Some(PathBuf::from("/etc/dhcp/devices/realschule.conf"))
+    );
+}
+
+/// The master, delta and DHCP file of `school` with the settings of `text`.
+#[track_caller]
+fn check_school_files(text: &str, school: &str, expect: [&str; 3]) {
+    let settings = load(text, &[]).expect("valid");
+    let school: School = school.parse().expect("valid");
+    let dhcp = settings.dhcp_verify_file(&school);
+    let actual = [
+        settings.devices_csv_master(&school).display().to_string(),
+        settings.devices_csv_delta(&school).display().to_string(),
+        dhcp.map(|path| path.display().to_string())
+            .unwrap_or_default(),
+    ];
+    assert_eq!(actual, expect.map(str::to_owned), "text {text:?}");
+}
+
+#[test]
+fn per_school_device_files() {
+    check_school_files(
+        "",
+        "default-school",
+        [
+            "/etc/linuxmuster/sophomorix/default-school/devices.csv",
+            "/etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv",
+            "",
+        ],
+    );
+    check_school_files(
+        "DHCP_VERIFY_FILE=/etc/dhcp/devices/{school}.conf\n",
+        "gymnasium",
+        [
+            "/etc/linuxmuster/sophomorix/gymnasium/gymnasium.devices.csv",
+            "/etc/linuxmuster/sophomorix/gymnasium/linbo-docker.devices.csv",
+            "/etc/dhcp/devices/gymnasium.conf",
+        ],
+    );
+    // The predecessor wrote the default school's path literally: it stays as written.
+    check_school_files(
+        "DEVICES_CSV_MASTER=/etc/linuxmuster/sophomorix/default-school/devices.csv\n",
+        "default-school",
+        [
+            "/etc/linuxmuster/sophomorix/default-school/devices.csv",
+            "/etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv",
+            "",
+        ],
+    );
+    check_school_files(
+        "DEVICES_CSV_MASTER=/srv/csv/{school}.csv\nDEVICES_CSV_DELTA=/srv/csv/{school}.delta\n",
+        "gs",
+        ["/srv/csv/gs.csv", "/srv/csv/gs.delta", ""],
+    );
+}
+
+#[test]
+fn paths_resolve_inside_the_root() {
+    let dir = sandbox(&[]);
+    let root = Root::new(dir.path());
+    let settings = load_in(&root, "SAMBA_TOOL_AUTH_FILE=/etc/samba.auth\n", &[]).expect("valid");
+    let gym: School = "gym".parse().expect("valid");
+    assert_eq!(
+        settings.devices_csv_master(&gym),
+        dir.path()
+            .join("etc/linuxmuster/sophomorix/gym/gym.devices.csv")
+    );
+    assert_eq!(settings.state_dir, dir.path().join("var/lib/linbo-dc"));
+    assert_eq!(
+        settings.samba_tool_auth,
+        SambaToolAuth::File(dir.path().join("etc/samba.auth"))
+    );
+}
+
+/// `LINBO_DOMAIN=auto` in a sandbox holding `files`: the domain shown, or the error.
+#[track_caller]
+fn check_auto_domain(files: &[(&str, &str)], expect: &str) {
+    let dir = sandbox(files);
+    let actual = match load_in(&Root::new(dir.path()), "LINBO_DOMAIN=auto\n", &[]) {
+        Ok(settings) => effective_value(&settings, "LINBO_DOMAIN"),
+        Err(error) => format!("error: {error}"),
+    };
+    assert_eq!(actual, expect, "files {files:?}");
+}
+
+#[test]
+fn linbo_domain_auto() {
+    const SETUP: (&str, &str) = (
+        "/var/lib/linuxmuster/setup.ini",
+        "[setup]\nadminpw = Muster!\ndomainname = schule.lan\nsambadomain = SCHULE\n",
+    );
+    const SMB: (&str, &str) = (
+        "/etc/samba/smb.conf",
+        "# Global parameters\n[global]\n\tnetbios name = SERVER\n\trealm = LINUXMUSTER.LAN\n\tworkgroup = LINUXMUSTER\n",
+    );
+    check_auto_domain(
+        &[SETUP],
+        "schule.lan (auto, from /var/lib/linuxmuster/setup.ini)",
+    );
+    check_auto_domain(&[SMB], "linuxmuster.lan (auto, from /etc/samba/smb.conf)");
+    check_auto_domain(
+        &[SETUP, SMB],
+        "schule.lan (auto, from /var/lib/linuxmuster/setup.ini)",
+    );
+    check_auto_domain(
+        &[
+            (
+                "/var/lib/linuxmuster/setup.ini",
+                "[setup]\nservername = server\n",
+            ),
+            SMB,
+        ],
+        "linuxmuster.lan (auto, from /etc/samba/smb.conf)",
+    );
+    check_auto_domain(
+        &[],
+        "error: /etc/macct-worker.conf, line 1, LINBO_DOMAIN: auto found no domain \
+         (/var/lib/linuxmuster/setup.ini does not exist; /etc/samba/smb.conf does not exist); \
+         set LINBO_DOMAIN to the school network's DNS domain",
+    );
+    check_auto_domain(
+        &[
+            (
+                "/var/lib/linuxmuster/setup.ini",
+                "[setup]\ndomainname = bad_name\n",
+            ),
+            ("/etc/samba/smb.conf", "[global]\nworkgroup = X\n"),
+        ],
+        "error: /etc/macct-worker.conf, line 1, LINBO_DOMAIN: auto found no domain \
+         (/var/lib/linuxmuster/setup.ini [setup] domainname: expected a DNS domain name like \
+         linuxmuster.lan, or auto, found \"bad_name\"; /etc/samba/smb.conf has no [global] realm); \
+         set LINBO_DOMAIN to the school network's DNS domain",
+    );
+}
+
+/// The error for `text` with `env`, snapshotted under `name`.
+#[track_caller]
+fn check_error(name: &str, text: &str, env: &[(&str, &str)]) {
+    let message = match load(text, env) {
+        Ok(_) => panic!("{name}: expected an error for {text:?} with {env:?}"),
+        Err(message) => message,
+    };
+    insta::assert_snapshot!(name, format!("{text}env: {env:?}\n---\n{message}"));
+}
+
+#[test]
+fn bad_values_are_located_errors() {
+    check_error(
+        "port_with_space",
+        "REDIS_HOST=localhost\nREDIS_PORT=63 79\n",
+        &[],
+    );
+    check_error("port_with_letters", "REDIS_PORT=6379a\n", &[]);
+    check_error("port_zero", "REDIS_PORT=0\n", &[]);
+    check_error(
+        "port_from_environment",
+        "REDIS_PORT=6379\n",
+        &[("REDIS_PORT", "redis")],
+    );
+    check_error("redis_db_negative", "REDIS_DB=-1\n", &[]);
+    check_error("redis_host_url", "REDIS_HOST=redis://10.0.0.13\n", &[]);
+    check_error(
+        "redis_url_scheme",
+        "REDIS_URL=http://:secret@10.0.0.13\n",
+        &[],
+    );
+    check_error(
+        "redis_url_bad_port",
+        "REDIS_URL=redis://:secret@10.0.0.13:port\n",
+        &[],
+    );
+    check_error(
+        "api_url_without_scheme",
+        "API_URL=10.0.0.13:3000/api/v1\n",
+        &[],
+    );
+    check_error(
+        "api_url_bad_port",
+        "API_URL=http://10.0.0.13:99999/api/v1\n",
+        &[],
+    );
+    check_error(
+        "api_url_credentials",
+        "API_URL=http://user:pw@10.0.0.13/api/v1\n",
+        &[],
+    );
+    check_error("school_path", "SCHOOL=../etc\n", &[]);
+    check_error(
+        "unknown_placeholder",
+        "DEVICES_CSV_DELTA=/srv/{schule}/delta.csv\n",
+        &[],
+    );
+    check_error("relative_path", "LOG_DIR=var/log/macct\n", &[]);
+    check_error("domain", "LINBO_DOMAIN=linuxmuster_lan\n", &[]);
+    check_error("rev_dns_octets", "REV_DNS_OCTETS=4\n", &[]);
+    check_error("batch_size_zero", "PROVISION_BATCH_SIZE=0\n", &[]);
+    check_error("seconds_negative", "IMPORT_TIMEOUT_SEC=-5\n", &[]);
+    check_error("seconds_unit", "PROVISION_DEBOUNCE_SEC=5s\n", &[]);
+    check_error("claim_interval", "CLAIM_INTERVAL_SEC=120\n", &[]);
+    check_error("max_deliveries_zero", "", &[("MAX_DELIVERIES", "0")]);
+    check_error(
+        "heartbeat_ttl",
+        "HEARTBEAT_INTERVAL_SEC=30\nHEARTBEAT_TTL_SEC=30\n",
+        &[],
+    );
+    check_error("precheck_bool", "SOPHOMORIX_PRECHECK=maybe\n", &[]);
+    check_error("default_room", "DEFAULT_ROOM=\"room 1\"\n", &[]);
+    check_error("consumer_name", "CONSUMER_NAME=\"dc 1\"\n", &[]);
+    check_error("shell_expansion", "API_KEY=$(cat /etc/linbo/key)\n", &[]);
+    check_error(
+        "samba_tool_auth_without_password",
+        "SAMBA_TOOL_AUTH=administrator\n",
+        &[],
+    );
+    check_error("not_key_value", "REDIS_HOST localhost\n", &[]);
+}
+
+#[test]
+fn secrets_are_redacted() {
+    let secrets = ["api-key-1234", "redis-pw-5678", "samba-pw-9012"];
+    let cases = [
+        "API_KEY=api-key-1234\nREDIS_PASSWORD=redis-pw-5678\nSAMBA_TOOL_AUTH=admin%samba-pw-9012\n",
+        "API_KEY=api-key-1234\nREDIS_URL=rediss://worker:redis-pw-5678@r.lan/1\n\
+         SAMBA_TOOL_AUTH=admin%samba-pw-9012\nSAMBA_TOOL_AUTH_FILE=/etc/samba.auth\n",
+    ];
+    for text in cases {
+        let file = ConfFile::parse(Path::new(CONFIG), text).expect("valid");
+        let env = HashMap::new();
+        let raw = RawConfig::collect(&file, &env);
+        let settings = Settings::validate(&raw, "dc01", &Root::system()).expect("valid");
+        let outputs = [
+            format!("{settings:?}"),
+            format!("{settings:#?}"),
+            settings.to_string(),
+            format!("{:?}", settings.effective()),
+            format!("{:?}", settings.warnings),
+            format!("{raw:?}"),
+            format!("{:?}", KEYS.map(|key| raw.get(key))),
+            format!("{:?}", settings.redis),
+            settings.redis.redacted_url(),
+        ];
+        for output in outputs {
+            for secret in secrets {
+                assert!(!output.contains(secret), "{secret} in {output}");
+            }
+        }
+        assert!(settings.to_string().contains("API_KEY=***"));
+    }
+    // Error messages do not repeat a REDIS_URL, which may hold a password.
+    for url in [
+        "redis://:redis-pw-5678@host:port",
+        "http://:redis-pw-5678@host",
+        "redis://:redis-pw-5678@bad host",
+    ] {
+        let error = load(&format!("REDIS_URL=\"{url}\"\n"), &[]).expect_err("invalid");
+        assert!(!error.contains("redis-pw-5678"), "{error}");
+    }
+}
+
+#[test]
+fn example_config_yields_the_defaults() {
+    let text = fs::read_to_string(repo_file("config/macct-worker.conf")).expect("the example");
+    let defaults = load("", &[]).expect("valid");
+    assert_eq!(
+        load(&text, &[]).expect("the example as shipped is valid"),
+        defaults
+    );
+    // Uncommented, every documented default is the real default.
+    let uncommented: String = text
+        .lines()
+        .map(|line| match line.strip_prefix('#') {
+            Some(setting) if setting.starts_with(|c: char| c.is_ascii_uppercase()) => setting,
+            _ => line,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(
+        load(&uncommented, &[]).expect("valid uncommented"),
+        defaults
+    );
+    // Every key has its line in the example and its row in the module docs.
+    let docs = fs::read_to_string(repo_file("crates/linbo-dc/src/worker_config/mod.rs"))
+        .expect("the module source");
+    for key in KEYS {
+        assert!(
+            uncommented
+                .lines()
+                .any(|line| line.starts_with(&format!("{key}="))),
+            "{key} is missing from config/macct-worker.conf"
+        );
+        assert!(
+            docs.contains(&format!("//! | `{key}` |")),
+            "{key} is missing from the key table of worker_config's docs"
+        );
+    }
+    let effective: Vec<&str> = defaults.effective().iter().map(|(key, _)| *key).collect();
+    assert_eq!(
+        effective, KEYS,
+        "effective() lists every key once, in order"
+    );
+}
+
+#[test]
+fn reading_the_config_file() {
+    let dir = sandbox(&[(CONFIG, "REDIS_PORT=6380\n")]);
+    let root = Root::new(dir.path());
+    let file = worker_config::read_config_file(&root, Path::new(CONFIG))
+        .expect("readable")
+        .expect("present");
+    assert_eq!(file.path(), Path::new(CONFIG), "messages name the DC path");
+    assert_eq!(
+        file.get("REDIS_PORT").map(|entry| entry.value.as_str()),
+        Some("6380")
+    );
+    let missing = worker_config::read_config_file(&root, Path::new("/etc/other.conf"));
+    assert_eq!(missing, Ok(None));
+}
