@@ -24,7 +24,9 @@
 
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod conf_file;
 pub mod hook;
+pub mod outbox;
 pub mod paths;
 pub mod time;
