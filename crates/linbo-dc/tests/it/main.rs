@@ -1,4 +1,6 @@
 //! Integration tests of linbo-dc's building blocks.
 
+mod api;
 mod conf_file;
+mod outbox;
 mod paths;
