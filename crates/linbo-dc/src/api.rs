@@ -687,3 +687,61 @@ impl ApiClient {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(key: &str) -> ApiClient {
+        ApiClient::new(&ApiSettings {
+            base_url: "http://127.0.0.1:9/api/v1".into(),
+            api_key: ApiKey::new(key),
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+        })
+        .expect("valid settings")
+    }
+
+    #[test]
+    fn excerpts_are_bounded_and_never_show_the_key() {
+        let client = client("topsecret");
+        assert_eq!(client.excerpt(b"{\"error\":\"x\"}"), "{\"error\":\"x\"}");
+        let echoed = client.excerpt(b"bad key topsecret given");
+        assert_eq!(echoed, "bad key <redacted> given");
+        let long = "ä".repeat(BODY_EXCERPT_LIMIT);
+        let excerpt = client.excerpt(long.as_bytes());
+        assert!(excerpt.len() <= BODY_EXCERPT_LIMIT + '…'.len_utf8());
+        assert!(excerpt.ends_with('…'));
+        // The key straddling the cut must not leave a prefix behind.
+        let mut straddling = "x".repeat(BODY_EXCERPT_LIMIT - 4);
+        straddling.push_str("topsecret");
+        assert!(!client.excerpt(straddling.as_bytes()).contains("tops"));
+    }
+
+    #[test]
+    fn urls_are_built_under_the_base_path() {
+        let id = OperationId::parse("0b9c3e5a-1d2f-4a6b-8c7d-9e0f1a2b3c4d").expect("uuid");
+        let client = client("k");
+        assert_eq!(
+            client.url(Call::PatchStatus, &id).as_str(),
+            "http://127.0.0.1:9/api/v1/internal/operations/0b9c3e5a-1d2f-4a6b-8c7d-9e0f1a2b3c4d/status"
+        );
+        let mut settings = ApiSettings {
+            base_url: "http://h/api/v1/".into(),
+            api_key: ApiKey::new("k"),
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+        };
+        let trailing = ApiClient::new(&settings).expect("valid");
+        assert_eq!(
+            trailing.url(Call::Get, &id).as_str(),
+            "http://h/api/v1/internal/operations/0b9c3e5a-1d2f-4a6b-8c7d-9e0f1a2b3c4d"
+        );
+        settings.base_url = "https://h".into();
+        let bare = ApiClient::new(&settings).expect("valid");
+        assert_eq!(
+            bare.url(Call::PostRetry, &id).as_str(),
+            "https://h/internal/operations/0b9c3e5a-1d2f-4a6b-8c7d-9e0f1a2b3c4d/retry"
+        );
+    }
+}

@@ -392,3 +392,68 @@ async fn a_refused_report_is_not_stored() {
     );
     assert_eq!(outbox.pending(), 0);
 }
+
+#[tokio::test]
+async fn a_hanging_api_stops_the_flush_after_one_timeout() {
+    let api = FakeApi::start(KEY).await;
+    api.insert_operation(operation(ID));
+    api.insert_operation(operation(OTHER_ID));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let outbox = Outbox::open(dir.path()).expect("opens");
+    outbox
+        .push(&id(ID), StatusUpdate::running())
+        .expect("pushed");
+    outbox
+        .push(&id(OTHER_ID), StatusUpdate::running())
+        .expect("pushed");
+    api.hang();
+    let client = linbo_dc::api::ApiClient::new(&crate::api::settings(
+        api.base_url(),
+        std::time::Duration::from_millis(200),
+    ))
+    .expect("valid");
+    let report = outbox.flush(&client).await;
+    assert!(report.unreachable, "{report:?}");
+    assert!(
+        matches!(report.deferred[..], [(_, ApiError::Timeout { .. })]),
+        "{report:?}"
+    );
+    assert_eq!(
+        api.requests().len(),
+        1,
+        "one timeout, not one per operation"
+    );
+    assert_eq!(report.remaining, 2);
+}
+
+#[tokio::test]
+async fn pushes_during_a_flush_are_kept_and_sent_behind() {
+    let api = FakeApi::start(KEY).await;
+    api.insert_operation(operation(ID));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let outbox = std::sync::Arc::new(Outbox::open(dir.path()).expect("opens"));
+    outbox
+        .push(&id(ID), StatusUpdate::running())
+        .expect("pushed");
+    // Each answer takes a while, so the push below lands while the flush is sending.
+    api.delay(std::time::Duration::from_millis(500));
+    let flusher = {
+        let outbox = std::sync::Arc::clone(&outbox);
+        let client = client(&api);
+        tokio::spawn(async move { outbox.flush(&client).await })
+    };
+    api.wait_for_requests(1, std::time::Duration::from_secs(5))
+        .await;
+    let completed = StatusUpdate::completed(result(3));
+    let delivery = deliver_or_store(&client(&api), &outbox, &id(ID), completed.clone())
+        .await
+        .expect("stored");
+    assert!(matches!(delivery, Delivery::Stored(None)), "{delivery:?}");
+    let report = flusher.await.expect("flush task");
+    assert_eq!(report.delivered, 2, "{report:?}");
+    assert_eq!(
+        api.status_bodies(ID),
+        to_json(&[StatusUpdate::running(), completed])
+    );
+    assert!(queue_files(dir.path()).is_empty());
+}
