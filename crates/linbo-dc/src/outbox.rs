@@ -356,6 +356,10 @@ impl Outbox {
 ///
 /// `Ok` means the outcome is recorded (delivered, durably queued, or refused for good) and the
 /// stream entry may be acknowledged; `Err` means it could not be stored: do not acknowledge.
+///
+/// Report one operation's updates one after the other (await each call before the next); the
+/// ordering guarantee is about the outbox and this call, not about two calls racing for the same
+/// operation.
 pub async fn deliver_or_store(
     client: &ApiClient,
     outbox: &Outbox,
