@@ -229,10 +229,23 @@ impl FakeApi {
         self.lock().stall = Stall::None;
     }
 
-    /// Stops listening and closes every open connection: clients get "connection refused".
-    pub fn go_down(&self) {
-        for task in self.lock_tasks().drain(..) {
-            task.abort();
+    /// Stops listening and closes every open connection: when this returns, clients get
+    /// "connection refused".
+    pub async fn go_down(&self) {
+        // The accept loop may have started a connection task after the first drain; repeat
+        // until the accept loop is gone and nothing new appeared.
+        loop {
+            let tasks: Vec<JoinHandle<()>> = self.lock_tasks().drain(..).collect();
+            if tasks.is_empty() {
+                return;
+            }
+            for task in &tasks {
+                task.abort();
+            }
+            for task in tasks {
+                // An aborted task ends with a cancellation error; that is the point.
+                let _ = task.await;
+            }
         }
     }
 
@@ -290,7 +303,10 @@ impl FakeApi {
 
 impl Drop for FakeApi {
     fn drop(&mut self) {
-        self.go_down();
+        // Drop cannot wait; the runtime closes the sockets when it next polls the tasks.
+        for task in self.lock_tasks().drain(..) {
+            task.abort();
+        }
     }
 }
 
@@ -569,6 +585,25 @@ mod tests {
         assert_eq!(answer(&mut state, &request("key")).0, 500);
         assert_eq!(answer(&mut state, &request("key")).0, 500);
         assert_eq!(answer(&mut state, &request("key")).0, 404);
+    }
+
+    #[tokio::test]
+    async fn goes_down_and_comes_back_on_the_same_port() {
+        let api = FakeApi::start("key").await;
+        let address = api.address();
+        let open_connection = TcpStream::connect(address).await.expect("listening");
+        api.go_down().await;
+        TcpStream::connect(address)
+            .await
+            .expect_err("nobody listens while down");
+        let mut open_connection = open_connection;
+        let mut rest = Vec::new();
+        // The open connection was closed too (end of stream or reset).
+        let _ = open_connection.read_to_end(&mut rest).await;
+        assert!(rest.is_empty());
+        api.come_back().await;
+        assert_eq!(api.address(), address);
+        TcpStream::connect(address).await.expect("listening again");
     }
 
     #[test]

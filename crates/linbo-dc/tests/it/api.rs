@@ -246,7 +246,7 @@ async fn hanging_api_times_out_within_the_configured_timeout() {
 #[tokio::test]
 async fn down_api_is_a_retryable_transport_error() {
     let api = FakeApi::start(KEY).await;
-    api.go_down();
+    api.go_down().await;
     let error = client(&api)
         .get_operation(&id(ID))
         .await
@@ -278,7 +278,7 @@ async fn the_key_never_appears_in_transport_or_timeout_errors() {
     api.hang();
     let client = ApiClient::new(&settings(api.base_url(), Duration::from_millis(100))).expect("ok");
     let timeout = client.get_operation(&id(ID)).await.expect_err("hangs");
-    api.go_down();
+    api.go_down().await;
     let transport = client.get_operation(&id(ID)).await.expect_err("down");
     for error in [timeout, transport] {
         let mut text = format!("{error} {error:?}");

@@ -53,7 +53,7 @@ async fn outage_loses_nothing_and_delivers_in_order_when_back() {
     let client = client(&api);
     let dir = tempfile::tempdir().expect("temp dir");
     let outbox = Outbox::open(dir.path().join("outbox")).expect("opens");
-    api.go_down();
+    api.go_down().await;
 
     let first = [
         StatusUpdate::running(),
