@@ -235,8 +235,15 @@ impl Outbox {
             .append(true)
             .open(&path)
             .map_err(io_error("opening", &path))?;
-        file.write_all(&line)
-            .map_err(io_error("appending to", &path))?;
+        let old_len = file
+            .metadata()
+            .map_err(io_error("inspecting", &path))?
+            .len();
+        if let Err(error) = file.write_all(&line) {
+            // A partial line (disk full) would glue itself to the next report; cut it off.
+            let _ = file.set_len(old_len);
+            return Err(io_error("appending to", &path)(error));
+        }
         file.sync_all().map_err(io_error("syncing", &path))?;
         sync_dir(&self.dir)?;
         queues.entry(id.clone()).or_default().push_back(update);
