@@ -6,10 +6,14 @@
 //!
 //! * [`redis`]: a private `redis-server` on a free loopback port ([`RedisServer`]), with helpers to add
 //!   stream entries and to inspect pending lists and the dead-letter stream.
+//! * [`fake_api`]: a fake LINBO Docker internal API on a free loopback port ([`FakeApi`]) that
+//!   records every request and fails, stalls or goes down on demand.
 //!
-//! Planned additions by other work: a fake LINBO API HTTP server and a sandbox DC directory.
+//! Planned additions by other work: a sandbox DC directory.
 #![deny(missing_docs)]
 
+pub mod fake_api;
 pub mod redis;
 
+pub use crate::fake_api::{FakeApi, RecordedRequest};
 pub use crate::redis::{PendingEntry, PendingSummary, RedisServer, StreamEntry};

@@ -1,6 +1,7 @@
 //! The linbo-dc application core, composed from the workspace's libraries: configuration files
-//! (parsed, never executed), sandboxable paths, and the DHCP post-import hook workflow. The worker
-//! pipeline and the LINBO API client join it later (see `docs/ARCHITECTURE.md`).
+//! (parsed, never executed), sandboxable paths, the DHCP post-import hook workflow, the LINBO API
+//! client ([`api`]) and the durable outbox for status reports ([`outbox`]). The worker pipeline
+//! joins it later (see `docs/ARCHITECTURE.md`).
 //!
 //! Binaries in `bins/` are wiring only: they read arguments and the environment, call into this
 //! crate, and turn its reports into exit codes.
@@ -24,8 +25,10 @@
 
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod conf_file;
 pub mod hook;
+pub mod outbox;
 pub mod paths;
 pub mod time;
 pub mod worker_config;

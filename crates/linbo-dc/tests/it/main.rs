@@ -1,5 +1,7 @@
 //! Integration tests of linbo-dc's building blocks.
 
+mod api;
 mod conf_file;
+mod outbox;
 mod paths;
 mod worker_config;

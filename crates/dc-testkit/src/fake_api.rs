@@ -1,0 +1,613 @@
+//! A fake LINBO Docker internal API (SPEC §2.2) on a free loopback port, with fault injection.
+//!
+//! [`FakeApi::start`] serves `{base}/internal/operations/{id}` (`GET`), `.../{id}/status`
+//! (`PATCH`) and `.../{id}/retry` (`POST`) from operations the test inserts, records every
+//! request, and can be told to fail: answer 500 ([`fail_next`](FakeApi::fail_next),
+//! [`fail_always`](FakeApi::fail_always)), answer late or never ([`delay`](FakeApi::delay),
+//! [`hang`](FakeApi::hang)), or go away entirely ([`go_down`](FakeApi::go_down) closes the
+//! listener and every open connection; [`come_back`](FakeApi::come_back) listens on the same
+//! port again).
+//!
+//! It is a small HTTP/1.1 server written on `tokio::net` (request line, headers,
+//! `Content-Length` body, keep-alive), so the tests need no HTTP server dependency. Requests are
+//! handled in this order: record, wait (delay or hang), injected 500, `X-Internal-Key` check
+//! (401), routing. Everything must run inside a tokio runtime.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+
+/// The path prefix of the fake API, like the real one's default `API_URL`.
+pub const BASE_PATH: &str = "/api/v1";
+
+/// Upper bound for a request head; larger heads get 431 and the connection is closed.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// How long [`FakeApi::come_back`] keeps trying to bind the old port.
+const REBIND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One request as the fake API received it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// `GET`, `PATCH`, `POST`, ...
+    pub method: String,
+    /// The request target as sent (path-encoded), e.g. `/api/v1/internal/operations/<id>/status`.
+    pub path: String,
+    /// Headers in arrival order, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+    /// When the request was complete.
+    pub at: Instant,
+}
+
+impl RecordedRequest {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(header, _)| *header == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The body parsed as JSON.
+    ///
+    /// # Panics
+    /// When the body is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "request body of {} {} is not JSON ({error}): {:?}",
+                self.method,
+                self.path,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// How the fake delays its answers.
+#[derive(Debug, Clone, Copy)]
+enum Stall {
+    None,
+    Delay(Duration),
+    Forever,
+}
+
+#[derive(Debug)]
+struct State {
+    api_key: String,
+    operations: HashMap<String, Value>,
+    requests: Vec<RecordedRequest>,
+    /// 500 for this many more requests; `None` = until cleared.
+    failures: Option<Option<u64>>,
+    stall: Stall,
+}
+
+/// The fake API server. Dropping it stops it and closes every connection.
+#[derive(Debug)]
+pub struct FakeApi {
+    address: SocketAddr,
+    state: Arc<Mutex<State>>,
+    /// The accept loop and every connection task; aborted by [`go_down`](Self::go_down).
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl FakeApi {
+    /// Starts the fake on `127.0.0.1:<free port>`; requests must carry `X-Internal-Key: api_key`.
+    pub async fn start(api_key: &str) -> FakeApi {
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .unwrap_or_else(|error| panic!("binding the fake LINBO API: {error}"));
+        let address = listener
+            .local_addr()
+            .expect("a bound listener has a local address");
+        let api = FakeApi {
+            address,
+            state: Arc::new(Mutex::new(State {
+                api_key: api_key.to_owned(),
+                operations: HashMap::new(),
+                requests: Vec::new(),
+                failures: None,
+                stall: Stall::None,
+            })),
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+        api.serve(listener);
+        api
+    }
+
+    /// `http://127.0.0.1:<port>/api/v1`, the value for the client's base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}{BASE_PATH}", self.address)
+    }
+
+    /// The listening address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Adds or replaces an operation; it must have a string `id` (stored lowercase).
+    ///
+    /// # Panics
+    /// When `operation` has no string `id`.
+    pub fn insert_operation(&self, operation: Value) {
+        let id = operation
+            .get("id")
+            .and_then(Value::as_str)
+            .expect("a fake operation needs a string \"id\"")
+            .to_ascii_lowercase();
+        self.lock().operations.insert(id, operation);
+    }
+
+    /// The operation as it is now (after the PATCHes and retries it received).
+    pub fn operation(&self, id: &str) -> Option<Value> {
+        self.lock()
+            .operations
+            .get(&id.to_ascii_lowercase())
+            .cloned()
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().requests.clone()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.lock().requests.clear();
+    }
+
+    /// The JSON bodies of the `PATCH .../status` requests for operation `id`, in order.
+    pub fn status_bodies(&self, id: &str) -> Vec<Value> {
+        let suffix = format!("/internal/operations/{}/status", id.to_ascii_lowercase());
+        self.requests()
+            .iter()
+            .filter(|request| request.method == "PATCH" && request.path.ends_with(&suffix))
+            .map(RecordedRequest::json)
+            .collect()
+    }
+
+    /// Waits until at least `count` requests were recorded and returns them.
+    ///
+    /// # Panics
+    /// When `timeout` passes first.
+    pub async fn wait_for_requests(&self, count: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let requests = self.requests();
+            if requests.len() >= count {
+                return requests;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fake LINBO API: expected {count} requests within {timeout:?}, got {}: {:?}",
+                requests.len(),
+                requests
+                    .iter()
+                    .map(|request| format!("{} {}", request.method, request.path))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Answers the next `count` requests with 500.
+    pub fn fail_next(&self, count: u64) {
+        self.lock().failures = Some(Some(count));
+    }
+
+    /// Answers every request with 500 until [`clear_failures`](Self::clear_failures).
+    pub fn fail_always(&self) {
+        self.lock().failures = Some(None);
+    }
+
+    /// Stops injecting 500s.
+    pub fn clear_failures(&self) {
+        self.lock().failures = None;
+    }
+
+    /// Answers each request only after `delay`.
+    pub fn delay(&self, delay: Duration) {
+        self.lock().stall = Stall::Delay(delay);
+    }
+
+    /// Accepts requests but never answers them (until [`clear_stall`](Self::clear_stall); the
+    /// requests already hanging stay unanswered).
+    pub fn hang(&self) {
+        self.lock().stall = Stall::Forever;
+    }
+
+    /// Answers at once again.
+    pub fn clear_stall(&self) {
+        self.lock().stall = Stall::None;
+    }
+
+    /// Stops listening and closes every open connection: when this returns, clients get
+    /// "connection refused".
+    pub async fn go_down(&self) {
+        // The accept loop may have started a connection task after the first drain; repeat
+        // until the accept loop is gone and nothing new appeared.
+        loop {
+            let tasks: Vec<JoinHandle<()>> = self.lock_tasks().drain(..).collect();
+            if tasks.is_empty() {
+                return;
+            }
+            for task in &tasks {
+                task.abort();
+            }
+            for task in tasks {
+                // An aborted task ends with a cancellation error; that is the point.
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// Listens on the same port again after [`go_down`](Self::go_down).
+    ///
+    /// # Panics
+    /// When the port cannot be bound again within 10 s.
+    pub async fn come_back(&self) {
+        let deadline = Instant::now() + REBIND_TIMEOUT;
+        let listener = loop {
+            match bind(self.address) {
+                Ok(listener) => break listener,
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("fake LINBO API: rebinding {}: {error}", self.address),
+            }
+        };
+        self.serve(listener);
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let state = Arc::clone(&self.state);
+        let tasks = Arc::clone(&self.tasks);
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    // Out of file descriptors or similar: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let connection = tokio::spawn(handle_connection(stream, Arc::clone(&state)));
+                let mut tasks = tasks.lock().unwrap_or_else(|poison| poison.into_inner());
+                tasks.retain(|task| !task.is_finished());
+                tasks.push(connection);
+            }
+        });
+        self.lock_tasks().push(accept);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread may poison the lock; the state is still usable for the rest.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        // Drop cannot wait; the runtime closes the sockets when it next polls the tasks.
+        for task in self.lock_tasks().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// Binds with `SO_REUSEADDR`, so the port of a closed listener can be taken again at once.
+fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(128)
+}
+
+/// Serves requests on one connection until the client closes it.
+async fn handle_connection(stream: TcpStream, state: Arc<Mutex<State>>) {
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(reader);
+    loop {
+        let request = match read_request(&mut reader).await {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(status) => {
+                let _ = writer
+                    .write_all(&response(status, &json!({"error": "bad request"}), false))
+                    .await;
+                return;
+            }
+        };
+        let keep_alive = !request
+            .header("connection")
+            .is_some_and(|value| value.eq_ignore_ascii_case("close"));
+        let stall = {
+            let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
+            state.requests.push(request.clone());
+            state.stall
+        };
+        match stall {
+            Stall::None => {}
+            Stall::Delay(delay) => tokio::time::sleep(delay).await,
+            Stall::Forever => std::future::pending::<()>().await,
+        }
+        let (status, body) = {
+            let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
+            answer(&mut state, &request)
+        };
+        if writer
+            .write_all(&response(status, &body, keep_alive))
+            .await
+            .is_err()
+            || !keep_alive
+        {
+            return;
+        }
+    }
+}
+
+/// Reads one request; `Ok(None)` when the client closed the connection between requests,
+/// `Err(status)` for a request we cannot read.
+async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> Result<Option<RecordedRequest>, u16> {
+    let mut head = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let read = tokio::io::AsyncBufReadExt::read_until(reader, b'\n', &mut line)
+            .await
+            .map_err(|_| 400u16)?;
+        if read == 0 {
+            return if head.is_empty() { Ok(None) } else { Err(400) };
+        }
+        if head.is_empty() && (line == b"\r\n" || line == b"\n") {
+            continue;
+        }
+        let end = line == b"\r\n" || line == b"\n";
+        head.extend_from_slice(&line);
+        if head.len() > MAX_HEAD {
+            return Err(431);
+        }
+        if end {
+            break;
+        }
+    }
+    let head = String::from_utf8(head).map_err(|_| 400u16)?;
+    let mut lines = head.lines();
+    let request_line = lines.next().ok_or(400u16)?;
+    let mut parts = request_line.split_whitespace();
+    let (Some(method), Some(path), Some(_version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(400);
+    };
+    let mut headers = Vec::new();
+    for line in lines {
+        if line.is_empty() {
+            continue;
+        }
+        let (name, value) = line.split_once(':').ok_or(400u16)?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let mut request = RecordedRequest {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        headers,
+        body: Vec::new(),
+        at: Instant::now(),
+    };
+    if request
+        .header("transfer-encoding")
+        .is_some_and(|value| value.eq_ignore_ascii_case("chunked"))
+    {
+        // The client sends bodies of known length; chunked bodies are not needed.
+        return Err(501);
+    }
+    let length: usize = match request.header("content-length") {
+        Some(value) => value.parse().map_err(|_| 400u16)?,
+        None => 0,
+    };
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await.map_err(|_| 400u16)?;
+    request.body = body;
+    request.at = Instant::now();
+    Ok(Some(request))
+}
+
+/// The fake's answer to `request`: status and JSON body.
+fn answer(state: &mut State, request: &RecordedRequest) -> (u16, Value) {
+    if let Some(failures) = &mut state.failures {
+        match failures {
+            Some(0) => state.failures = None,
+            Some(remaining) => {
+                *remaining -= 1;
+                if *remaining == 0 {
+                    state.failures = None;
+                }
+                return (500, json!({"error": "injected failure"}));
+            }
+            None => return (500, json!({"error": "injected failure"})),
+        }
+    }
+    if request.header("x-internal-key") != Some(state.api_key.as_str()) {
+        return (401, json!({"error": "Unauthorized"}));
+    }
+    let Some(rest) = request
+        .path
+        .strip_prefix(BASE_PATH)
+        .and_then(|rest| rest.strip_prefix("/internal/operations/"))
+    else {
+        return (404, json!({"error": "Not found"}));
+    };
+    let segments: Vec<String> = rest.split('/').map(percent_decode).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let (id, action) = match segments.as_slice() {
+        [id] => (id.to_ascii_lowercase(), None),
+        [id, action] => (id.to_ascii_lowercase(), Some(*action)),
+        _ => return (404, json!({"error": "Not found"})),
+    };
+    let Some(operation) = state.operations.get_mut(&id) else {
+        return (404, json!({"error": "Operation not found"}));
+    };
+    match (request.method.as_str(), action) {
+        ("GET", None) => (200, json!({"data": operation})),
+        ("PATCH", Some("status")) => patch_status(operation, &request.body),
+        ("POST", Some("retry")) => {
+            let attempt = operation
+                .get("attempt")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if attempt >= 3 {
+                return (400, json!({"error": "Max retries (3) exceeded"}));
+            }
+            operation["attempt"] = json!(attempt + 1);
+            operation["status"] = json!("pending");
+            (200, json!({"data": operation}))
+        }
+        _ => (404, json!({"error": "Not found"})),
+    }
+}
+
+/// Applies a status body, refusing what the real API would refuse (and `null` values, which the
+/// worker must never send).
+fn patch_status(operation: &mut Value, body: &[u8]) -> (u16, Value) {
+    let Ok(Value::Object(update)) = serde_json::from_slice::<Value>(body) else {
+        return (400, json!({"error": "body must be a JSON object"}));
+    };
+    let status_ok = update
+        .get("status")
+        .and_then(Value::as_str)
+        .is_some_and(|status| matches!(status, "running" | "completed" | "failed" | "retrying"));
+    if !status_ok {
+        return (400, json!({"error": "invalid status"}));
+    }
+    if update.values().any(Value::is_null) {
+        return (400, json!({"error": "null values are not allowed"}));
+    }
+    for (key, value) in update {
+        if matches!(key.as_str(), "status" | "result" | "error" | "attempt") {
+            operation[key] = value;
+        }
+    }
+    (200, json!({"data": operation}))
+}
+
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && let Some(hex) = segment.get(index + 1..index + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            decoded.push(byte);
+            index += 3;
+            continue;
+        }
+        decoded.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+fn response(status: u16, body: &Value, keep_alive: bool) -> Vec<u8> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        _ => "Unknown",
+    };
+    let body = body.to_string();
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: {connection}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_an_operation_over_raw_http() {
+        let api = FakeApi::start("key").await;
+        api.insert_operation(json!({"id": "0b9c3e5a-1d2f-4a6b-8c7d-9e0f1a2b3c4d", "attempt": 0}));
+        let mut stream = TcpStream::connect(api.address()).await.expect("connecting");
+        stream
+            .write_all(
+                b"GET /api/v1/internal/operations/0b9c3e5a-1d2f-4a6b-8c7d-9e0f1a2b3c4d HTTP/1.1\r\n\
+                  host: x\r\nx-internal-key: key\r\nconnection: close\r\n\r\n",
+            )
+            .await
+            .expect("writing");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("reading");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.contains(r#""attempt":0"#), "{answer}");
+        assert_eq!(api.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn wrong_key_is_401_and_injected_failures_count_down() {
+        let api = FakeApi::start("key").await;
+        let request = |key: &str| RecordedRequest {
+            method: "GET".into(),
+            path: "/api/v1/internal/operations/x".into(),
+            headers: vec![("x-internal-key".into(), key.into())],
+            body: Vec::new(),
+            at: Instant::now(),
+        };
+        let mut state = api.lock();
+        assert_eq!(answer(&mut state, &request("wrong")).0, 401);
+        assert_eq!(answer(&mut state, &request("key")).0, 404);
+        state.failures = Some(Some(2));
+        assert_eq!(answer(&mut state, &request("key")).0, 500);
+        assert_eq!(answer(&mut state, &request("key")).0, 500);
+        assert_eq!(answer(&mut state, &request("key")).0, 404);
+    }
+
+    #[tokio::test]
+    async fn goes_down_and_comes_back_on_the_same_port() {
+        let api = FakeApi::start("key").await;
+        let address = api.address();
+        let open_connection = TcpStream::connect(address).await.expect("listening");
+        api.go_down().await;
+        TcpStream::connect(address)
+            .await
+            .expect_err("nobody listens while down");
+        let mut open_connection = open_connection;
+        let mut rest = Vec::new();
+        // The open connection was closed too (end of stream or reset).
+        let _ = open_connection.read_to_end(&mut rest).await;
+        assert!(rest.is_empty());
+        api.come_back().await;
+        assert_eq!(api.address(), address);
+        TcpStream::connect(address).await.expect("listening again");
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Fb%zz"), "a/b%zz");
+    }
+}
