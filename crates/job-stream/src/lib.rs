@@ -108,7 +108,7 @@ mod commands;
 mod consumer;
 mod job;
 mod settings;
-mod time;
+pub mod time;
 
 pub use crate::consumer::Consumer;
 pub use crate::job::{Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Outcome};

@@ -1,20 +1,34 @@
-//! RFC 3339 UTC timestamps without a date/time dependency.
+//! RFC 3339 UTC timestamps without a date/time dependency (also used by linbo-dc for log lines).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Formats `time` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339, UTC, millisecond precision).
+/// Formats `time` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339, UTC, millisecond precision), the
+/// form of the dead-letter field `failed_at`.
 ///
 /// Times before 1970 are clamped to the epoch; the runtime only formats "now".
-pub(crate) fn rfc3339_utc(time: SystemTime) -> String {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since_epoch.as_secs();
-    let millis = since_epoch.subsec_millis();
+pub fn rfc3339_utc(time: SystemTime) -> String {
+    let millis = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_millis();
+    let seconds = rfc3339_utc_seconds(time);
+    // `...SSZ` → `...SS.mmmZ`.
+    format!("{}.{millis:03}Z", &seconds[..seconds.len() - 1])
+}
+
+/// Formats `time` as `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC, whole seconds), e.g. for log lines.
+/// Times before 1970 are clamped to the epoch.
+pub fn rfc3339_utc_seconds(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     // `secs / 86_400` fits in i64 for any u64 seconds value.
     let days = (secs / 86_400) as i64;
     let secs_of_day = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
         secs_of_day / 3600,
         secs_of_day % 3600 / 60,
         secs_of_day % 60
@@ -56,6 +70,15 @@ mod tests {
     fn check(secs: u64, millis: u64, expect: &str) {
         let time = UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis);
         assert_eq!(rfc3339_utc(time), expect);
+    }
+
+    #[test]
+    fn whole_seconds() {
+        let at = |secs| rfc3339_utc_seconds(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(at(1_795_649_940), "2026-11-25T23:39:00Z");
+        assert_eq!(at(4_102_444_800), "2100-01-01T00:00:00Z");
     }
 
     #[test]

@@ -17,10 +17,10 @@ use std::time::{Duration, SystemTime};
 use dc_adapters::atomic::{ReplaceOptions, replace_file};
 use dc_adapters::dhcpd;
 use devices_csv::{DevicesFile, PxeFlag};
+use job_stream::time::rfc3339_utc_seconds;
 
 use crate::conf_file::{ConfError, ConfFile};
 use crate::paths::{Root, School};
-use crate::time::rfc3339_utc;
 
 /// Where the hook's configuration lives on a DC.
 pub const DEFAULT_CONFIG: &str = "/etc/linbo-docker-dhcp.conf";
@@ -218,7 +218,10 @@ impl<'c> HookLog<'c> {
     }
 
     fn line(&mut self, message: &str) {
-        let line = format!("[{}] {LOG_TAG} {message}\n", rfc3339_utc(SystemTime::now()));
+        let line = format!(
+            "[{}] {LOG_TAG} {message}\n",
+            rfc3339_utc_seconds(SystemTime::now())
+        );
         // Logging must never make the hook fail; a full disk shows up in the write that matters.
         let _ = self.console.write_all(line.as_bytes());
         if let Some(file) = &mut self.file {

@@ -30,5 +30,4 @@ pub mod conf_file;
 pub mod hook;
 pub mod outbox;
 pub mod paths;
-pub mod time;
 pub mod worker_config;
