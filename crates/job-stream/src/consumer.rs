@@ -433,7 +433,7 @@ fn dispatch<H: Handler>(shared: &Arc<Shared<H>>, entry: RawEntry, deliveries: u6
         spawn_dead_letter(shared, settle, reason, previous_deliveries);
         return;
     }
-    let job = decode_fields(&settle.fields).and_then(|map| H::Job::from_fields(&id, &map));
+    let job = decode_fields(&settle.fields).and_then(|map| shared.handler.decode(&id, &map));
     let job = match job {
         Ok(job) => job,
         Err(invalid) => {

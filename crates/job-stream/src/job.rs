@@ -155,6 +155,13 @@ pub trait Handler: Send + Sync + 'static {
     /// The job type entries decode into.
     type Job: Job;
 
+    /// Decodes an entry. The default is [`Job::from_fields`]; a handler overrides it when decoding
+    /// needs its configuration (for example a default for a missing field). An error dead-letters
+    /// the entry at once.
+    fn decode(&self, id: &str, fields: &HashMap<String, String>) -> Result<Self::Job, Invalid> {
+        Self::Job::from_fields(id, fields)
+    }
+
     /// Handles one batch of a [`Lane::Batched`] lane; returns one outcome per entry, in order.
     /// Missing outcomes count as [`Outcome::Retry`].
     fn handle_batch(&self, batch: Batch<Self::Job>) -> impl Future<Output = Vec<Outcome>> + Send;

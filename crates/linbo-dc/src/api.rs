@@ -327,9 +327,9 @@ pub struct ProvisionOptions {
     /// The previous host name when the update renames the host.
     #[serde(default)]
     pub old_hostname: Option<String>,
-    /// PXE flag, 0..3 (checked by `devices-csv`).
+    /// PXE flag, 0..3 (checked by `devices-csv`); absent or `null` = not given (1).
     #[serde(default)]
-    pub pxe_flag: u8,
+    pub pxe_flag: Option<i64>,
     /// Evaluate only, write nothing.
     #[serde(default)]
     pub dry_run: bool,

@@ -30,4 +30,5 @@ pub mod conf_file;
 pub mod hook;
 pub mod outbox;
 pub mod paths;
+pub mod worker;
 pub mod worker_config;

@@ -59,6 +59,7 @@
 //! | `VERIFY_TIMEOUT_SEC` | `60` | limit for a batch's verification, > 0 |
 //! | `VERIFY_CONCURRENCY` | `8` | verification commands at once, > 0 |
 //! | `MACCT_CONCURRENCY` | `2` | machine-account repairs at once, > 0 |
+//! | `MACCT_RETRY_BACKOFF_SEC` | `10` | a failed repair is retried after this × 2^attempt, > 0 |
 //! | `CLAIM_MIN_IDLE_SEC` | `600` | claim entries of crashed consumers idle this long, > 0; a warning unless above `LOCK_TIMEOUT_SEC` + `IMPORT_TIMEOUT_SEC` + `VERIFY_TIMEOUT_SEC` (the longest batch) |
 //! | `CLAIM_INTERVAL_SEC` | `30` | how often to look for such entries, 1..=60 |
 //! | `MAX_DELIVERIES` | `5` | deliveries before an entry is dead-lettered, > 0 |
@@ -123,7 +124,7 @@ pub const EXIT_CONFIG: u8 = crate::hook::EXIT_CONFIG;
 pub const DEFAULT_API_KEY: &str = "linbo-internal-secret";
 
 /// Every key the worker reads, in the order of the example config and of [`Settings::effective`].
-pub const KEYS: [&str; 38] = [
+pub const KEYS: [&str; 39] = [
     "REDIS_HOST",
     "REDIS_PORT",
     "REDIS_PASSWORD",
@@ -153,6 +154,7 @@ pub const KEYS: [&str; 38] = [
     "VERIFY_TIMEOUT_SEC",
     "VERIFY_CONCURRENCY",
     "MACCT_CONCURRENCY",
+    "MACCT_RETRY_BACKOFF_SEC",
     "CLAIM_MIN_IDLE_SEC",
     "CLAIM_INTERVAL_SEC",
     "MAX_DELIVERIES",
@@ -429,6 +431,8 @@ pub struct Settings {
     pub verify_concurrency: NonZeroUsize,
     /// `MACCT_CONCURRENCY`.
     pub macct_concurrency: NonZeroUsize,
+    /// `MACCT_RETRY_BACKOFF_SEC`: base of the retry delay (× 2^attempt).
+    pub macct_retry_backoff: Duration,
     /// `CLAIM_MIN_IDLE_SEC`.
     pub claim_min_idle: Duration,
     /// `CLAIM_INTERVAL_SEC`, at most 60 s.
@@ -658,6 +662,7 @@ impl Settings {
             verify_timeout,
             verify_concurrency: raw.count("VERIFY_CONCURRENCY", 8)?,
             macct_concurrency: raw.count("MACCT_CONCURRENCY", 2)?,
+            macct_retry_backoff: raw.seconds("MACCT_RETRY_BACKOFF_SEC", 10, 1)?,
             claim_min_idle,
             claim_interval,
             max_deliveries,
@@ -768,6 +773,7 @@ impl Settings {
             ("VERIFY_TIMEOUT_SEC", seconds(self.verify_timeout)),
             ("VERIFY_CONCURRENCY", self.verify_concurrency.to_string()),
             ("MACCT_CONCURRENCY", self.macct_concurrency.to_string()),
+            ("MACCT_RETRY_BACKOFF_SEC", seconds(self.macct_retry_backoff)),
             ("CLAIM_MIN_IDLE_SEC", seconds(self.claim_min_idle)),
             ("CLAIM_INTERVAL_SEC", seconds(self.claim_interval)),
             ("MAX_DELIVERIES", self.max_deliveries.to_string()),

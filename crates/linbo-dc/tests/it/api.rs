@@ -83,7 +83,7 @@ async fn get_operation_reads_data_and_sends_the_key() {
     assert_eq!(options.config_name, "win11");
     assert_eq!(options.csv_col0, "r100");
     assert_eq!(options.old_hostname, None);
-    assert_eq!(options.pxe_flag, 1);
+    assert_eq!(options.pxe_flag, Some(1));
     assert!(options.dry_run);
     assert_eq!(options.role, None);
 

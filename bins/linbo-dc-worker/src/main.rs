@@ -1,0 +1,213 @@
+//! `linbo-dc-worker`: the LINBO Docker worker daemon on the domain controller. Wiring only: the
+//! configuration is `linbo_dc::worker_config`, the work is `linbo_dc::worker`, the stream
+//! runtime is `job_stream`.
+//!
+//! Exit codes: 0 stopped by SIGTERM/SIGINT (or `check-config` found the configuration valid);
+//! 1 the worker could not start or failed (message on stderr); 2 bad command line; 78
+//! (`EX_CONFIG`) the configuration is invalid (the message names file, line and key).
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use job_stream::Consumer;
+use linbo_dc::paths::Root;
+use linbo_dc::worker::{Programs, Worker};
+use linbo_dc::worker_config::{self, EXIT_CONFIG, KEYS, Settings, Sources};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+/// How often the outbox of undelivered API reports is re-sent.
+const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Consumes LINBO Docker jobs (host provisioning, machine-account repair) from Redis on the
+/// linuxmuster.net domain controller and reports each outcome to the LINBO Docker API.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The configuration file (KEY=VALUE lines; environment variables of the same names
+    /// override it).
+    #[arg(short = 'c', long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log every step (debug level).
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// A directory standing for `/`: every path is looked up under it (for sandboxes and tests).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LINBO_DC_ROOT",
+        hide_env_values = true
+    )]
+    root: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the configuration and print the effective settings (secrets as ***).
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let root = cli.root.clone().map_or_else(Root::system, Root::new);
+    let settings = match load_settings(&cli, &root) {
+        Ok(settings) => settings,
+        Err(message) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "linbo-dc-worker: invalid configuration: {message}"
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    for warning in &settings.warnings {
+        tracing::warn!("configuration: {warning}");
+    }
+    if let Some(Command::CheckConfig) = cli.command {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{settings}");
+        for warning in &settings.warnings {
+            let _ = writeln!(out, "# warning: {warning}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(settings, &root)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("linbo-dc-worker failed: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let default = if verbose { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LINBO_DC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+/// The file (when it exists; a missing `--config` file is an error) and the environment.
+fn load_settings(cli: &Cli, root: &Root) -> Result<Settings, String> {
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(worker_config::DEFAULT_CONFIG));
+    let file = match worker_config::read_config_file(root, &path).map_err(|e| e.to_string())? {
+        Some(file) => file,
+        None if cli.config.is_some() => {
+            return Err(format!("{}: no such file", path.display()));
+        }
+        None => {
+            tracing::warn!(path = %path.display(), "no configuration file; using the defaults and the environment");
+            linbo_dc::conf_file::ConfFile::parse(&path, "").map_err(|e| e.to_string())?
+        }
+    };
+    let env: HashMap<String, String> = KEYS
+        .iter()
+        .filter_map(|key| Some(((*key).to_owned(), std::env::var(key).ok()?)))
+        .collect();
+    let host_name = host_name();
+    Settings::load(&Sources {
+        file: &file,
+        env: &env,
+        host_name: &host_name,
+        root,
+    })
+    .map_err(|error| error.to_string())
+}
+
+/// The kernel's host name (the default consumer name).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default()
+}
+
+async fn serve(settings: Settings, root: &Root) -> anyhow::Result<()> {
+    let programs = Programs::standard(root, settings.import_script.clone());
+    let redis_url = settings.redis.url();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        consumer = %settings.consumer_name,
+        redis = %settings.redis.redacted_url(),
+        api = %settings.api_url,
+        school = %settings.school,
+        "linbo-dc-worker starting"
+    );
+    if settings.uses_default_api_key() {
+        tracing::warn!(
+            "API_KEY is LINBO Docker's public default; set your own in the API and here"
+        );
+    }
+    let client = redis::Client::open(redis_url.expose())
+        .context("REDIS_URL/REDIS_HOST: not a usable Redis address")?;
+    let worker = Worker::new(settings, programs).context("setting up the worker")?;
+    let recovery = worker.reporter().outbox().recovery();
+    if recovery.entries > 0 || recovery.torn_lines > 0 || recovery.corrupt_lines > 0 {
+        tracing::info!(
+            queued = recovery.entries,
+            torn = recovery.torn_lines,
+            corrupt = recovery.corrupt_lines,
+            "outbox recovered"
+        );
+    }
+    let consumer_settings = worker.consumer_settings();
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone())?;
+    let outbox = {
+        let (worker, shutdown) = (worker.clone(), shutdown.clone());
+        tokio::spawn(async move { worker.run_outbox(OUTBOX_INTERVAL, shutdown).await })
+    };
+    let consumer = Consumer::new(client, consumer_settings, worker);
+    let result = consumer.run(shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = outbox.await;
+    result.context("the job stream consumer stopped")?;
+    tracing::info!("linbo-dc-worker stopped");
+    Ok(())
+}
+
+/// SIGTERM and SIGINT stop the worker gracefully; SIGHUP is logged (a configuration change
+/// needs a restart: `systemctl restart linbo-dc-worker`).
+fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+                _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+                _ = hup.recv() => {
+                    tracing::warn!("SIGHUP: the configuration is read only at start; restart the worker to apply changes");
+                }
+            }
+        }
+        shutdown.cancel();
+    });
+    Ok(())
+}

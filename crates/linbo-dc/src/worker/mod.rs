@@ -1,0 +1,262 @@
+//! The worker daemon's application side (SPEC §5, §6): stream entries decoded into [`Task`]s, the
+//! provisioning pipeline for batches of one school, the machine-account lane, and the reports to
+//! the LINBO API through the durable outbox. [`Worker`] is the [`job_stream::Handler`]; the
+//! binary `linbo-dc-worker` only wires it to a [`job_stream::Consumer`], signals and logging.
+//!
+//! # Flow of one provisioning batch
+//!
+//! 1. Fetch every operation from the API, concurrently. An entry whose operation cannot be
+//!    fetched (API down) stays pending and comes back after a backoff; an unknown operation (404)
+//!    is dead-lettered.
+//! 2. Wait for the provisioning lock (`flock` on `PROVISION_LOCK_FILE`), as long as it takes: the
+//!    jobs stay pending meanwhile, none fails. Batches of all schools run one at a time.
+//! 3. Report `running`, read master and delta (and the other schools' files for MAC/IP
+//!    conflicts), and merge (`devices-csv`): invalid and conflicting jobs fail with the precise
+//!    reason and change nothing; dry-run jobs complete with their own diff.
+//! 4. Write delta, then master, atomically (backups of both under `STATE_DIR/backup/<school>/`),
+//!    optionally run `sophomorix-device --dry-run`, then `IMPORT_SCRIPT -s <school>`. When either
+//!    fails, both files are restored and the batch's jobs fail with the relevant output lines.
+//! 5. Verify concurrently within `VERIFY_TIMEOUT_SEC` (AD object for roles with an account, DNS A
+//!    for fixed IPs, PTR and the DHCP host block for information), clean up what a delete or
+//!    rename left behind, and report `completed` or `failed`.
+//! 6. Acknowledge each entry once its final report is delivered or in the outbox.
+//!
+//! Re-running a batch is idempotent: a job whose change is already in the files is `Unchanged`,
+//! and the import and verification run again, so a worker killed at any point finishes the
+//! batch after its restart.
+
+mod macct;
+mod provision;
+mod report;
+mod task;
+mod verify;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dc_adapters::samba_tool::{Auth, Credentials, SambaTool};
+use job_stream::{Batch, DeadLetter, Delivery, Handler, Invalid, Outcome};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::api::{ApiClient, ApiError, ApiSettings, OperationId, StatusUpdate};
+use crate::outbox::{Outbox, OutboxError};
+use crate::paths::Root;
+use crate::worker_config::{SambaToolAuth, Settings};
+
+pub use crate::worker::report::Reporter;
+pub use crate::worker::task::Task;
+
+/// Programs the worker runs besides the configured scripts; resolved through the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Programs {
+    /// `IMPORT_SCRIPT`.
+    pub import: PathBuf,
+    /// `/usr/sbin/sophomorix-device`.
+    pub sophomorix_device: PathBuf,
+    /// `/usr/bin/samba-tool`.
+    pub samba_tool: PathBuf,
+    /// `/usr/bin/host`.
+    pub host: PathBuf,
+    /// `/usr/bin/python3`, which runs `REPAIR_SCRIPT`.
+    pub python: PathBuf,
+}
+
+impl Programs {
+    /// The standard locations on a linuxmuster DC under `root`, with `import` as configured.
+    pub fn standard(root: &Root, import: PathBuf) -> Programs {
+        let at = |path: &str| root.resolve(std::path::Path::new(path));
+        Programs {
+            import,
+            sophomorix_device: at("/usr/sbin/sophomorix-device"),
+            samba_tool: at("/usr/bin/samba-tool"),
+            host: at("/usr/bin/host"),
+            python: at("/usr/bin/python3"),
+        }
+    }
+}
+
+/// Why the worker could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The API client could not be built from the settings.
+    #[error("API client: {0}")]
+    Api(#[from] ApiError),
+    /// The outbox directory could not be opened.
+    #[error("outbox: {0}")]
+    Outbox(#[from] OutboxError),
+    /// `SAMBA_TOOL_AUTH` is not `user%password`.
+    #[error("SAMBA_TOOL_AUTH: {0}")]
+    SambaAuth(dc_adapters::Error),
+    /// A state directory could not be created.
+    #[error("creating {}: {source}", path.display())]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The reason.
+        source: std::io::Error,
+    },
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+struct Context {
+    settings: Settings,
+    programs: Programs,
+    samba_tool: SambaTool,
+    reporter: Reporter,
+    /// One provisioning batch at a time, whatever the school (the lock file is global too).
+    provisioning: tokio::sync::Mutex<()>,
+    /// Machine-account entries waiting for their retry: entry id → the error that failed them.
+    awaiting_retry: std::sync::Mutex<HashMap<String, String>>,
+}
+
+/// The [`Handler`] of the worker: provisioning batches and machine-account repairs.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    context: Arc<Context>,
+}
+
+impl Worker {
+    /// Builds the worker: API client, outbox (opened and recovered), samba-tool with its
+    /// credentials, and `programs`.
+    pub fn new(settings: Settings, programs: Programs) -> Result<Worker, SetupError> {
+        let api = ApiClient::new(&ApiSettings {
+            base_url: settings.api_url.clone(),
+            api_key: crate::api::ApiKey::new(settings.api_key.expose()),
+            timeout: settings.api_timeout,
+            connect_timeout: settings.api_timeout.min(Duration::from_secs(5)),
+        })?;
+        let outbox = Outbox::open(&settings.outbox_dir)?;
+        let private_dir = settings.state_dir.join("tmp");
+        create_private_dir(&private_dir)?;
+        let auth = match &settings.samba_tool_auth {
+            SambaToolAuth::None => Auth::None,
+            SambaToolAuth::File(path) => Auth::File(path.clone()),
+            SambaToolAuth::Credentials(secret) => Auth::Credentials(
+                Credentials::parse(secret.expose()).map_err(SetupError::SambaAuth)?,
+            ),
+        };
+        let samba_tool = SambaTool::new(&programs.samba_tool, auth, settings.command_timeout)
+            .temp_dir(private_dir);
+        Ok(Worker {
+            context: Arc::new(Context {
+                reporter: Reporter::new(api, outbox),
+                settings,
+                programs,
+                samba_tool,
+                provisioning: tokio::sync::Mutex::new(()),
+                awaiting_retry: std::sync::Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The settings the worker runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.context.settings
+    }
+
+    /// The reporter (API client and outbox), e.g. to flush the outbox.
+    pub fn reporter(&self) -> &Reporter {
+        &self.context.reporter
+    }
+
+    /// The [`job_stream::Settings`] for this worker's consumer, from the configuration.
+    pub fn consumer_settings(&self) -> job_stream::Settings {
+        let settings = &self.context.settings;
+        let mut consumer = job_stream::Settings::new(settings.consumer_name.clone());
+        consumer.batch_size = settings.provision_batch_size;
+        consumer.batch_window = settings.provision_debounce;
+        consumer.concurrent_limit = settings.macct_concurrency;
+        consumer.claim_min_idle = settings.claim_min_idle;
+        consumer.claim_interval = settings.claim_interval;
+        consumer.max_deliveries = u64::from(settings.max_deliveries.get());
+        consumer.heartbeat.interval = settings.heartbeat_interval;
+        consumer.heartbeat.ttl = settings.heartbeat_ttl;
+        consumer.heartbeat.version = format!("linbo-dc-worker {}", env!("CARGO_PKG_VERSION"));
+        consumer
+    }
+
+    /// Re-sends the outbox every `interval` (sooner after a failure is not useful: the API is
+    /// down) until `shutdown`, then once more.
+    pub async fn run_outbox(&self, interval: Duration, shutdown: CancellationToken) {
+        loop {
+            self.context.reporter.flush().await;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+        self.context.reporter.flush().await;
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<(), SetupError> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    let error = |source| SetupError::StateDir {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(error)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(error)
+}
+
+impl Handler for Worker {
+    type Job = Task;
+
+    fn decode(&self, _id: &str, fields: &HashMap<String, String>) -> Result<Task, Invalid> {
+        Task::decode(fields, &self.context.settings.school)
+    }
+
+    async fn handle_batch(&self, batch: Batch<Task>) -> Vec<Outcome> {
+        let span = tracing::info_span!("batch", school = %batch.key, jobs = batch.deliveries.len());
+        provision::run(&self.context, batch).instrument(span).await
+    }
+
+    async fn handle(&self, delivery: Delivery<Task>, shutdown: CancellationToken) -> Outcome {
+        let task = &delivery.job;
+        let span = tracing::info_span!(
+            "job",
+            operation_id = %task.operation_id(),
+            r#type = task.kind(),
+            school = %task.school()
+        );
+        macct::run(&self.context, delivery, shutdown)
+            .instrument(span)
+            .await
+    }
+
+    async fn dead_lettered(&self, letter: &DeadLetter) {
+        let Some(id) = letter
+            .fields
+            .get("operation_id")
+            .and_then(|value| OperationId::parse(value).ok())
+        else {
+            tracing::error!(
+                entry = %letter.original_id,
+                reason = %letter.reason,
+                "entry dead-lettered; it names no valid operation, so nothing is reported"
+            );
+            return;
+        };
+        tracing::error!(
+            operation_id = %id,
+            entry = %letter.original_id,
+            reason = %letter.reason,
+            "entry dead-lettered"
+        );
+        let update = StatusUpdate::failed(format!(
+            "Job moved to the dead-letter stream linbo:jobs:dlq: {}",
+            letter.reason
+        ));
+        // Nothing more to do when even the outbox fails: the dead-letter entry keeps the job.
+        let _recorded = self.context.reporter.report(&id, update).await;
+    }
+}

@@ -1,0 +1,798 @@
+//! The provisioning pipeline for one batch of one school (SPEC §5); see the module docs of
+//! [`crate::worker`] for the steps.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dc_adapters::atomic::{self, ReplaceOptions};
+use dc_adapters::lock::ProvisionLock;
+use dc_adapters::{Error as AdapterError, import_devices, sophomorix_device};
+use devices_csv::{
+    Change, DevicesFile, HostSpec, Job, JobOutcome, MergeOptions, MergeOutput, MergeStats,
+    OtherSchool, Role,
+};
+use job_stream::{Batch, Delivery, Outcome};
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ApiError, Operation, OperationId, ProvisionAction, StatusUpdate};
+use crate::paths::School;
+use crate::worker::verify::{self, Expect, Target};
+use crate::worker::{Context, Task};
+
+/// Operations fetched from the API at the same time.
+const FETCH_CONCURRENCY: usize = 8;
+/// Reports sent to the API at the same time.
+const REPORT_CONCURRENCY: usize = 8;
+/// The lock is tried in slices this long, so a stop request is noticed.
+const LOCK_SLICE: Duration = Duration::from_secs(1);
+/// Delay before an entry comes back after a step that may work later (API or outbox trouble).
+const SHORT_RETRY: Duration = Duration::from_secs(5);
+/// Most of the import's output sent as `importOutput` (its end, where the summary is).
+const MAX_IMPORT_OUTPUT: usize = 16 * 1024;
+
+/// One job of the batch that reached the merge.
+#[derive(Debug)]
+struct Planned {
+    /// Index in the batch.
+    slot: usize,
+    id: OperationId,
+    job: Job,
+}
+
+/// A job applied for real (not a dry run), on its way through import and verification.
+#[derive(Debug)]
+struct Live {
+    slot: usize,
+    id: OperationId,
+    change: Change,
+    expect: Expect,
+}
+
+/// The school's files as read before the merge.
+#[derive(Debug)]
+struct Files {
+    master_path: PathBuf,
+    delta_path: PathBuf,
+    master: Option<String>,
+    delta: Option<String>,
+    others: Vec<(String, String)>,
+}
+
+impl Files {
+    fn master_text(&self) -> &str {
+        self.master.as_deref().unwrap_or("")
+    }
+
+    fn delta_text(&self) -> &str {
+        self.delta.as_deref().unwrap_or("")
+    }
+}
+
+pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outcome> {
+    let school: School = match batch.key.parse() {
+        Ok(school) => school,
+        Err(problem) => {
+            // Task::decode only builds valid schools; this is a bug, not bad input.
+            let reason = format!("invalid batch key: {problem}");
+            return batch
+                .deliveries
+                .iter()
+                .map(|_| Outcome::DeadLetter(reason.clone()))
+                .collect();
+        }
+    };
+    let started = Instant::now();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.deliveries.len()];
+    let mut finals: Vec<(usize, OperationId, StatusUpdate)> = Vec::new();
+
+    // 1. The operations.
+    let fetched = fetch_all(context, &batch.deliveries).await;
+    let mut planned = Vec::new();
+    for (slot, (delivery, fetched)) in batch.deliveries.iter().zip(fetched).enumerate() {
+        let id = delivery.job.operation_id().clone();
+        match fetched {
+            Ok(operation) => match plan(&operation, &delivery.job) {
+                Ok(job) => planned.push(Planned { slot, id, job }),
+                Err(problem) => {
+                    tracing::warn!(operation_id = %id, %problem, "job refused before the merge");
+                    finals.push((slot, id, StatusUpdate::failed(problem)));
+                }
+            },
+            Err(error @ ApiError::NotFound { .. }) => {
+                outcomes[slot] = Some(Outcome::DeadLetter(format!(
+                    "operation {id} is unknown to the API: {error}"
+                )));
+            }
+            Err(error) if error.is_retryable() => {
+                let delay = fetch_backoff(delivery.deliveries);
+                tracing::warn!(operation_id = %id, %error, ?delay, "cannot fetch the operation; the entry stays pending");
+                outcomes[slot] = Some(Outcome::RetryAfter(delay));
+            }
+            Err(error) => {
+                outcomes[slot] = Some(Outcome::DeadLetter(format!(
+                    "cannot read operation {id} from the API: {error}"
+                )));
+            }
+        }
+    }
+
+    // 2. One batch at a time, under the lock file.
+    if !planned.is_empty() {
+        let _serial = context.provisioning.lock().await;
+        match wait_for_lock(context, &batch.shutdown).await {
+            LockWait::Held(lock) => {
+                let results = provision(context, &school, planned, lock, &batch.shutdown).await;
+                for (slot, id, result) in results {
+                    match result {
+                        Some(update) => finals.push((slot, id, update)),
+                        None => outcomes[slot] = Some(Outcome::Retry),
+                    }
+                }
+            }
+            LockWait::Stopped => {
+                for job in &planned {
+                    outcomes[job.slot] = Some(Outcome::Retry);
+                }
+            }
+            LockWait::Failed(problem) => {
+                tracing::error!(%problem, "cannot take the provisioning lock; the batch stays pending");
+                for job in &planned {
+                    outcomes[job.slot] = Some(Outcome::RetryAfter(SHORT_RETRY * 6));
+                }
+            }
+        }
+    }
+
+    // 3. Final reports, then acknowledgements.
+    let recorded = report_all(
+        context,
+        finals
+            .iter()
+            .map(|(_, id, update)| (id.clone(), update.clone()))
+            .collect(),
+    )
+    .await;
+    for ((slot, id, update), recorded) in finals.into_iter().zip(recorded) {
+        tracing::info!(operation_id = %id, status = ?update.status, error = update.error.as_deref().unwrap_or(""), "job finished");
+        outcomes[slot] = Some(if recorded {
+            Outcome::Ack
+        } else {
+            Outcome::RetryAfter(SHORT_RETRY)
+        });
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis(), "batch done");
+    outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or(Outcome::Retry))
+        .collect()
+}
+
+/// The merge job of an operation, or why it cannot be one.
+fn plan(operation: &Operation, task: &Task) -> Result<Job, String> {
+    if operation.kind != "provision_host" {
+        return Err(format!(
+            "operation {} is of type {:?}, but its stream entry says provision_host",
+            operation.id, operation.kind
+        ));
+    }
+    let options = operation
+        .provision_options()
+        .map_err(|error| format!("options of operation {}: {error}", operation.id))?;
+    if let Task::Provision { action, .. } = task
+        && *action != options.action
+    {
+        tracing::warn!(
+            entry = ?action,
+            options = ?options.action,
+            "the stream entry and the operation disagree on the action; the operation wins"
+        );
+    }
+    let job = match options.action {
+        ProvisionAction::Delete => Job::delete(options.hostname),
+        ProvisionAction::Create | ProvisionAction::Update => Job::upsert(HostSpec {
+            hostname: options.hostname,
+            old_hostname: options.old_hostname,
+            room: options.csv_col0,
+            group: options.config_name,
+            mac: options.mac,
+            ip: options.ip,
+            role: options.role.unwrap_or_default(),
+            pxe_flag: options.pxe_flag,
+        }),
+    };
+    Ok(if options.dry_run { job.dry_run() } else { job })
+}
+
+/// `5 s × 2^(deliveries-1)`, at most 5 minutes: the entry waits while the API is unreachable.
+fn fetch_backoff(deliveries: u64) -> Duration {
+    let exponent = u32::try_from(deliveries.saturating_sub(1).min(6)).unwrap_or(6);
+    (SHORT_RETRY * (1 << exponent)).min(Duration::from_secs(300))
+}
+
+async fn fetch_all(
+    context: &Arc<Context>,
+    deliveries: &[Delivery<Task>],
+) -> Vec<Result<Operation, ApiError>> {
+    let permits = Arc::new(Semaphore::new(FETCH_CONCURRENCY));
+    let mut tasks = JoinSet::new();
+    for (index, delivery) in deliveries.iter().enumerate() {
+        let (context, permits, id) = (
+            Arc::clone(context),
+            Arc::clone(&permits),
+            delivery.job.operation_id().clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = permits.acquire().await;
+            (index, context.reporter.operation(&id).await)
+        });
+    }
+    let mut results: Vec<Option<Result<Operation, ApiError>>> =
+        (0..deliveries.len()).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((index, result)) = joined {
+            results[index] = Some(result);
+        }
+    }
+    results
+        .into_iter()
+        .map(|result| {
+            // A fetch task that panicked counts as a timeout: the entry is retried.
+            result.unwrap_or_else(|| {
+                Err(ApiError::Timeout {
+                    method: reqwest::Method::GET,
+                    url: String::new(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// Reports concurrently (one report per operation); `true` per report that is recorded.
+async fn report_all(
+    context: &Arc<Context>,
+    reports: Vec<(OperationId, StatusUpdate)>,
+) -> Vec<bool> {
+    let permits = Arc::new(Semaphore::new(REPORT_CONCURRENCY));
+    let mut tasks = JoinSet::new();
+    let count = reports.len();
+    for (index, (id, update)) in reports.into_iter().enumerate() {
+        let (context, permits) = (Arc::clone(context), Arc::clone(&permits));
+        tasks.spawn(async move {
+            let _permit = permits.acquire().await;
+            (index, context.reporter.report(&id, update).await)
+        });
+    }
+    let mut recorded = vec![false; count];
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((index, done)) = joined {
+            recorded[index] = done;
+        }
+    }
+    recorded
+}
+
+enum LockWait {
+    Held(ProvisionLock),
+    Stopped,
+    Failed(String),
+}
+
+/// Waits for the provisioning lock as long as it takes (jobs stay pending, none fails), logging
+/// every `LOCK_TIMEOUT_SEC`; gives up only when asked to stop.
+async fn wait_for_lock(context: &Context, shutdown: &CancellationToken) -> LockWait {
+    let path = context.settings.provision_lock_file.clone();
+    let mut waited = Duration::ZERO;
+    let mut next_warning = context.settings.lock_timeout;
+    loop {
+        if shutdown.is_cancelled() {
+            return LockWait::Stopped;
+        }
+        let attempt_path = path.clone();
+        let acquired =
+            tokio::task::spawn_blocking(move || ProvisionLock::acquire(&attempt_path, LOCK_SLICE))
+                .await;
+        match acquired {
+            Ok(Ok(lock)) => return LockWait::Held(lock),
+            Ok(Err(AdapterError::LockTimeout { .. })) => {
+                waited += LOCK_SLICE;
+                if waited >= next_warning {
+                    tracing::warn!(lock = %path.display(), waited_s = waited.as_secs(), "still waiting for the provisioning lock; the jobs stay pending");
+                    next_warning += context.settings.lock_timeout;
+                }
+            }
+            Ok(Err(error)) => return LockWait::Failed(error.to_string()),
+            Err(error) => return LockWait::Failed(error.to_string()),
+        }
+    }
+}
+
+/// Steps 3 to 5 under the lock. Returns per planned job its final report, or `None` to leave it
+/// pending (stop requested before anything was written).
+async fn provision(
+    context: &Arc<Context>,
+    school: &School,
+    planned: Vec<Planned>,
+    lock: ProvisionLock,
+    shutdown: &CancellationToken,
+) -> Vec<(usize, OperationId, Option<StatusUpdate>)> {
+    let running = report_all(
+        context,
+        planned
+            .iter()
+            .map(|job| (job.id.clone(), StatusUpdate::running()))
+            .collect(),
+    )
+    .await;
+    let mut results = Vec::new();
+    let mut jobs = Vec::new();
+    for (job, reported) in planned.into_iter().zip(running) {
+        if reported {
+            jobs.push(job);
+        } else {
+            // Not even the outbox took the report: leave the entry for later.
+            results.push((job.slot, job.id, None));
+        }
+    }
+    if jobs.is_empty() {
+        return results;
+    }
+
+    // Read and merge.
+    let files = {
+        let (context, school) = (Arc::clone(context), school.clone());
+        tokio::task::spawn_blocking(move || read_files(&context, &school))
+            .await
+            .unwrap_or_else(|error| Err(format!("reading the device files failed: {error}")))
+    };
+    let files = match files {
+        Ok(files) => Arc::new(files),
+        Err(problem) => {
+            tracing::error!(%problem, "cannot read the device files");
+            for job in jobs {
+                results.push((
+                    job.slot,
+                    job.id,
+                    Some(StatusUpdate::failed(problem.clone())),
+                ));
+            }
+            return results;
+        }
+    };
+    let merge_jobs: Vec<Job> = jobs.iter().map(|job| job.job.clone()).collect();
+    let output = {
+        let (files, options) = (
+            Arc::clone(&files),
+            MergeOptions {
+                default_room: context.settings.default_room.clone(),
+                diff: false,
+                file_name: files.master_path.display().to_string(),
+            },
+        );
+        tokio::task::spawn_blocking(move || {
+            let others: Vec<OtherSchool<'_>> = files
+                .others
+                .iter()
+                .map(|(school, devices)| OtherSchool { school, devices })
+                .collect();
+            devices_csv::merge(
+                files.master_text(),
+                files.delta_text(),
+                &others,
+                &merge_jobs,
+                &options,
+            )
+        })
+        .await
+    };
+    let output = match output {
+        Ok(output) => output,
+        Err(error) => {
+            let problem = format!("the merge failed: {error}");
+            for job in jobs {
+                results.push((
+                    job.slot,
+                    job.id,
+                    Some(StatusUpdate::failed(problem.clone())),
+                ));
+            }
+            return results;
+        }
+    };
+    for ignored in &output.ignored_delta_lines {
+        tracing::warn!(problem = %ignored, "a delta line is not a valid canonical line; kept as it is, not merged");
+    }
+    let stats = output.stats;
+    let mut live = Vec::new();
+    for (job, outcome) in jobs.into_iter().zip(&output.outcomes) {
+        match outcome {
+            JobOutcome::Rejected(problem) => {
+                tracing::warn!(operation_id = %job.id, %problem, "job refused");
+                results.push((
+                    job.slot,
+                    job.id,
+                    Some(StatusUpdate::failed(problem.to_string())),
+                ));
+            }
+            JobOutcome::Applied {
+                change,
+                dry_run: Some(dry_run),
+            } => {
+                let mut result = Map::new();
+                result.insert("dryRun".to_owned(), json!(true));
+                result.insert("mergeStats".to_owned(), merge_stats(&dry_run.stats));
+                result.insert("diff".to_owned(), json!(dry_run.diff));
+                result.insert("change".to_owned(), json!(change_name(change)));
+                results.push((job.slot, job.id, Some(StatusUpdate::completed(result))));
+            }
+            JobOutcome::Applied {
+                change,
+                dry_run: None,
+            } => {
+                let expect = expectation(&job.job, change, &files, &output);
+                live.push(Live {
+                    slot: job.slot,
+                    id: job.id,
+                    change: change.clone(),
+                    expect,
+                });
+            }
+        }
+    }
+    if live.is_empty() {
+        return results;
+    }
+    if shutdown.is_cancelled() {
+        // Nothing written yet: the jobs run again after the restart.
+        results.extend(live.into_iter().map(|job| (job.slot, job.id, None)));
+        return results;
+    }
+
+    // Commit and import.
+    let imported = {
+        let (context, school, files, output) = (
+            Arc::clone(context),
+            school.clone(),
+            Arc::clone(&files),
+            Arc::new(output),
+        );
+        tokio::task::spawn_blocking(move || commit_and_import(&context, &school, &files, &output))
+            .await
+            .unwrap_or_else(|error| Err(format!("the import step failed: {error}")))
+    };
+    drop(lock);
+    let import_output = match imported {
+        Ok(import_output) => import_output,
+        Err(problem) => {
+            for job in live {
+                results.push((
+                    job.slot,
+                    job.id,
+                    Some(StatusUpdate::failed(problem.clone())),
+                ));
+            }
+            return results;
+        }
+    };
+
+    // Verify.
+    let expectations = live.iter().map(|job| job.expect.clone()).collect();
+    let verdicts = verify::verify_all(context, school, expectations).await;
+    for (job, verdict) in live.into_iter().zip(verdicts) {
+        let mut result = Map::new();
+        result.insert("verify".to_owned(), Value::Object(verdict.verify));
+        result.insert("mergeStats".to_owned(), merge_stats(&stats));
+        result.insert("importOutput".to_owned(), json!(import_output));
+        result.insert("change".to_owned(), json!(change_name(&job.change)));
+        let update = if verdict.problems.is_empty() {
+            StatusUpdate::completed(result)
+        } else {
+            StatusUpdate::failed(format!(
+                "verification failed: {}",
+                verdict.problems.join("; ")
+            ))
+            .with_result(result)
+        };
+        results.push((job.slot, job.id, Some(update)));
+    }
+    results
+}
+
+fn read_files(context: &Context, school: &School) -> Result<Files, String> {
+    let settings = &context.settings;
+    let master_path = settings.devices_csv_master(school);
+    let delta_path = settings.devices_csv_delta(school);
+    let directory = master_path.parent().unwrap_or(Path::new("/"));
+    if !directory.is_dir() {
+        return Err(format!(
+            "unknown school {school}: {} does not exist",
+            directory.display()
+        ));
+    }
+    for dir in [Some(directory), delta_path.parent()].into_iter().flatten() {
+        if let Ok(removed @ 1..) = atomic::remove_stale_temp_files(dir) {
+            tracing::warn!(removed, dir = %dir.display(), "removed temporary files of an interrupted write");
+        }
+    }
+    let master = read_optional(&master_path)?;
+    let delta = read_optional(&delta_path)?;
+    let mut others = Vec::new();
+    for other in other_schools(context, school) {
+        let path = settings.devices_csv_master(&other);
+        if path == master_path {
+            continue;
+        }
+        if let Some(text) = read_optional(&path)? {
+            others.push((other.to_string(), text));
+        }
+    }
+    Ok(Files {
+        master_path,
+        delta_path,
+        master,
+        delta,
+        others,
+    })
+}
+
+/// The other schools: the directories next to this school's devices directory.
+fn other_schools(context: &Context, school: &School) -> Vec<School> {
+    let sophomorix = context
+        .settings
+        .root
+        .resolve(Path::new("/etc/linuxmuster/sophomorix"));
+    let Ok(entries) = std::fs::read_dir(&sophomorix) else {
+        return Vec::new();
+    };
+    let mut schools: Vec<School> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<School>().ok())
+        .filter(|other| other != school)
+        .collect();
+    schools.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    schools
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|error| {
+            format!(
+                "{} is not UTF-8 (byte {}); fix the file, nothing was changed",
+                path.display(),
+                error.utf8_error().valid_up_to()
+            )
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(format!("reading {}: {error}", path.display())),
+    }
+}
+
+/// Writes delta and master when they changed, runs the optional sophomorix check and the import;
+/// restores both files when a step fails. `Ok` = the import's output for `importOutput`.
+fn commit_and_import(
+    context: &Context,
+    school: &School,
+    files: &Files,
+    output: &MergeOutput,
+) -> Result<String, String> {
+    let settings = &context.settings;
+    let backup_dir = settings.state_dir.join("backup").join(school.as_str());
+    let changed = output.changed(files.master_text(), files.delta_text());
+    if changed {
+        std::fs::create_dir_all(&backup_dir)
+            .map_err(|error| format!("creating {}: {error}", backup_dir.display()))?;
+        let write = |path: &Path, text: &str, backup: &str| {
+            atomic::replace_file(
+                path,
+                text.as_bytes(),
+                &ReplaceOptions {
+                    backup: Some(backup_dir.join(backup)),
+                    ..ReplaceOptions::default()
+                },
+            )
+        };
+        // Delta first: the whole delta is merged into the master on every batch, so a crash
+        // between the two writes heals at the next run.
+        if let Err(error) = write(&files.delta_path, &output.delta, "linbo-docker.devices.csv") {
+            return Err(format!(
+                "writing the delta file failed, nothing changed: {error}"
+            ));
+        }
+        if let Err(error) = write(&files.master_path, &output.master, "devices.csv") {
+            let restored = restore(files);
+            return Err(format!("writing devices.csv failed: {error}{restored}"));
+        }
+        tracing::info!(master = %files.master_path.display(), "device files written");
+    }
+    if settings.sophomorix_precheck {
+        let check = sophomorix_device::dry_run(
+            &context.programs.sophomorix_device,
+            settings.command_timeout,
+        );
+        if let Err(error) = check {
+            let restored = if changed {
+                restore(files)
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "sophomorix rejected the device files: {error}{restored}"
+            ));
+        }
+    }
+    let report = import_devices::import(
+        &context.programs.import,
+        school.as_str(),
+        settings.import_timeout,
+    );
+    match report {
+        Ok(report) if report.success => Ok(tail(&report.output, MAX_IMPORT_OUTPUT)),
+        Ok(report) => {
+            let restored = if changed {
+                restore(files)
+            } else {
+                String::new()
+            };
+            tracing::error!(status = %report.status, "the import failed");
+            Err(format!(
+                "the import failed ({}): {}{restored}",
+                report.status,
+                report.error_lines.join(" | ")
+            ))
+        }
+        Err(error) => {
+            let restored = if changed {
+                restore(files)
+            } else {
+                String::new()
+            };
+            Err(format!("the import failed: {error}{restored}"))
+        }
+    }
+}
+
+/// Puts the previous master and delta back; a text for the failure message.
+fn restore(files: &Files) -> String {
+    let mut problems = Vec::new();
+    for (path, previous) in [
+        (&files.master_path, &files.master),
+        (&files.delta_path, &files.delta),
+    ] {
+        let result = match previous {
+            Some(text) => atomic::replace_file(path, text.as_bytes(), &ReplaceOptions::default())
+                .map_err(|error| error.to_string()),
+            None => match std::fs::remove_file(path) {
+                Ok(()) => Ok(()),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(error) => Err(format!("removing {}: {error}", path.display())),
+            },
+        };
+        if let Err(problem) = result {
+            tracing::error!(path = %path.display(), %problem, "RESTORING A DEVICE FILE FAILED");
+            problems.push(problem);
+        }
+    }
+    if problems.is_empty() {
+        tracing::warn!("devices.csv and the delta file restored to their previous versions");
+        "; devices.csv and the delta file were restored".to_owned()
+    } else {
+        format!(
+            "; restoring the previous files FAILED ({}); backups are under STATE_DIR/backup",
+            problems.join("; ")
+        )
+    }
+}
+
+/// What verification should find for an applied job.
+fn expectation(job: &Job, change: &Change, files: &Files, output: &MergeOutput) -> Expect {
+    let hostname = match &job.action {
+        devices_csv::Action::Upsert(spec) => spec.hostname.to_ascii_lowercase(),
+        devices_csv::Action::Delete { hostname } => hostname.to_ascii_lowercase(),
+    };
+    match change {
+        Change::Deleted | Change::AlreadyAbsent => Expect::Absent(target(
+            &hostname,
+            &[files.master_text(), files.delta_text()],
+        )),
+        Change::Renamed { from } => Expect::Renamed {
+            new: target(&hostname, &[&output.master]),
+            old: target(from.as_str(), &[files.master_text(), files.delta_text()]),
+        },
+        _ => Expect::Present(target(&hostname, &[&output.master])),
+    }
+}
+
+/// The host as the first of `texts` that has it describes it (role, fixed IP).
+fn target(host: &str, texts: &[&str]) -> Target {
+    for text in texts {
+        let file = DevicesFile::parse(text);
+        let found = file
+            .records()
+            .map(|(_, record)| record)
+            .find(|record| record.hostname_key() == host);
+        if let Some(record) = found {
+            let role = record.value(8).trim();
+            let account = role.is_empty()
+                || role
+                    .parse::<Role>()
+                    .map_or(true, Role::has_computer_account);
+            return Target {
+                host: host.to_owned(),
+                account,
+                ip: record.value(4).trim().parse().ok(),
+            };
+        }
+    }
+    Target {
+        host: host.to_owned(),
+        account: true,
+        ip: None,
+    }
+}
+
+fn merge_stats(stats: &MergeStats) -> Value {
+    json!({
+        "total_master_lines": stats.total_master_lines,
+        "total_delta_lines": stats.total_delta_lines,
+        "total_merged_lines": stats.total_merged_lines,
+        "deleted_hosts": stats.deleted_hosts,
+        "batch_size": stats.batch_size,
+    })
+}
+
+fn change_name(change: &Change) -> String {
+    match change {
+        Change::Created => "created".to_owned(),
+        Change::Updated => "updated".to_owned(),
+        Change::Unchanged => "unchanged".to_owned(),
+        Change::Renamed { from } => format!("renamed from {from}"),
+        Change::Deleted => "deleted".to_owned(),
+        Change::AlreadyAbsent => "already absent".to_owned(),
+        _ => format!("{change:?}").to_lowercase(),
+    }
+}
+
+/// The last `limit` bytes of `text`, cut at a character boundary.
+fn tail(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut start = text.len() - limit;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &text[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_backoff_grows_and_is_capped() {
+        assert_eq!(fetch_backoff(1), Duration::from_secs(5));
+        assert_eq!(fetch_backoff(2), Duration::from_secs(10));
+        assert_eq!(fetch_backoff(100), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn tail_keeps_the_end_at_a_character_boundary() {
+        assert_eq!(tail("abc", 10), "abc");
+        assert_eq!(tail("aäb", 2), "…b");
+    }
+
+    #[test]
+    fn a_target_takes_role_and_ip_from_the_file() {
+        let text = "r1;pr01;nopxe;00:1A:2B:3C:4D:02;10.0.0.5;;;;printer;;0;;;;\nr1;sw01;nopxe;00:1A:2B:3C:4D:03;DHCP;;;;switch;;0;;;;\n";
+        let printer = target("pr01", &[text]);
+        assert!(printer.account, "printers have a computer account");
+        assert_eq!(printer.ip, Some("10.0.0.5".parse().expect("ip")));
+        let switch = target("sw01", &[text]);
+        assert!(!switch.account);
+        assert_eq!(switch.ip, None);
+    }
+}

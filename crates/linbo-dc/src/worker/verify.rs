@@ -1,0 +1,414 @@
+//! Verification after a successful import (SPEC §5.6): what AD, DNS and DHCP say about each job's
+//! host, checked concurrently within a bounded time, with the clean-up after deletes.
+//!
+//! * AD: one `samba-tool computer list` for the whole batch (a `computer show` per host only
+//!   after a clean-up). Required for hosts whose role has a computer account.
+//! * DNS: `host -t A <name>.<domain>`, required for fixed IPs; `host -t PTR <ip>` for
+//!   information.
+//! * DHCP: the host block in `DHCP_VERIFY_FILE` when it is set, for information.
+//! * A host expected absent (delete, old name of a rename) that AD or DNS still has is removed
+//!   with `samba-tool computer delete` / `dns delete` (needs `SAMBA_TOOL_AUTH_FILE` or
+//!   `SAMBA_TOOL_AUTH`) and checked again.
+//!
+//! Names outside `default-school` carry the `<school>-` prefix in AD and DNS; DHCP blocks are
+//! named by the plain host name.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use dc_adapters::dns::{self, Answer};
+use dc_adapters::samba_tool::{self, DnsRecord, Presence};
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::paths::School;
+use crate::worker::Context;
+
+/// A host as verification sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The devices.csv host name (DHCP block name).
+    pub(crate) host: String,
+    /// Whether its role has an AD computer account.
+    pub(crate) account: bool,
+    /// Its fixed IP, if any.
+    pub(crate) ip: Option<Ipv4Addr>,
+}
+
+/// What a job expects after the import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// create/update: the host exists.
+    Present(Target),
+    /// delete: the host is gone.
+    Absent(Target),
+    /// rename: the new name exists, the old one is gone.
+    Renamed {
+        /// The new name.
+        new: Target,
+        /// The old name.
+        old: Target,
+    },
+}
+
+/// The verdict on one job.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Verdict {
+    /// `verify` of the result object.
+    pub(crate) verify: Map<String, Value>,
+    /// Why the job fails; empty = it succeeded.
+    pub(crate) problems: Vec<String>,
+}
+
+/// What the batch-wide listings found.
+#[derive(Debug, Default)]
+struct Listings {
+    /// AD computer names (lowercase), or why they could not be listed.
+    ad: Option<Result<HashSet<String>, String>>,
+    /// DHCP host names (lowercase) in `DHCP_VERIFY_FILE`, or why it could not be read.
+    dhcp: Option<Result<HashSet<String>, String>>,
+}
+
+/// Verifies every expectation; the verdicts come back in the same order. Jobs whose checks do not
+/// finish within `VERIFY_TIMEOUT_SEC` fail with a message saying so.
+pub(crate) async fn verify_all(
+    context: &Arc<Context>,
+    school: &School,
+    expectations: Vec<Expect>,
+) -> Vec<Verdict> {
+    let timeout = context.settings.verify_timeout;
+    let count = expectations.len();
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; count];
+    let work = async {
+        let listings = Arc::new(listings(context, school, &expectations).await);
+        let permits = Arc::new(Semaphore::new(context.settings.verify_concurrency.get()));
+        let mut tasks = JoinSet::new();
+        for (index, expect) in expectations.into_iter().enumerate() {
+            let (context, school, listings, permits) = (
+                Arc::clone(context),
+                school.clone(),
+                Arc::clone(&listings),
+                Arc::clone(&permits),
+            );
+            tasks.spawn(async move {
+                let checker = Checker {
+                    context: &context,
+                    school: &school,
+                    listings: &listings,
+                    permits: &permits,
+                };
+                (index, checker.verdict(expect).await)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, verdict)) => verdicts[index] = Some(verdict),
+                Err(error) => tracing::error!(%error, "a verification task failed"),
+            }
+        }
+    };
+    if tokio::time::timeout(timeout, work).await.is_err() {
+        tracing::warn!(?timeout, "verification did not finish in time");
+    }
+    verdicts
+        .into_iter()
+        .map(|verdict| {
+            verdict.unwrap_or_else(|| Verdict {
+                verify: Map::new(),
+                problems: vec![format!(
+                    "verification did not finish within {} s (VERIFY_TIMEOUT_SEC)",
+                    timeout.as_secs()
+                )],
+            })
+        })
+        .collect()
+}
+
+async fn listings(context: &Arc<Context>, school: &School, expectations: &[Expect]) -> Listings {
+    let needs_ad = !expectations.is_empty();
+    let mut listings = Listings::default();
+    if needs_ad {
+        let samba = context.samba_tool.clone();
+        listings.ad = Some(
+            blocking(move || samba.computer_list().map_err(|error| error.to_string()))
+                .await
+                .map(|names| names.into_iter().map(|n| n.to_lowercase()).collect())
+                .map_err(|error| format!("AD listing failed: {error}")),
+        );
+    }
+    if let Some(path) = context.settings.dhcp_verify_file(school) {
+        listings.dhcp = Some(
+            blocking(move || {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|error| format!("reading {}: {error}", path.display()))?;
+                let config = dhcpd_conf::Config::parse(&text)
+                    .map_err(|error| format!("parsing {}: {error}", path.display()))?;
+                Ok::<_, String>(
+                    config
+                        .hosts()
+                        .map(|host| host.name().to_lowercase())
+                        .collect::<HashSet<String>>(),
+                )
+            })
+            .await,
+        );
+    }
+    listings
+}
+
+struct Checker<'a> {
+    context: &'a Arc<Context>,
+    school: &'a School,
+    listings: &'a Listings,
+    permits: &'a Semaphore,
+}
+
+impl Checker<'_> {
+    async fn verdict(&self, expect: Expect) -> Verdict {
+        let mut verify = Map::new();
+        let mut problems = Vec::new();
+        match expect {
+            Expect::Present(target) => {
+                self.present(&target, &mut verify, &mut problems).await;
+            }
+            Expect::Absent(target) => {
+                self.absent(&target, &mut verify, &mut problems).await;
+                verify.insert("expected_absent".to_owned(), json!(true));
+            }
+            Expect::Renamed { new, old } => {
+                self.present(&new, &mut verify, &mut problems).await;
+                let mut old_verify = Map::new();
+                self.absent(&old, &mut old_verify, &mut problems).await;
+                old_verify.insert("hostname".to_owned(), json!(old.host));
+                verify.insert("old_hostname".to_owned(), Value::Object(old_verify));
+            }
+        }
+        Verdict { verify, problems }
+    }
+
+    fn name(&self, host: &str) -> String {
+        samba_tool::school_host_name(self.school.as_str(), host)
+    }
+
+    fn fqdn(&self, host: &str) -> String {
+        format!("{}.{}", self.name(host), self.context.settings.linbo_domain)
+    }
+
+    async fn present(
+        &self,
+        target: &Target,
+        verify: &mut Map<String, Value>,
+        problems: &mut Vec<String>,
+    ) {
+        let name = self.name(&target.host);
+        let ad = self.ad_exists(&name, problems);
+        verify.insert("ad_object_exists".to_owned(), json!(ad == Some(true)));
+        if target.account && ad == Some(false) {
+            problems.push(format!("AD computer object {name} not found"));
+        }
+        let mut required = Vec::new();
+        if target.account {
+            required.push("ad_object_exists");
+        }
+        match target.ip {
+            Some(ip) => {
+                required.push("dns_a_exists");
+                let fqdn = self.fqdn(&target.host);
+                let a = self.lookup_a(&fqdn, problems).await;
+                verify.insert(
+                    "dns_a_exists".to_owned(),
+                    json!(a.as_ref().is_some_and(|found| !found.is_empty())),
+                );
+                match a {
+                    Some(found) if found.is_empty() => {
+                        problems.push(format!("DNS A record {fqdn} not found"));
+                    }
+                    Some(found) if !found.iter().any(|address| *address == ip.to_string()) => {
+                        problems.push(format!(
+                            "DNS A record {fqdn} points to {} instead of {ip}",
+                            found.join(", ")
+                        ));
+                    }
+                    _ => {}
+                }
+                let ptr = self.lookup_ptr(ip).await;
+                verify.insert("dns_ptr_exists".to_owned(), json!(ptr == Some(true)));
+            }
+            None => {
+                verify.insert("dns_a_exists".to_owned(), json!(false));
+                verify.insert("dns_ptr_exists".to_owned(), json!(false));
+            }
+        }
+        if let Some(dhcp) = self.dhcp_exists(&target.host) {
+            verify.insert("dhcp_configured".to_owned(), json!(dhcp));
+        } else {
+            verify.insert("dhcp_configured".to_owned(), json!(false));
+        }
+        verify.insert("required".to_owned(), json!(required));
+    }
+
+    async fn absent(
+        &self,
+        target: &Target,
+        verify: &mut Map<String, Value>,
+        problems: &mut Vec<String>,
+    ) {
+        let name = self.name(&target.host);
+        let fqdn = self.fqdn(&target.host);
+        let mut cleaned = Vec::new();
+        let mut ad = self.ad_exists(&name, problems);
+        if ad == Some(true) {
+            let samba = self.context.samba_tool.clone();
+            let delete_name = name.clone();
+            match self.run(move || samba.computer_delete(&delete_name)).await {
+                Ok(_) => cleaned.push(format!("AD computer object {name}")),
+                Err(error) => problems.push(format!(
+                    "AD computer object {name} still exists and could not be removed: {error}"
+                )),
+            }
+            let samba = self.context.samba_tool.clone();
+            let show_name = name.clone();
+            ad = match self.run(move || samba.computer_show(&show_name)).await {
+                Ok(presence) => Some(presence == Presence::Present),
+                Err(error) => {
+                    problems.push(format!("AD check of {name} failed: {error}"));
+                    None
+                }
+            };
+            if ad == Some(true) {
+                problems.push(format!(
+                    "AD computer object {name} still exists after the clean-up"
+                ));
+            }
+        }
+        verify.insert("ad_object_exists".to_owned(), json!(ad != Some(false)));
+        let mut a = self.lookup_a(&fqdn, problems).await;
+        if let Some(addresses) = a.clone().filter(|found| !found.is_empty()) {
+            let zone = self.context.settings.linbo_domain.clone();
+            for address in addresses {
+                let Ok(address) = address.parse::<Ipv4Addr>() else {
+                    continue;
+                };
+                let samba = self.context.samba_tool.clone();
+                let (zone, record_name) = (zone.clone(), name.clone());
+                match self
+                    .run(move || samba.dns_delete("localhost", &zone, &record_name, &DnsRecord::A(address)))
+                    .await
+                {
+                    Ok(_) => cleaned.push(format!("DNS A record {fqdn} {address}")),
+                    Err(error) => problems.push(format!(
+                        "DNS A record {fqdn} ({address}) still exists and could not be removed: {error}"
+                    )),
+                }
+            }
+            a = self.lookup_a(&fqdn, problems).await;
+            if a.as_ref().is_some_and(|found| !found.is_empty()) {
+                problems.push(format!(
+                    "DNS A record {fqdn} still exists after the clean-up"
+                ));
+            }
+        }
+        verify.insert(
+            "dns_a_exists".to_owned(),
+            json!(a.is_none_or(|found| !found.is_empty())),
+        );
+        let ptr = match target.ip {
+            Some(ip) => self.lookup_ptr(ip).await == Some(true),
+            None => false,
+        };
+        verify.insert("dns_ptr_exists".to_owned(), json!(ptr));
+        verify.insert(
+            "dhcp_configured".to_owned(),
+            json!(self.dhcp_exists(&target.host).unwrap_or(false)),
+        );
+        if !cleaned.is_empty() {
+            verify.insert("cleaned_up".to_owned(), json!(cleaned));
+        }
+    }
+
+    /// From the batch listing; `None` (and a problem) when AD could not be listed.
+    fn ad_exists(&self, name: &str, problems: &mut Vec<String>) -> Option<bool> {
+        match &self.listings.ad {
+            Some(Ok(names)) => Some(names.contains(name)),
+            Some(Err(error)) => {
+                problems.push(error.clone());
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn dhcp_exists(&self, host: &str) -> Option<bool> {
+        match &self.listings.dhcp {
+            Some(Ok(names)) => Some(names.contains(&host.to_lowercase())),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "DHCP_VERIFY_FILE could not be checked");
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The A record's addresses (empty = none); `None` (and a problem) when the lookup failed.
+    async fn lookup_a(&self, fqdn: &str, problems: &mut Vec<String>) -> Option<Vec<String>> {
+        let (program, timeout, name) = (
+            self.context.programs.host.clone(),
+            self.context.settings.command_timeout,
+            fqdn.to_owned(),
+        );
+        match self
+            .run(move || dns::lookup_a(&program, &name, timeout))
+            .await
+        {
+            Ok(Answer::Found(addresses)) => Some(addresses),
+            Ok(_) => Some(Vec::new()),
+            Err(error) => {
+                problems.push(format!("DNS lookup of {fqdn} failed: {error}"));
+                None
+            }
+        }
+    }
+
+    /// Whether a PTR record exists (informational: a failure is logged, not a problem).
+    async fn lookup_ptr(&self, ip: Ipv4Addr) -> Option<bool> {
+        let (program, timeout) = (
+            self.context.programs.host.clone(),
+            self.context.settings.command_timeout,
+        );
+        match self
+            .run(move || dns::lookup_ptr(&program, ip, timeout))
+            .await
+        {
+            Ok(Answer::Found(names)) => Some(!names.is_empty()),
+            Ok(_) => Some(false),
+            Err(error) => {
+                tracing::warn!(%ip, %error, "PTR lookup failed");
+                None
+            }
+        }
+    }
+
+    /// Runs a blocking command when a verification slot is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        call: impl FnOnce() -> dc_adapters::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|error| error.to_string())?;
+        blocking(move || call().map_err(|error| error.to_string())).await
+    }
+}
+
+/// Runs `call` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .unwrap_or_else(|error| Err(format!("verification task failed: {error}")))
+}
