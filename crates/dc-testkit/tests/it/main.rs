@@ -1,0 +1,4 @@
+//! Integration tests of dc-testkit: the sandbox DC driven through its launchers, and the fake API
+//! forwarding retries to a private Redis.
+
+mod sandbox;
