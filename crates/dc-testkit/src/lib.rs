@@ -9,6 +9,9 @@
 //!   stream entries and to inspect pending lists and the dead-letter stream.
 //! * [`fake_api`]: a fake LINBO Docker internal API on a free loopback port ([`FakeApi`]) that
 //!   records every request and fails, stalls or goes down on demand.
+//!   It can re-enqueue retried operations in Redis as the real API does
+//!   ([`forward_retries_to`](FakeApi::forward_retries_to)); [`fake_api::macct_operation`] and
+//!   [`fake_api::provision_operation`] build the operations a test inserts.
 //! * [`sandbox`]: a sandbox DC root ([`SandboxDc`]) with the fake DC commands of
 //!   `fixtures/fake-dc/` installed where linuxmuster keeps the real ones, for end-to-end tests of
 //!   the worker and the DHCP hook; helpers to set the fakes' knobs and to inspect the AD, DNS and
