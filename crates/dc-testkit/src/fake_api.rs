@@ -12,11 +12,19 @@
 //! `Content-Length` body, keep-alive), so the tests need no HTTP server dependency. Requests are
 //! handled in this order: record, wait (delay or hang), injected 500, `X-Internal-Key` check
 //! (401), routing. Everything must run inside a tokio runtime.
+//!
+//! Like the real API, the fake can re-enqueue retried operations: after
+//! [`forward_retries_to`](FakeApi::forward_retries_to), a `POST .../retry` below attempt 3 also adds
+//! an entry to the job stream [`JOB_STREAM`], and one at attempt 3 or more an entry to the
+//! dead-letter stream [`DEAD_LETTER_STREAM`] (fields below). The entry is added before the answer
+//! is sent, so a client that got its answer finds it in Redis; when Redis cannot be reached the
+//! fake answers 500 (the operation keeps the changed attempt, as the real API's database would).
+//! [`macct_operation`] and [`provision_operation`] build operations to insert.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
@@ -31,6 +39,19 @@ const MAX_HEAD: usize = 64 * 1024;
 
 /// How long [`FakeApi::come_back`] keeps trying to bind the old port.
 const REBIND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The stream the real API adds jobs to, and the fake re-enqueues retries to (SPEC §2.1).
+pub const JOB_STREAM: &str = "linbo:jobs";
+
+/// The dead-letter stream the real API moves a job to when a retry is refused (SPEC §2.1).
+pub const DEAD_LETTER_STREAM: &str = "linbo:jobs:dlq";
+
+/// Retries are refused from this attempt on (the real API's `MAX_RETRIES`).
+const MAX_RETRIES: u64 = 3;
+
+/// How long forwarding waits for Redis to accept the connection, and then for each reply.
+const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const REDIS_IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One request as the fake API received it.
 #[derive(Debug, Clone)]
@@ -89,6 +110,59 @@ struct State {
     /// 500 for this many more requests; `None` = until cleared.
     failures: Option<Option<u64>>,
     stall: Stall,
+    /// Where retries are forwarded (`XADD`), once [`FakeApi::forward_retries_to`] was called.
+    redis: Option<redis::Client>,
+}
+
+/// The fake's answer to one request.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: Value,
+    /// An entry to add to Redis before answering.
+    forward: Option<Forward>,
+}
+
+impl Answer {
+    fn new(status: u16, body: Value) -> Answer {
+        Answer {
+            status,
+            body,
+            forward: None,
+        }
+    }
+}
+
+/// A stream entry a retry adds, and where.
+#[derive(Debug)]
+struct Forward {
+    client: redis::Client,
+    stream: &'static str,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Forward {
+    /// `XADD stream * field value ...` on a fresh blocking connection in tokio's blocking pool:
+    /// its timeouts are real time, so tests with a paused tokio clock cannot fire them early, and
+    /// a paused clock does not auto-advance while a blocking task runs.
+    async fn send(self) -> Result<(), String> {
+        tokio::task::spawn_blocking(move || {
+            let mut connection = self
+                .client
+                .get_connection_with_timeout(REDIS_CONNECT_TIMEOUT)?;
+            connection.set_read_timeout(Some(REDIS_IO_TIMEOUT))?;
+            connection.set_write_timeout(Some(REDIS_IO_TIMEOUT))?;
+            let mut command = redis::cmd("XADD");
+            command.arg(self.stream).arg("*");
+            for (field, value) in &self.fields {
+                command.arg(*field).arg(value);
+            }
+            command.query::<String>(&mut connection).map(drop)
+        })
+        .await
+        .map_err(|error| format!("the XADD task failed: {error}"))?
+        .map_err(|error| error.to_string())
+    }
 }
 
 /// The fake API server. Dropping it stops it and closes every connection.
@@ -116,6 +190,7 @@ impl FakeApi {
                 requests: Vec::new(),
                 failures: None,
                 stall: Stall::None,
+                redis: None,
             })),
             tasks: Arc::new(Mutex::new(Vec::new())),
         };
@@ -196,6 +271,34 @@ impl FakeApi {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// From now on, a successful `POST .../retry` (attempt below 3; the fake sets `attempt` to
+    /// attempt + 1 and `status` to `pending`) also adds an entry to [`JOB_STREAM`] on the Redis
+    /// server at `redis_url`, as the real API re-enqueues a job:
+    ///
+    /// * `macct_repair` (and any other type): `type`, `operation_id`, `host` (the `targetHost`),
+    ///   `school`, `attempt` (the new attempt), `created_at`;
+    /// * `provision_host`: `type`, `operation_id`, `action` (from `options`), `school`, `attempt`,
+    ///   `created_at` — no `host`, like the real API.
+    ///
+    /// A `POST .../retry` at attempt 3 or more (answered 400) also adds an entry to
+    /// [`DEAD_LETTER_STREAM`] with `type`, `operation_id`, `host`, `school`, `attempt` (unchanged),
+    /// `last_error` (the operation's `error`, else `Unknown error`) and `failed_at`, the real API's
+    /// dead-letter fields.
+    ///
+    /// `school` is the operation's, or `default-school` when it has none; `created_at` is the
+    /// operation's `createdAt` when it has one, else the time of the retry; times are RFC 3339 UTC
+    /// with milliseconds. Fields the operation lacks (`type`, `targetHost`, `options.action`) are
+    /// left out, so a test can provoke bad entries. The entry is added before the answer is sent;
+    /// when Redis cannot be reached the answer is 500.
+    ///
+    /// # Panics
+    /// When `redis_url` is not a valid Redis URL.
+    pub fn forward_retries_to(&self, redis_url: &str) {
+        let client = redis::Client::open(redis_url)
+            .unwrap_or_else(|error| panic!("fake LINBO API: redis URL {redis_url:?}: {error}"));
+        self.lock().redis = Some(client);
     }
 
     /// Answers the next `count` requests with 500.
@@ -346,9 +449,26 @@ async fn handle_connection(stream: TcpStream, state: Arc<Mutex<State>>) {
             Stall::Delay(delay) => tokio::time::sleep(delay).await,
             Stall::Forever => std::future::pending::<()>().await,
         }
-        let (status, body) = {
+        let Answer {
+            status,
+            body,
+            forward,
+        } = {
             let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
             answer(&mut state, &request)
+        };
+        let (status, body) = match forward {
+            None => (status, body),
+            Some(forward) => {
+                let stream = forward.stream;
+                match forward.send().await {
+                    Ok(()) => (status, body),
+                    Err(error) => (
+                        500,
+                        json!({"error": format!("fake LINBO API: XADD to {stream} failed: {error}")}),
+                    ),
+                }
+            }
         };
         if writer
             .write_all(&response(status, &body, keep_alive))
@@ -428,8 +548,8 @@ async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(
     Ok(Some(request))
 }
 
-/// The fake's answer to `request`: status and JSON body.
-fn answer(state: &mut State, request: &RecordedRequest) -> (u16, Value) {
+/// The fake's answer to `request`: status, JSON body and the stream entry to add first.
+fn answer(state: &mut State, request: &RecordedRequest) -> Answer {
     if let Some(failures) = &mut state.failures {
         match failures {
             Some(0) => state.failures = None,
@@ -438,48 +558,207 @@ fn answer(state: &mut State, request: &RecordedRequest) -> (u16, Value) {
                 if *remaining == 0 {
                     state.failures = None;
                 }
-                return (500, json!({"error": "injected failure"}));
+                return Answer::new(500, json!({"error": "injected failure"}));
             }
-            None => return (500, json!({"error": "injected failure"})),
+            None => return Answer::new(500, json!({"error": "injected failure"})),
         }
     }
     if request.header("x-internal-key") != Some(state.api_key.as_str()) {
-        return (401, json!({"error": "Unauthorized"}));
+        return Answer::new(401, json!({"error": "Unauthorized"}));
     }
     let Some(rest) = request
         .path
         .strip_prefix(BASE_PATH)
         .and_then(|rest| rest.strip_prefix("/internal/operations/"))
     else {
-        return (404, json!({"error": "Not found"}));
+        return Answer::new(404, json!({"error": "Not found"}));
     };
     let segments: Vec<String> = rest.split('/').map(percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (id, action) = match segments.as_slice() {
         [id] => (id.to_ascii_lowercase(), None),
         [id, action] => (id.to_ascii_lowercase(), Some(*action)),
-        _ => return (404, json!({"error": "Not found"})),
+        _ => return Answer::new(404, json!({"error": "Not found"})),
     };
+    let redis = state.redis.clone();
     let Some(operation) = state.operations.get_mut(&id) else {
-        return (404, json!({"error": "Operation not found"}));
+        return Answer::new(404, json!({"error": "Operation not found"}));
     };
     match (request.method.as_str(), action) {
-        ("GET", None) => (200, json!({"data": operation})),
-        ("PATCH", Some("status")) => patch_status(operation, &request.body),
+        ("GET", None) => Answer::new(200, json!({"data": operation})),
+        ("PATCH", Some("status")) => {
+            let (status, body) = patch_status(operation, &request.body);
+            Answer::new(status, body)
+        }
         ("POST", Some("retry")) => {
             let attempt = operation
                 .get("attempt")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
-            if attempt >= 3 {
-                return (400, json!({"error": "Max retries (3) exceeded"}));
+            if attempt >= MAX_RETRIES {
+                return Answer {
+                    status: 400,
+                    body: json!({"error": "Max retries (3) exceeded"}),
+                    forward: redis.map(|client| Forward {
+                        client,
+                        stream: DEAD_LETTER_STREAM,
+                        fields: dead_letter_fields(operation, SystemTime::now()),
+                    }),
+                };
             }
             operation["attempt"] = json!(attempt + 1);
             operation["status"] = json!("pending");
-            (200, json!({"data": operation}))
+            Answer {
+                status: 200,
+                body: json!({"data": operation}),
+                forward: redis.map(|client| Forward {
+                    client,
+                    stream: JOB_STREAM,
+                    fields: job_fields(operation, SystemTime::now()),
+                }),
+            }
         }
-        _ => (404, json!({"error": "Not found"})),
+        _ => Answer::new(404, json!({"error": "Not found"})),
     }
+}
+
+/// The fields of the job entry the real API adds when it (re-)enqueues `operation`.
+fn job_fields(operation: &Value, now: SystemTime) -> Vec<(&'static str, String)> {
+    let mut fields = Vec::new();
+    push_string(&mut fields, "type", operation.get("type"));
+    push_string(&mut fields, "operation_id", operation.get("id"));
+    if operation.get("type").and_then(Value::as_str) == Some("provision_host") {
+        push_string(&mut fields, "action", operation.pointer("/options/action"));
+    } else {
+        push_string(&mut fields, "host", operation.get("targetHost"));
+    }
+    fields.push(("school", school_of(operation)));
+    fields.push(("attempt", attempt_of(operation)));
+    let created_at = operation
+        .get("createdAt")
+        .and_then(Value::as_str)
+        .map_or_else(|| rfc3339_utc(now), str::to_owned);
+    fields.push(("created_at", created_at));
+    fields
+}
+
+/// The fields of the dead-letter entry the real API adds when it refuses a retry.
+fn dead_letter_fields(operation: &Value, now: SystemTime) -> Vec<(&'static str, String)> {
+    let mut fields = Vec::new();
+    push_string(&mut fields, "type", operation.get("type"));
+    push_string(&mut fields, "operation_id", operation.get("id"));
+    push_string(&mut fields, "host", operation.get("targetHost"));
+    fields.push(("school", school_of(operation)));
+    fields.push(("attempt", attempt_of(operation)));
+    let last_error = operation
+        .get("error")
+        .and_then(Value::as_str)
+        .filter(|error| !error.is_empty())
+        .unwrap_or("Unknown error");
+    fields.push(("last_error", last_error.to_owned()));
+    fields.push(("failed_at", rfc3339_utc(now)));
+    fields
+}
+
+/// Adds `field` when `value` is a string.
+fn push_string(
+    fields: &mut Vec<(&'static str, String)>,
+    field: &'static str,
+    value: Option<&Value>,
+) {
+    if let Some(value) = value.and_then(Value::as_str) {
+        fields.push((field, value.to_owned()));
+    }
+}
+
+/// The operation's school; `default-school` when it has none (or an empty one), like the real API.
+fn school_of(operation: &Value) -> String {
+    operation
+        .get("school")
+        .and_then(Value::as_str)
+        .filter(|school| !school.is_empty())
+        .unwrap_or("default-school")
+        .to_owned()
+}
+
+fn attempt_of(operation: &Value) -> String {
+    operation
+        .get("attempt")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        .to_string()
+}
+
+/// `time` as RFC 3339 UTC with milliseconds, like JavaScript's `toISOString()`:
+/// `2023-11-14T22:13:20.123Z`.
+fn rfc3339_utc(time: SystemTime) -> String {
+    let since_epoch = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let days = i64::try_from(seconds / 86_400).expect("days since 1970 fit in i64");
+    let (year, month, day) = civil_from_days(days);
+    let second_of_day = seconds % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        u32::try_from(month).expect("a month is 1..=12"),
+        u32::try_from(day).expect("a day is 1..=31"),
+    )
+}
+
+/// A `macct_repair` operation as the real API stores it (SPEC §2.2): `status` `pending`, empty
+/// `options`.
+pub fn macct_operation(id: &str, host: &str, school: &str, attempt: u64) -> Value {
+    json!({
+        "id": id,
+        "type": "macct_repair",
+        "status": "pending",
+        "attempt": attempt,
+        "school": school,
+        "targetHost": host,
+        "options": {},
+    })
+}
+
+/// A `provision_host` operation as the real API stores it (SPEC §2.2): `status` `pending`,
+/// `attempt` 0, `targetHost` taken from `options.hostname` (`null` when absent). `options` holds
+/// `action`, `hostname`, `mac`, `ip`, `configName`, `csvCol0`, `pxeFlag`, `dryRun`, ….
+pub fn provision_operation(id: &str, school: &str, options: Value) -> Value {
+    let target_host = options.get("hostname").cloned().unwrap_or(Value::Null);
+    json!({
+        "id": id,
+        "type": "provision_host",
+        "status": "pending",
+        "attempt": 0,
+        "school": school,
+        "targetHost": target_host,
+        "options": options,
+    })
 }
 
 /// Applies a status body, refusing what the real API would refuse (and `null` values, which the
@@ -579,12 +858,90 @@ mod tests {
             at: Instant::now(),
         };
         let mut state = api.lock();
-        assert_eq!(answer(&mut state, &request("wrong")).0, 401);
-        assert_eq!(answer(&mut state, &request("key")).0, 404);
+        assert_eq!(answer(&mut state, &request("wrong")).status, 401);
+        assert_eq!(answer(&mut state, &request("key")).status, 404);
         state.failures = Some(Some(2));
-        assert_eq!(answer(&mut state, &request("key")).0, 500);
-        assert_eq!(answer(&mut state, &request("key")).0, 500);
-        assert_eq!(answer(&mut state, &request("key")).0, 404);
+        assert_eq!(answer(&mut state, &request("key")).status, 500);
+        assert_eq!(answer(&mut state, &request("key")).status, 500);
+        assert_eq!(answer(&mut state, &request("key")).status, 404);
+    }
+
+    #[track_caller]
+    fn check_time(seconds: u64, millis: u64, expect: &str) {
+        let time =
+            SystemTime::UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_millis(millis);
+        assert_eq!(rfc3339_utc(time), expect);
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc_with_milliseconds() {
+        check_time(0, 0, "1970-01-01T00:00:00.000Z");
+        check_time(951_782_399, 999, "2000-02-28T23:59:59.999Z");
+        check_time(951_782_400, 0, "2000-02-29T00:00:00.000Z");
+        check_time(1_700_000_000, 123, "2023-11-14T22:13:20.123Z");
+        check_time(4_107_542_400, 7, "2100-03-01T00:00:00.007Z");
+    }
+
+    #[test]
+    fn entry_fields_follow_the_real_api() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut macct = macct_operation("id-1", "r100-pc01", "", 2);
+        macct["error"] = json!("sam.ldb is locked");
+        assert_eq!(
+            job_fields(&macct, now),
+            [
+                ("type", "macct_repair".to_owned()),
+                ("operation_id", "id-1".to_owned()),
+                ("host", "r100-pc01".to_owned()),
+                ("school", "default-school".to_owned()),
+                ("attempt", "2".to_owned()),
+                ("created_at", "2023-11-14T22:13:20.000Z".to_owned()),
+            ]
+        );
+        assert_eq!(
+            dead_letter_fields(&macct, now),
+            [
+                ("type", "macct_repair".to_owned()),
+                ("operation_id", "id-1".to_owned()),
+                ("host", "r100-pc01".to_owned()),
+                ("school", "default-school".to_owned()),
+                ("attempt", "2".to_owned()),
+                ("last_error", "sam.ldb is locked".to_owned()),
+                ("failed_at", "2023-11-14T22:13:20.000Z".to_owned()),
+            ]
+        );
+        let mut provision = provision_operation(
+            "id-2",
+            "school2",
+            json!({"action": "delete", "hostname": "pc01"}),
+        );
+        provision["createdAt"] = json!("2024-01-02T03:04:05.678Z");
+        assert_eq!(provision["targetHost"], "pc01");
+        assert_eq!(
+            job_fields(&provision, now),
+            [
+                ("type", "provision_host".to_owned()),
+                ("operation_id", "id-2".to_owned()),
+                ("action", "delete".to_owned()),
+                ("school", "school2".to_owned()),
+                ("attempt", "0".to_owned()),
+                ("created_at", "2024-01-02T03:04:05.678Z".to_owned()),
+            ]
+        );
+        // Missing fields stay missing, so tests can provoke bad entries.
+        let bare = json!({"id": "id-3"});
+        let names: Vec<&str> = job_fields(&bare, now)
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(names, ["operation_id", "school", "attempt", "created_at"]);
+        assert_eq!(
+            dead_letter_fields(&bare, now)[2..4],
+            [
+                ("attempt", "0".to_owned()),
+                ("last_error", "Unknown error".to_owned())
+            ]
+        );
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! Test infrastructure for linbo-dc: real services started privately for each test.
+//! Test infrastructure for linbo-dc: real services started privately for each test, and a sandbox
+//! DC directory with fake DC commands.
 //!
 //! Everything here is for tests only (`publish = false`, used as a dev-dependency). A test that needs
 //! a service this crate starts **fails** with a message naming the Debian package to install when the
@@ -8,12 +9,19 @@
 //!   stream entries and to inspect pending lists and the dead-letter stream.
 //! * [`fake_api`]: a fake LINBO Docker internal API on a free loopback port ([`FakeApi`]) that
 //!   records every request and fails, stalls or goes down on demand.
-//!
-//! Planned additions by other work: a sandbox DC directory.
+//!   It can re-enqueue retried operations in Redis as the real API does
+//!   ([`forward_retries_to`](FakeApi::forward_retries_to)); [`fake_api::macct_operation`] and
+//!   [`fake_api::provision_operation`] build the operations a test inserts.
+//! * [`sandbox`]: a sandbox DC root ([`SandboxDc`]) with the fake DC commands of
+//!   `fixtures/fake-dc/` installed where linuxmuster keeps the real ones, for end-to-end tests of
+//!   the worker and the DHCP hook; helpers to set the fakes' knobs and to inspect the AD, DNS and
+//!   DHCP state and the calls the fakes recorded. It needs `python3` (Debian package `python3`).
 #![deny(missing_docs)]
 
 pub mod fake_api;
 pub mod redis;
+pub mod sandbox;
 
 pub use crate::fake_api::{FakeApi, RecordedRequest};
 pub use crate::redis::{PendingEntry, PendingSummary, RedisServer, StreamEntry};
+pub use crate::sandbox::SandboxDc;

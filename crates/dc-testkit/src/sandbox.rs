@@ -1,0 +1,489 @@
+//! A sandbox DC root: a directory standing for `/` with the fake DC commands of
+//! `fixtures/fake-dc/` installed where linuxmuster keeps the real ones.
+//!
+//! The worker daemon resolves every DC path through a root directory
+//! (`/usr/sbin/linuxmuster-import-devices` → `<root>/usr/sbin/linuxmuster-import-devices`), so an
+//! end-to-end test hands it a [`SandboxDc`] root and the worker runs the fakes without knowing.
+//! [`SandboxDc::new`] lays out:
+//!
+//! * the fake commands ([`FAKE_COMMANDS`]) as symlinks to the launcher
+//!   `fixtures/fake-dc/sandboxed`, which sources the `env` file next to the link (`usr/bin/env`,
+//!   `usr/sbin/env`: `LINBO_DC_ROOT='<root>'` plus the knobs set with [`SandboxDc::knobs`]) and
+//!   runs the fake of the link's name; `usr/bin/python3` runs the system `python3` with that
+//!   environment;
+//! * the repair script [`REPAIR_SCRIPT`] as a symlink to `fixtures/fake-dc/repair_macct.py`;
+//! * the directories the DC has and the worker and the fakes expect ([`DIRECTORIES`]).
+//!
+//! The fakes keep the DC's state as files under `var/lib/fake-dc/`: AD objects in `ad/<name>`,
+//! DNS A records in `dns/<name>`, PTR records in `ptr/<ip>`, and every call in `calls.log`; the
+//! inspection methods ([`ad_objects`](SandboxDc::ad_objects), [`calls`](SandboxDc::calls), …) read
+//! them. The knobs each fake understands are listed in the fake's header comment.
+//!
+//! Every method takes paths relative to the root; a leading `/` is allowed, so the DC's name of a
+//! file works as well (`"/etc/macct-worker.conf"`). Writes go through a temporary file in the root
+//! and a rename, so a worker running at the same time never reads half a file. Failures panic with
+//! the path: a failing helper is a failing test.
+//!
+//! Only symlinks to committed files are made executable here, never freshly written executables:
+//! a fresh executable can be kept open for writing by another test thread's `fork` and then fail
+//! to run with `ETXTBSY`.
+
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+/// The fake commands, as the DC names them; each is a symlink to the launcher in the sandbox.
+pub const FAKE_COMMANDS: [&str; 5] = [
+    "/usr/sbin/linuxmuster-import-devices",
+    "/usr/sbin/sophomorix-device",
+    "/usr/bin/samba-tool",
+    "/usr/bin/host",
+    "/usr/bin/python3",
+];
+
+/// The repair script as the DC names it (the worker's default `REPAIR_SCRIPT`).
+pub const REPAIR_SCRIPT: &str = "/usr/share/linuxmuster/linbo/repair_macct.py";
+
+/// The worker's configuration file as the DC names it.
+pub const WORKER_CONFIG: &str = "/etc/macct-worker.conf";
+
+/// Directories [`SandboxDc::new`] creates (relative to the root).
+pub const DIRECTORIES: [&str; 8] = [
+    "etc/linuxmuster/sophomorix/default-school",
+    "etc/dhcp/devices",
+    "var/lib/linuxmuster/hooks/device-import.post.d",
+    "var/log/macct",
+    "var/log/linuxmuster",
+    "var/lib/linbo-dc",
+    "var/lock",
+    "var/lib/fake-dc",
+];
+
+/// Where the post-import hook is installed by [`SandboxDc::install_hook`] (relative to the root).
+pub const HOOK_LINK: &str = "var/lib/linuxmuster/hooks/device-import.post.d/50-linbo-docker-dhcp";
+
+/// The directories holding a launcher link, and so an `env` file.
+const LAUNCHER_DIRS: [&str; 2] = ["usr/bin", "usr/sbin"];
+
+/// A directory standing for the DC's `/`, with fake DC commands installed.
+///
+/// Made by [`new`](Self::new) in a temporary directory that is removed on drop, or by
+/// [`at`](Self::at) in a given directory that is kept.
+#[derive(Debug)]
+pub struct SandboxDc {
+    /// The canonical root directory.
+    root: PathBuf,
+    /// The temporary directory that owns `root`, when it is one; removed on drop.
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl SandboxDc {
+    /// A fresh sandbox in a temporary directory, removed when the value is dropped.
+    ///
+    /// # Panics
+    /// When `python3` is not on `PATH` (the message says `apt-get install python3`; the fakes
+    /// need it) or the sandbox cannot be laid out.
+    pub fn new() -> SandboxDc {
+        let temporary = tempfile::Builder::new()
+            .prefix("dc-testkit-sandbox-")
+            .tempdir()
+            .expect("creating a temporary directory for the sandbox DC");
+        let root = canonical(temporary.path());
+        let sandbox = SandboxDc {
+            root,
+            _temporary: Some(temporary),
+        };
+        sandbox.lay_out();
+        sandbox
+    }
+
+    /// A sandbox in `dir` (created when missing), kept after the value is dropped, for example
+    /// for a demo to look at. Laying out an existing sandbox again replaces its links and `env`
+    /// files and keeps every other file.
+    ///
+    /// # Panics
+    /// Like [`new`](Self::new), and when the canonical path of `dir` contains `'` or a newline
+    /// (it could not be written into the `env` files).
+    pub fn at(dir: impl AsRef<Path>) -> SandboxDc {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)
+            .unwrap_or_else(|error| panic!("creating {}: {error}", dir.display()));
+        let sandbox = SandboxDc {
+            root: canonical(dir),
+            _temporary: None,
+        };
+        sandbox.lay_out();
+        sandbox
+    }
+
+    fn lay_out(&self) {
+        require_python3();
+        let root = self
+            .root
+            .to_str()
+            .unwrap_or_else(|| panic!("the sandbox root {} is not UTF-8", self.root.display()));
+        if let Err(problem) = check_env_value(root) {
+            panic!("the sandbox root {root:?} cannot be an env value: {problem}");
+        }
+        for directory in DIRECTORIES.iter().chain(&LAUNCHER_DIRS) {
+            let path = self.path(directory);
+            std::fs::create_dir_all(&path)
+                .unwrap_or_else(|error| panic!("creating {}: {error}", path.display()));
+        }
+        let launcher = fake_dc_file("sandboxed");
+        for command in FAKE_COMMANDS {
+            self.symlink(&launcher, command);
+        }
+        self.symlink(&fake_dc_file("repair_macct.py"), REPAIR_SCRIPT);
+        self.knobs(&[]);
+    }
+
+    /// The root directory (canonical, so it compares equal to paths the worker derives from it).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where `relative` (`"etc/x"`, or the DC's name `"/etc/x"`) is in the sandbox. A path that
+    /// already lies in the sandbox (from [`master_path`](Self::master_path), say) stays as it is.
+    pub fn path(&self, relative: impl AsRef<Path>) -> PathBuf {
+        let relative = relative.as_ref();
+        if relative.starts_with(&self.root) {
+            return relative.to_owned();
+        }
+        self.root
+            .join(relative.strip_prefix("/").unwrap_or(relative))
+    }
+
+    /// Rewrites both `env` files with `LINBO_DC_ROOT` plus `knobs` (and nothing else: knobs set
+    /// before are dropped). Every fake started afterwards sees them.
+    ///
+    /// # Panics
+    /// When a key is not a shell variable name or is `LINBO_DC_ROOT`, or a value contains `'` or a
+    /// newline (the launcher sources the file as `KEY='VALUE'` lines).
+    pub fn knobs(&self, knobs: &[(&str, &str)]) {
+        let text = env_file(&self.root.display().to_string(), knobs)
+            .unwrap_or_else(|problem| panic!("SandboxDc::knobs: {problem}"));
+        for directory in LAUNCHER_DIRS {
+            self.write(format!("{directory}/env"), &text);
+        }
+    }
+
+    /// The master `devices.csv` of `school` (linuxmuster's convention, SPEC §3.1):
+    /// `etc/linuxmuster/sophomorix/default-school/devices.csv`, or
+    /// `etc/linuxmuster/sophomorix/<school>/<school>.devices.csv` for other schools.
+    pub fn master_path(&self, school: &str) -> PathBuf {
+        let file = if school == "default-school" {
+            "devices.csv".to_owned()
+        } else {
+            format!("{school}.devices.csv")
+        };
+        self.path(format!("etc/linuxmuster/sophomorix/{school}/{file}"))
+    }
+
+    /// The worker's delta file of `school`:
+    /// `etc/linuxmuster/sophomorix/<school>/linbo-docker.devices.csv`.
+    pub fn delta_path(&self, school: &str) -> PathBuf {
+        self.path(format!(
+            "etc/linuxmuster/sophomorix/{school}/linbo-docker.devices.csv"
+        ))
+    }
+
+    /// Writes the master `devices.csv` of `school`.
+    pub fn write_master(&self, school: &str, text: &str) {
+        self.write(self.master_path(school), text);
+    }
+
+    /// The master `devices.csv` of `school`.
+    ///
+    /// # Panics
+    /// When it does not exist.
+    pub fn master(&self, school: &str) -> String {
+        self.read(self.master_path(school))
+    }
+
+    /// The delta file of `school`; empty when it does not exist.
+    pub fn delta(&self, school: &str) -> String {
+        read_or_empty(&self.delta_path(school))
+    }
+
+    /// Writes `text` to `relative`, creating the directories above it. The file gets mode 0644
+    /// and is replaced atomically.
+    pub fn write(&self, relative: impl AsRef<Path>, text: &str) {
+        let path = self.path(relative);
+        let parent = path.parent().expect("a path under the root has a parent");
+        std::fs::create_dir_all(parent)
+            .unwrap_or_else(|error| panic!("creating {}: {error}", parent.display()));
+        // The temporary file lives in the root, not next to the target: the fake import includes
+        // every file of etc/dhcp/devices/, so a stray temporary file there would be read.
+        let mut temporary = tempfile::Builder::new()
+            .prefix(".dc-testkit-write-")
+            .tempfile_in(&self.root)
+            .unwrap_or_else(|error| panic!("creating a temporary file in the sandbox: {error}"));
+        temporary
+            .write_all(text.as_bytes())
+            .unwrap_or_else(|error| panic!("writing {}: {error}", path.display()));
+        temporary
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|error| panic!("setting the mode of {}: {error}", path.display()));
+        temporary
+            .persist(&path)
+            .unwrap_or_else(|error| panic!("replacing {}: {error}", path.display()));
+    }
+
+    /// The text of `relative`.
+    ///
+    /// # Panics
+    /// When it cannot be read.
+    pub fn read(&self, relative: impl AsRef<Path>) -> String {
+        let path = self.path(relative);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
+    }
+
+    /// Whether `relative` exists (a dangling symlink does not).
+    pub fn exists(&self, relative: impl AsRef<Path>) -> bool {
+        self.path(relative).exists()
+    }
+
+    /// The names in directory `relative`, sorted; empty when it does not exist.
+    pub fn list(&self, relative: impl AsRef<Path>) -> Vec<String> {
+        let path = self.path(relative);
+        let entries = match std::fs::read_dir(&path) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(error) => panic!("listing {}: {error}", path.display()),
+        };
+        let mut names: Vec<String> = entries
+            .map(|entry| {
+                entry
+                    .unwrap_or_else(|error| panic!("listing {}: {error}", path.display()))
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The AD computer objects the fakes keep, by lowercase name (`r100-pc01`, or
+    /// `<school>-<host>` outside default-school), sorted.
+    pub fn ad_objects(&self) -> Vec<String> {
+        self.list("var/lib/fake-dc/ad")
+    }
+
+    /// The names with a DNS A record, sorted (same naming as [`ad_objects`](Self::ad_objects)).
+    pub fn dns_names(&self) -> Vec<String> {
+        self.list("var/lib/fake-dc/dns")
+    }
+
+    /// The IP addresses with a PTR record, sorted as text.
+    pub fn ptr_records(&self) -> Vec<String> {
+        self.list("var/lib/fake-dc/ptr")
+    }
+
+    /// Every fake's call, one line each in call order (`samba-tool computer show x`, …); samba-tool
+    /// adds an `auth-file mode=… user=…` line after calls with an authentication file.
+    pub fn calls(&self) -> Vec<String> {
+        read_or_empty(&self.path("var/lib/fake-dc/calls.log"))
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The calls of the import, e.g. `linuxmuster-import-devices -s default-school`.
+    pub fn import_calls(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|line| line.starts_with("linuxmuster-import-devices "))
+            .collect()
+    }
+
+    /// Installs `binary` as the post-import hook ([`HOOK_LINK`], a symlink) and writes
+    /// `etc/linbo-docker-dhcp.conf` with `LINBO_DOCKER_IP=<linbo_docker_ip>`.
+    ///
+    /// The fake import runs the hook as `HOOK -s SCHOOL` with the launcher's environment, so the
+    /// hook finds the sandbox in `LINBO_DC_ROOT`.
+    ///
+    /// # Panics
+    /// When `binary` does not exist.
+    pub fn install_hook(&self, binary: &Path, linbo_docker_ip: &str) {
+        let binary = std::fs::canonicalize(binary)
+            .unwrap_or_else(|error| panic!("the hook binary {}: {error}", binary.display()));
+        self.symlink(&binary, HOOK_LINK);
+        self.write(
+            "etc/linbo-docker-dhcp.conf",
+            &format!("# written by dc-testkit\nLINBO_DOCKER_IP={linbo_docker_ip}\n"),
+        );
+    }
+
+    /// Writes the worker's configuration [`WORKER_CONFIG`] (`lines` as they are) and returns its
+    /// name as the DC sees it, `/etc/macct-worker.conf`, for the worker's `--config`.
+    pub fn write_worker_config(&self, lines: &str) -> PathBuf {
+        self.write(WORKER_CONFIG, lines);
+        PathBuf::from(WORKER_CONFIG)
+    }
+
+    /// Makes `relative` a symlink to `target`, replacing what was there.
+    fn symlink(&self, target: &Path, relative: &str) {
+        let link = self.path(relative);
+        let parent = link.parent().expect("a path under the root has a parent");
+        std::fs::create_dir_all(parent)
+            .unwrap_or_else(|error| panic!("creating {}: {error}", parent.display()));
+        if link.symlink_metadata().is_ok() {
+            std::fs::remove_file(&link)
+                .unwrap_or_else(|error| panic!("replacing {}: {error}", link.display()));
+        }
+        std::os::unix::fs::symlink(target, &link).unwrap_or_else(|error| {
+            panic!(
+                "linking {} to {}: {error}",
+                link.display(),
+                target.display()
+            )
+        });
+    }
+}
+
+impl Default for SandboxDc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The committed fake DC file `name`, canonical (the launcher finds the fakes next to itself).
+fn fake_dc_file(name: &str) -> PathBuf {
+    canonical(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/fake-dc")
+            .join(name),
+    )
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|error| panic!("resolving {}: {error}", path.display()))
+}
+
+fn read_or_empty(path: &Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(error) => panic!("reading {}: {error}", path.display()),
+    }
+}
+
+/// The fakes are Python and shell scripts; the Python ones start with `#!/usr/bin/env python3`
+/// and the launcher runs `python3` from `PATH`, so that is where it must be.
+fn require_python3() {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("python3").is_file()));
+    assert!(
+        found,
+        "python3 not found on PATH: apt-get install python3 (the fake DC commands need it)"
+    );
+}
+
+/// The `env` file the launcher sources: `LINBO_DC_ROOT='<root>'` then one `KEY='VALUE'` line per
+/// knob, or why it cannot be written.
+fn env_file(root: &str, knobs: &[(&str, &str)]) -> Result<String, String> {
+    check_env_value(root).map_err(|problem| format!("LINBO_DC_ROOT {root:?}: {problem}"))?;
+    let mut text = format!("LINBO_DC_ROOT='{root}'\n");
+    for (key, value) in knobs {
+        let key_ok = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !key_ok {
+            return Err(format!("knob name {key:?} is not a shell variable name"));
+        }
+        if *key == "LINBO_DC_ROOT" {
+            return Err("LINBO_DC_ROOT is the sandbox root, not a knob".to_owned());
+        }
+        check_env_value(value).map_err(|problem| format!("knob {key}={value:?}: {problem}"))?;
+        text.push_str(&format!("{key}='{value}'\n"));
+    }
+    Ok(text)
+}
+
+/// A value must survive `KEY='VALUE'` quoting in a file sourced by `sh`.
+fn check_env_value(value: &str) -> Result<(), &'static str> {
+    if value.contains('\'') {
+        Err("contains ', which the env file's quoting cannot hold")
+    } else if value.contains(['\n', '\r']) {
+        Err("contains a line break, which would end the env file's line")
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_quotes_root_and_knobs() {
+        assert_eq!(
+            env_file(
+                "/tmp/x",
+                &[("FAKE_IMPORT_SLEEP", "1.5"), ("FAKE_DC_DOMAIN", "a b")]
+            ),
+            Ok(
+                "LINBO_DC_ROOT='/tmp/x'\nFAKE_IMPORT_SLEEP='1.5'\nFAKE_DC_DOMAIN='a b'\n"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[track_caller]
+    fn check_refused(root: &str, knobs: &[(&str, &str)], expect: &str) {
+        let problem = env_file(root, knobs).expect_err("must be refused");
+        assert!(problem.contains(expect), "{problem:?} lacks {expect:?}");
+    }
+
+    #[test]
+    fn env_file_refuses_what_sh_would_misread() {
+        check_refused("/tmp/x", &[("FAKE_MACCT_MODE", "it's")], "contains '");
+        check_refused("/tmp/x", &[("FAKE_MACCT_MODE", "a\nB=1")], "line break");
+        check_refused("/tmp/x", &[("FAKE_MACCT_MODE", "a\r")], "line break");
+        check_refused("/tmp/it's", &[], "LINBO_DC_ROOT");
+        check_refused("/tmp/x", &[("1BAD", "v")], "not a shell variable name");
+        check_refused("/tmp/x", &[("A-B", "v")], "not a shell variable name");
+        check_refused("/tmp/x", &[("LINBO_DC_ROOT", "/")], "not a knob");
+    }
+
+    #[test]
+    fn knobs_panics_with_the_reason() {
+        let sandbox = SandboxDc::new();
+        let panic = std::panic::catch_unwind(|| sandbox.knobs(&[("FAKE_IMPORT_FAIL", "'")]))
+            .expect_err("a quote in a value must be refused");
+        let message = panic
+            .downcast_ref::<String>()
+            .expect("a formatted panic message");
+        assert!(message.contains("FAKE_IMPORT_FAIL"), "{message}");
+        // The env files were not touched.
+        assert_eq!(
+            sandbox.read("usr/sbin/env"),
+            format!("LINBO_DC_ROOT='{}'\n", sandbox.root().display())
+        );
+    }
+
+    #[test]
+    fn paths_follow_the_linuxmuster_conventions() {
+        let sandbox = SandboxDc::new();
+        let root = sandbox.root();
+        assert_eq!(
+            sandbox.master_path("default-school"),
+            root.join("etc/linuxmuster/sophomorix/default-school/devices.csv")
+        );
+        assert_eq!(
+            sandbox.master_path("school2"),
+            root.join("etc/linuxmuster/sophomorix/school2/school2.devices.csv")
+        );
+        assert_eq!(
+            sandbox.delta_path("school2"),
+            root.join("etc/linuxmuster/sophomorix/school2/linbo-docker.devices.csv")
+        );
+        assert_eq!(sandbox.path("/etc/x"), root.join("etc/x"));
+        assert_eq!(sandbox.path("etc/x"), root.join("etc/x"));
+        assert_eq!(sandbox.path(root.join("etc/x")), root.join("etc/x"));
+    }
+}

@@ -1,0 +1,146 @@
+//! The fake API re-enqueues retried operations in a private Redis like the real API.
+
+use std::net::SocketAddr;
+
+use dc_testkit::fake_api::{DEAD_LETTER_STREAM, JOB_STREAM, macct_operation, provision_operation};
+use dc_testkit::{FakeApi, RedisServer};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const KEY: &str = "key";
+const MACCT_ID: &str = "0b9c3e5a-1d2f-4a6b-8c7d-9e0f1a2b3c4d";
+const PROVISION_ID: &str = "7f3e2d1c-0b9a-4877-8665-544332211000";
+
+/// `POST {base}/internal/operations/{id}/retry` over raw HTTP; returns the status code and body.
+async fn post_retry(address: SocketAddr, id: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).await.expect("connecting");
+    let request = format!(
+        "POST /api/v1/internal/operations/{id}/retry HTTP/1.1\r\nhost: x\r\n\
+         x-internal-key: {KEY}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("writing");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("reading");
+    let status = answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_retry_is_re_enqueued_with_the_new_attempt() {
+    let redis = RedisServer::start();
+    let api = FakeApi::start(KEY).await;
+    api.forward_retries_to(&redis.url());
+    api.insert_operation(macct_operation(MACCT_ID, "r100-pc01", "school2", 1));
+
+    let (status, body) = post_retry(api.address(), MACCT_ID).await;
+
+    assert_eq!(status, 200, "{body}");
+    let operation = api.operation(MACCT_ID).expect("still there");
+    assert_eq!(operation["attempt"], 2);
+    assert_eq!(operation["status"], "pending");
+    let entries = redis.range(JOB_STREAM);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let fields = &entries[0].fields;
+    assert_eq!(fields["type"], "macct_repair");
+    assert_eq!(fields["operation_id"], MACCT_ID);
+    assert_eq!(fields["host"], "r100-pc01");
+    assert_eq!(fields["school"], "school2");
+    assert_eq!(fields["attempt"], "2");
+    let created_at = &fields["created_at"];
+    assert!(
+        created_at.len() == 24 && created_at.starts_with("20") && created_at.ends_with('Z'),
+        "{created_at}"
+    );
+    assert_eq!(fields.len(), 6, "{fields:?}");
+    assert_eq!(redis.stream_len(DEAD_LETTER_STREAM), 0);
+}
+
+#[tokio::test]
+async fn a_provisioning_retry_carries_the_action_not_the_host() {
+    let redis = RedisServer::start();
+    let api = FakeApi::start(KEY).await;
+    api.forward_retries_to(&redis.url());
+    api.insert_operation(provision_operation(
+        PROVISION_ID,
+        "default-school",
+        json!({"action": "create", "hostname": "r100-pc01", "mac": "00:1a:2b:3c:10:01"}),
+    ));
+
+    let (status, body) = post_retry(api.address(), PROVISION_ID).await;
+
+    assert_eq!(status, 200, "{body}");
+    let entries = redis.range(JOB_STREAM);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let fields = &entries[0].fields;
+    assert_eq!(fields["type"], "provision_host");
+    assert_eq!(fields["operation_id"], PROVISION_ID);
+    assert_eq!(fields["action"], "create");
+    assert_eq!(fields["school"], "default-school");
+    assert_eq!(fields["attempt"], "1");
+    assert!(!fields.contains_key("host"), "{fields:?}");
+}
+
+#[tokio::test]
+async fn a_refused_retry_is_dead_lettered() {
+    let redis = RedisServer::start();
+    let api = FakeApi::start(KEY).await;
+    api.forward_retries_to(&redis.url());
+    let mut operation = macct_operation(MACCT_ID, "r100-pc01", "default-school", 3);
+    operation["error"] = json!("repair_macct.py exited with 1");
+    api.insert_operation(operation);
+
+    let (status, body) = post_retry(api.address(), MACCT_ID).await;
+
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(api.operation(MACCT_ID).expect("still there")["attempt"], 3);
+    assert_eq!(redis.stream_len(JOB_STREAM), 0);
+    let entries = redis.dead_letters(DEAD_LETTER_STREAM);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let fields = &entries[0].fields;
+    assert_eq!(fields["type"], "macct_repair");
+    assert_eq!(fields["operation_id"], MACCT_ID);
+    assert_eq!(fields["host"], "r100-pc01");
+    assert_eq!(fields["school"], "default-school");
+    assert_eq!(fields["attempt"], "3");
+    assert_eq!(fields["last_error"], "repair_macct.py exited with 1");
+    assert!(fields["failed_at"].ends_with('Z'), "{fields:?}");
+}
+
+#[tokio::test]
+async fn retries_go_nowhere_until_forwarding_is_asked_for() {
+    let redis = RedisServer::start();
+    let api = FakeApi::start(KEY).await;
+    api.insert_operation(macct_operation(MACCT_ID, "r100-pc01", "default-school", 0));
+
+    assert_eq!(post_retry(api.address(), MACCT_ID).await.0, 200);
+    assert_eq!(redis.stream_len(JOB_STREAM), 0);
+
+    api.forward_retries_to(&redis.url());
+    assert_eq!(post_retry(api.address(), MACCT_ID).await.0, 200);
+    let entries = redis.range(JOB_STREAM);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].fields["attempt"], "2");
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_makes_the_retry_fail() {
+    let mut redis = RedisServer::start();
+    let api = FakeApi::start(KEY).await;
+    api.forward_retries_to(&redis.url());
+    api.insert_operation(macct_operation(MACCT_ID, "r100-pc01", "default-school", 0));
+    redis.stop();
+
+    let (status, body) = post_retry(api.address(), MACCT_ID).await;
+
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("XADD to linbo:jobs failed"), "{body}");
+}

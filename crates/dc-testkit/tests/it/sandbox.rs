@@ -1,0 +1,352 @@
+//! The sandbox DC end to end: the fake commands run through the launchers the sandbox installs,
+//! with the environment its `env` files give them.
+
+use std::path::{Path, PathBuf};
+
+use dc_testkit::SandboxDc;
+
+/// How a launcher run ended.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `<root>/<program>` with `args`, with `LINBO_DC_ROOT` removed from the environment so
+/// that only the sandbox's `env` file can supply it.
+fn run(sandbox: &SandboxDc, program: &str, args: &[&str]) -> Run {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "tests run the sandbox's launchers as the worker would"
+    )]
+    let output = std::process::Command::new(sandbox.path(program))
+        .args(args)
+        .env_remove("LINBO_DC_ROOT")
+        .output()
+        .unwrap_or_else(|error| panic!("running {program}: {error}"));
+    Run {
+        code: output
+            .status
+            .code()
+            .expect("exited, not killed by a signal"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A canonical 15-field devices.csv line.
+fn device_line(room: &str, host: &str, group: &str, mac: &str, ip: &str, pxe: &str) -> String {
+    let mut fields = vec![""; 15];
+    fields[0] = room;
+    fields[1] = host;
+    fields[2] = group;
+    fields[3] = mac;
+    fields[4] = ip;
+    fields[10] = pxe;
+    format!("{}\n", fields.join(";"))
+}
+
+/// A PC with a fixed IP booting LINBO, and a PC on DHCP without PXE.
+fn two_hosts() -> String {
+    device_line(
+        "r100",
+        "r100-pc01",
+        "win11",
+        "00:1a:2b:3c:10:01",
+        "10.0.100.1",
+        "1",
+    ) + &device_line(
+        "r200",
+        "r200-pc02",
+        "nopxe",
+        "00:1A:2B:3C:20:02",
+        "DHCP",
+        "0",
+    )
+}
+
+fn recording_hook() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recording-hook")
+}
+
+#[test]
+fn the_import_launcher_writes_ad_dns_and_dhcp() {
+    let sandbox = SandboxDc::new();
+    sandbox.write_master("default-school", &two_hosts());
+
+    let import = run(
+        &sandbox,
+        "/usr/sbin/linuxmuster-import-devices",
+        &["-s", "default-school"],
+    );
+
+    assert_eq!(import.code, 0, "{}{}", import.stdout, import.stderr);
+    assert_eq!(sandbox.ad_objects(), ["r100-pc01", "r200-pc02"]);
+    assert_eq!(sandbox.dns_names(), ["r100-pc01"]);
+    assert_eq!(sandbox.ptr_records(), ["10.0.100.1"]);
+    assert_eq!(
+        sandbox.read("etc/dhcp/devices/default-school.conf"),
+        "# subnet 10.0.0.0/16\n\
+         host r100-pc01 {\n\
+         \x20 option host-name \"r100-pc01\";\n\
+         \x20 hardware ethernet 00:1A:2B:3C:10:01;\n\
+         \x20 fixed-address 10.0.100.1;\n\
+         \x20 option extensions-path \"win11\";\n\
+         \x20 option nis-domain \"win11\";\n\
+         }\n\
+         # dynamic ip hosts\n\
+         host r200-pc02 {\n\
+         \x20 option host-name \"r200-pc02\";\n\
+         \x20 hardware ethernet 00:1A:2B:3C:20:02;\n\
+         }\n"
+    );
+    assert_eq!(sandbox.list("etc/dhcp/devices"), ["default-school.conf"]);
+    assert_eq!(
+        sandbox.import_calls(),
+        ["linuxmuster-import-devices -s default-school"]
+    );
+    assert_eq!(sandbox.calls(), sandbox.import_calls());
+}
+
+#[test]
+fn another_school_has_its_own_master_and_prefixed_names() {
+    let sandbox = SandboxDc::new();
+    sandbox.write_master("school2", &two_hosts());
+    assert!(sandbox.exists("etc/linuxmuster/sophomorix/school2/school2.devices.csv"));
+    assert_eq!(sandbox.master("school2"), two_hosts());
+
+    let import = run(
+        &sandbox,
+        "usr/sbin/linuxmuster-import-devices",
+        &["-s", "school2"],
+    );
+
+    assert_eq!(import.code, 0, "{}{}", import.stdout, import.stderr);
+    assert_eq!(
+        sandbox.ad_objects(),
+        ["school2-r100-pc01", "school2-r200-pc02"]
+    );
+    assert!(sandbox.exists("etc/dhcp/devices/school2.conf"));
+    assert!(!sandbox.exists("etc/dhcp/devices/default-school.conf"));
+}
+
+#[test]
+fn the_import_runs_the_installed_hook_with_the_sandbox_root() {
+    let sandbox = SandboxDc::new();
+    sandbox.write_master("default-school", &two_hosts());
+    sandbox.install_hook(&recording_hook(), "10.0.0.13");
+
+    let import = run(
+        &sandbox,
+        "usr/sbin/linuxmuster-import-devices",
+        &["-s", "default-school"],
+    );
+
+    assert_eq!(import.code, 0, "{}{}", import.stdout, import.stderr);
+    assert!(
+        import
+            .stdout
+            .contains("recording-hook ran with -s default-school\n"),
+        "{}",
+        import.stdout
+    );
+    assert_eq!(
+        sandbox.read("var/lib/fake-dc/hook.log"),
+        format!("args=-s default-school root={}\n", sandbox.root().display())
+    );
+    assert_eq!(
+        sandbox.list("var/lib/linuxmuster/hooks/device-import.post.d"),
+        ["50-linbo-docker-dhcp"]
+    );
+    assert!(
+        sandbox
+            .read("/etc/linbo-docker-dhcp.conf")
+            .lines()
+            .any(|line| line == "LINBO_DOCKER_IP=10.0.0.13")
+    );
+}
+
+#[test]
+fn repair_script_samba_tool_and_host_run_through_the_launchers() {
+    let sandbox = SandboxDc::new();
+    sandbox.write_master("default-school", &two_hosts());
+    let import = run(
+        &sandbox,
+        "usr/sbin/linuxmuster-import-devices",
+        &["-s", "default-school"],
+    );
+    assert_eq!(import.code, 0, "{}{}", import.stdout, import.stderr);
+
+    let log_file = sandbox.path("var/log/macct/op-1.log");
+    let script = sandbox.path(dc_testkit::sandbox::REPAIR_SCRIPT);
+    let repair = run(
+        &sandbox,
+        "usr/bin/python3",
+        &[
+            script.to_str().expect("a UTF-8 sandbox path"),
+            "--only-hosts",
+            "r100-pc01",
+            "-s",
+            "default-school",
+            "--log-file",
+            log_file.to_str().expect("a UTF-8 sandbox path"),
+        ],
+    );
+    assert_eq!(repair.code, 0, "{}{}", repair.stdout, repair.stderr);
+    assert!(
+        repair.stdout.contains("R100-PC01: unicodePwd updated"),
+        "{}",
+        repair.stdout
+    );
+    assert!(
+        sandbox
+            .read("var/log/macct/op-1.log")
+            .contains("pwdLastSet fixed")
+    );
+
+    let show = run(
+        &sandbox,
+        "usr/bin/samba-tool",
+        &["computer", "show", "R100-PC01$"],
+    );
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(
+        show.stdout.contains("sAMAccountName: R100-PC01$\n"),
+        "{}",
+        show.stdout
+    );
+    let missing = run(
+        &sandbox,
+        "usr/bin/samba-tool",
+        &["computer", "show", "nosuch"],
+    );
+    assert_eq!(missing.code, 255);
+
+    let lookup = run(
+        &sandbox,
+        "usr/bin/host",
+        &["-t", "A", "r100-pc01.linuxmuster.lan"],
+    );
+    assert_eq!(lookup.code, 0, "{}", lookup.stdout);
+    assert_eq!(
+        lookup.stdout,
+        "r100-pc01.linuxmuster.lan has address 10.0.100.1\n"
+    );
+
+    let calls = sandbox.calls();
+    assert_eq!(calls.len(), 5, "{calls:?}");
+    assert_eq!(
+        calls[1],
+        format!(
+            "repair_macct.py --only-hosts r100-pc01 -s default-school --log-file {}",
+            log_file.display()
+        )
+    );
+    assert_eq!(calls[2], "samba-tool computer show R100-PC01$");
+}
+
+#[test]
+fn knobs_reach_the_fakes_in_both_directories_and_are_replaced() {
+    let sandbox = SandboxDc::new();
+    sandbox.write_master("default-school", &two_hosts());
+    sandbox.knobs(&[
+        ("FAKE_IMPORT_FAIL", "1"),
+        ("FAKE_SAMBA_FAIL", "1"),
+        ("FAKE_SOPHOMORIX_EXIT", "88"),
+    ]);
+
+    let import = run(
+        &sandbox,
+        "usr/sbin/linuxmuster-import-devices",
+        &["-s", "default-school"],
+    );
+    assert_eq!(import.code, 1, "{}", import.stdout);
+    assert!(
+        import.stdout.contains("ERROR: fake import failure"),
+        "{}",
+        import.stdout
+    );
+    assert!(sandbox.ad_objects().is_empty());
+    assert!(!sandbox.exists("etc/dhcp/devices/default-school.conf"));
+    let sophomorix = run(&sandbox, "usr/sbin/sophomorix-device", &["--dry-run"]);
+    assert_eq!(sophomorix.code, 88, "{}", sophomorix.stdout);
+    let samba = run(&sandbox, "usr/bin/samba-tool", &["computer", "list"]);
+    assert_eq!(samba.code, 255, "{}", samba.stderr);
+
+    // New knobs replace the old ones.
+    sandbox.knobs(&[("FAKE_MACCT_MODE", "no-changes")]);
+    let import = run(
+        &sandbox,
+        "usr/sbin/linuxmuster-import-devices",
+        &["-s", "default-school"],
+    );
+    assert_eq!(import.code, 0, "{}", import.stdout);
+    assert_eq!(sandbox.ad_objects(), ["r100-pc01", "r200-pc02"]);
+    assert_eq!(
+        sandbox.read("usr/bin/env"),
+        format!(
+            "LINBO_DC_ROOT='{}'\nFAKE_MACCT_MODE='no-changes'\n",
+            sandbox.root().display()
+        )
+    );
+    assert_eq!(sandbox.read("usr/bin/env"), sandbox.read("usr/sbin/env"));
+}
+
+#[test]
+fn files_helpers_and_worker_config() {
+    let sandbox = SandboxDc::new();
+    assert_eq!(sandbox.delta("default-school"), "");
+    sandbox.write(
+        sandbox.delta_path("default-school"),
+        "# managed-by: linbo-docker\n",
+    );
+    assert_eq!(
+        sandbox.delta("default-school"),
+        "# managed-by: linbo-docker\n"
+    );
+    assert!(sandbox.list("no/such/dir").is_empty());
+    assert!(sandbox.calls().is_empty());
+
+    let config = sandbox.write_worker_config("API_KEY=secret\nSCHOOL=default-school\n");
+    assert_eq!(config, Path::new("/etc/macct-worker.conf"));
+    assert_eq!(
+        std::fs::read_to_string(sandbox.root().join("etc/macct-worker.conf")).expect("written"),
+        "API_KEY=secret\nSCHOOL=default-school\n"
+    );
+    // Writes leave no temporary files behind.
+    assert!(
+        !sandbox
+            .list("/")
+            .iter()
+            .any(|name| name.starts_with(".dc-testkit")),
+        "{:?}",
+        sandbox.list("/")
+    );
+    for directory in dc_testkit::sandbox::DIRECTORIES {
+        assert!(sandbox.path(directory).is_dir(), "{directory}");
+    }
+}
+
+#[test]
+fn a_sandbox_at_a_directory_is_kept_and_can_be_laid_out_again() {
+    let parent = tempfile::tempdir().expect("temporary directory");
+    let dir = parent.path().join("demo-dc");
+    let root = {
+        let sandbox = SandboxDc::at(&dir);
+        sandbox.write_master("default-school", &two_hosts());
+        sandbox.knobs(&[("FAKE_IMPORT_FAIL", "1")]);
+        sandbox.root().to_owned()
+    };
+    assert!(root.join("usr/sbin/linuxmuster-import-devices").exists());
+
+    let sandbox = SandboxDc::at(&dir);
+    assert_eq!(sandbox.root(), root);
+    assert_eq!(sandbox.master("default-school"), two_hosts());
+    // Laying out again resets the knobs.
+    let import = run(
+        &sandbox,
+        "usr/sbin/linuxmuster-import-devices",
+        &["-s", "default-school"],
+    );
+    assert_eq!(import.code, 0, "{}{}", import.stdout, import.stderr);
+}
