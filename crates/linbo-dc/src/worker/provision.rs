@@ -445,6 +445,7 @@ async fn provision(
     if live.is_empty() {
         return results;
     }
+    supersede(&mut live);
     if shutdown.is_cancelled() {
         // Nothing written yet: the jobs run again after the restart.
         results.extend(live.into_iter().map(|job| (job.slot, job.id, None)));
@@ -731,6 +732,27 @@ fn target(host: &str, texts: &[&str]) -> Target {
         host: host.to_owned(),
         account: true,
         ip: None,
+    }
+}
+
+/// Marks jobs whose host a later job of the batch changes again: only the last word on a host
+/// is verified.
+fn supersede(live: &mut [Live]) {
+    let mut claimed: std::collections::HashMap<String, OperationId> =
+        std::collections::HashMap::new();
+    for job in live.iter_mut().rev() {
+        let names: Vec<String> = match &job.expect {
+            Expect::Present(target) | Expect::Absent(target) => vec![target.host.clone()],
+            Expect::Renamed { new, old } => vec![new.host.clone(), old.host.clone()],
+            Expect::Superseded { .. } => Vec::new(),
+        };
+        let later = names.iter().find_map(|name| claimed.get(name).cloned());
+        for name in names {
+            claimed.entry(name).or_insert_with(|| job.id.clone());
+        }
+        if let Some(by) = later {
+            job.expect = Expect::Superseded { by: by.to_string() };
+        }
     }
 }
 

@@ -51,6 +51,12 @@ pub(crate) enum Expect {
         /// The old name.
         old: Target,
     },
+    /// A later job of the batch changed the same host again (create then delete, delete then
+    /// create): the final state is that job's to verify; this one has nothing to check.
+    Superseded {
+        /// The later job's operation.
+        by: String,
+    },
 }
 
 /// The verdict on one job.
@@ -183,6 +189,9 @@ impl Checker<'_> {
                 self.absent(&old, &mut old_verify, &mut problems).await;
                 old_verify.insert("hostname".to_owned(), json!(old.host));
                 verify.insert("old_hostname".to_owned(), Value::Object(old_verify));
+            }
+            Expect::Superseded { by } => {
+                verify.insert("superseded_by".to_owned(), json!(by));
             }
         }
         Verdict { verify, problems }

@@ -1,0 +1,9 @@
+//! End-to-end tests of `linbo-dc-worker`: the real binary against a private `redis-server`, the
+//! fake LINBO API and a sandbox DC whose import runs the real `linbo-dc-dhcp-hook`.
+
+mod support;
+
+mod cli;
+mod macct;
+mod provision;
+mod resilience;

@@ -1,0 +1,237 @@
+//! Outages, crashes, poison entries and stopping: nothing is lost, nothing runs twice in effect.
+
+use std::time::{Duration, Instant};
+
+use dc_testkit::RedisServer;
+
+use crate::support::{CONSUMER, DLQ, Harness, PATIENCE, STREAM, create, hosts};
+
+async fn wait_until(harness: &Harness, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            harness.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_outage_loses_no_status_report() {
+    let mut harness = Harness::new("").await;
+    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "2")]);
+    let ids: Vec<String> = (0..3)
+        .map(|n| {
+            harness.provision(
+                "default-school",
+                create(&format!("r200-pc6{n}"), &format!("00:1a:2b:3c:20:6{n}"), ""),
+            )
+        })
+        .collect();
+    harness.start_worker();
+    wait_until(&harness, "running reports", || {
+        ids.iter().all(|id| harness.statuses(id) == ["running"])
+    })
+    .await;
+    harness.api.go_down().await;
+    // The entries are acknowledged once the outcomes are in the outbox.
+    harness.drained().await;
+    let outbox = harness.dc.list("/var/lib/linbo-dc/outbox");
+    assert_eq!(outbox.len(), 3, "one queue per operation: {outbox:?}");
+    for id in &ids {
+        assert_eq!(
+            harness.operation(id)["status"],
+            "running",
+            "the API has not heard yet"
+        );
+    }
+    harness.api.come_back().await;
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    harness.completed(&refs).await;
+    for id in &ids {
+        assert_eq!(
+            harness.statuses(id),
+            ["running", "completed"],
+            "in order, once"
+        );
+    }
+    wait_until(&harness, "an empty outbox", || {
+        harness
+            .dc
+            .list("/var/lib/linbo-dc/outbox")
+            .iter()
+            .all(|name| name == "quarantine")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_batch_finishes_every_job_after_its_restart() {
+    let mut harness = Harness::with_redis(RedisServer::start(), "").await;
+    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "5")]);
+    let ids: Vec<String> = (0..5)
+        .map(|n| {
+            harness.provision(
+                "default-school",
+                create(
+                    &format!("r200-pc7{n}"),
+                    &format!("00:1a:2b:3c:20:7{n}"),
+                    &format!("10.0.200.7{n}"),
+                ),
+            )
+        })
+        .collect();
+    harness.start_worker();
+    wait_until(&harness, "the import to start", || {
+        !harness.dc.import_calls().is_empty()
+    })
+    .await;
+    harness.kill_worker();
+    let pending = harness.redis.pending_summary(STREAM, "dc-workers").count;
+    assert_eq!(pending, 5, "nothing was acknowledged before the outcome");
+
+    harness.dc.knobs(&[]);
+    harness.start_worker();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    harness.completed(&refs).await;
+    harness.drained().await;
+    let master = harness.dc.master("default-school");
+    let mut expected = vec!["r100-pc01".to_owned(), "r100-pr01".to_owned()];
+    expected.extend((0..5).map(|n| format!("r200-pc7{n}")));
+    assert_eq!(
+        hosts(&master),
+        expected,
+        "every host exactly once:\n{master}"
+    );
+    assert_eq!(hosts(&harness.dc.delta("default-school")), expected[2..]);
+    assert_eq!(
+        harness
+            .dc
+            .list("/etc/linuxmuster/sophomorix/default-school"),
+        ["devices.csv", "linbo-docker.devices.csv"],
+        "no temporary files left behind"
+    );
+    for id in &ids {
+        assert_eq!(
+            harness.statuses(id).last().map(String::as_str),
+            Some("completed")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_entries_are_dead_lettered_and_the_worker_keeps_running() {
+    let mut harness = Harness::new("").await;
+    harness.start_worker();
+    harness.redis.xadd(
+        STREAM,
+        &[
+            ("type", "macct_repair"),
+            ("operation_id", "../../etc/passwd"),
+            ("host", "pc1"),
+            ("attempt", "0"),
+        ],
+    );
+    harness.redis.xadd(
+        STREAM,
+        &[
+            ("type", "rm -rf /"),
+            ("operation_id", "00000000-0000-4000-8000-0000000000ff"),
+        ],
+    );
+    let flagged = "00000000-0000-4000-8000-0000000000fe";
+    harness
+        .api
+        .insert_operation(dc_testkit::fake_api::macct_operation(
+            flagged,
+            "-rf",
+            "default-school",
+            0,
+        ));
+    harness.redis.xadd(
+        STREAM,
+        &[
+            ("type", "macct_repair"),
+            ("operation_id", flagged),
+            ("host", "-rf"),
+            ("attempt", "0"),
+        ],
+    );
+    harness.redis.xadd(
+        STREAM,
+        &[
+            ("type", "macct_repair"),
+            ("operation_id", flagged),
+            ("host", "pc1"),
+            ("attempt", "soon"),
+        ],
+    );
+    let fine = harness.provision(
+        "default-school",
+        create("r200-pc80", "00:1a:2b:3c:20:80", ""),
+    );
+    harness.completed(&[&fine]).await;
+    harness.drained().await;
+
+    let letters = harness.redis.dead_letters(DLQ);
+    assert_eq!(letters.len(), 4, "{letters:#?}");
+    // Dead-letter writes run concurrently: look each reason up, not by position.
+    let errors: Vec<&str> = letters
+        .iter()
+        .map(|letter| letter.fields["last_error"].as_str())
+        .collect();
+    for expected in [
+        "field operation_id",
+        "unknown type \"rm -rf /\"",
+        "field host \"-rf\"",
+        "field attempt",
+    ] {
+        assert!(
+            errors.iter().any(|error| error.contains(expected)),
+            "{expected}: {errors:?}"
+        );
+    }
+    assert!(
+        letters
+            .iter()
+            .all(|letter| letter.fields.contains_key("original_id"))
+    );
+    let flagged_op = harness.operation(flagged);
+    assert_eq!(
+        flagged_op["status"], "failed",
+        "a valid operation id is told: {flagged_op:#}"
+    );
+    assert!(
+        harness.worker_running(),
+        "the worker survived\n{}",
+        harness.logs()
+    );
+    assert!(
+        !harness.dc.calls().iter().any(|call| call.contains("-rf")),
+        "nothing ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_worker_cleanly_and_the_heartbeat_shows_it_alive_before() {
+    let mut harness = Harness::new("").await;
+    harness.start_worker();
+    let key = format!("linbo:workers:{CONSUMER}");
+    wait_until(&harness, "the heartbeat", || {
+        !harness.redis.hgetall(&key).is_empty()
+    })
+    .await;
+    let beat = harness.redis.hgetall(&key);
+    assert!(beat["version"].starts_with("linbo-dc-worker "), "{beat:?}");
+    for field in ["started_at", "last_seen", "in_flight", "schools"] {
+        assert!(beat.contains_key(field), "{field} missing: {beat:?}");
+    }
+    let status = harness.stop_worker();
+    assert_eq!(status.code(), Some(0), "{}", harness.logs());
+    assert!(
+        harness.redis.hgetall(&key).is_empty(),
+        "the heartbeat is removed at a clean stop"
+    );
+}

@@ -1,0 +1,354 @@
+//! The end-to-end harness: Redis, the fake API, a sandbox DC and the worker process.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dc_testkit::fake_api::{macct_operation, provision_operation};
+use dc_testkit::{FakeApi, RedisServer, SandboxDc};
+use serde_json::Value;
+
+pub(crate) const API_KEY: &str = "e2e-secret-key";
+pub(crate) const LINBO_DOCKER_IP: &str = "10.0.0.13";
+pub(crate) const STREAM: &str = "linbo:jobs";
+pub(crate) const DLQ: &str = "linbo:jobs:dlq";
+pub(crate) const GROUP: &str = "dc-workers";
+pub(crate) const CONSUMER: &str = "dc-e2e";
+/// Long enough for a batch with a debounce of 1 s on a busy 2-core machine.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A master with two hand-managed hosts (one a printer with a role and extra columns).
+pub(crate) const MASTER: &str = "\
+# devices.csv of default-school, maintained by hand
+r100;r100-pc01;win11;00:1A:2B:3C:4D:01;10.0.100.1;;;;classroom-studentcomputer;;1;;;;hand-made
+r100;r100-pr01;nopxe;00:1A:2B:3C:4D:02;10.0.100.2;;;;printer;;0;;;;
+";
+
+pub(crate) struct Harness {
+    pub(crate) redis: RedisServer,
+    pub(crate) api: FakeApi,
+    pub(crate) dc: SandboxDc,
+    worker: Option<Child>,
+    starts: u32,
+    next_id: AtomicU64,
+}
+
+impl Harness {
+    /// Everything but the worker: Redis (with the group, as the API creates it), the fake API,
+    /// the sandbox DC with `MASTER`, the hook installed, and the worker's configuration with
+    /// `extra` lines appended (later lines win).
+    pub(crate) async fn new(extra: &str) -> Harness {
+        Harness::with_redis(RedisServer::start(), extra).await
+    }
+
+    pub(crate) async fn with_redis(redis: RedisServer, extra: &str) -> Harness {
+        redis.create_group(STREAM, GROUP);
+        let api = FakeApi::start(API_KEY).await;
+        let dc = SandboxDc::new();
+        dc.write_master("default-school", MASTER);
+        dc.install_hook(&hook_binary(), LINBO_DOCKER_IP);
+        dc.write(
+            "/etc/linbo-dc/samba.auth",
+            "username=administrator\npassword=e2e-samba-password\n",
+        );
+        dc.write_worker_config(&format!(
+            "# end-to-end test configuration\n\
+             REDIS_HOST=127.0.0.1\n\
+             REDIS_PORT={port}\n\
+             API_URL={api_url}\n\
+             API_KEY={API_KEY}\n\
+             CONSUMER_NAME={CONSUMER}\n\
+             PROVISION_DEBOUNCE_SEC=1\n\
+             DHCP_VERIFY_FILE=/etc/dhcp/devices/{{school}}.conf\n\
+             SAMBA_TOOL_AUTH_FILE=/etc/linbo-dc/samba.auth\n\
+             API_TIMEOUT_SEC=2\n\
+             MACCT_RETRY_BACKOFF_SEC=1\n\
+             HEARTBEAT_INTERVAL_SEC=1\n\
+             HEARTBEAT_TTL_SEC=3\n\
+             IMPORT_TIMEOUT_SEC=60\n\
+             {extra}\n",
+            port = redis.port(),
+            api_url = api.base_url(),
+        ));
+        Harness {
+            redis,
+            api,
+            dc,
+            worker: None,
+            starts: 0,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Starts the worker; its log goes to `worker-<n>.log` in the sandbox.
+    pub(crate) fn start_worker(&mut self) {
+        assert!(self.worker.is_none(), "the worker is already running");
+        self.starts += 1;
+        let log = File::create(self.log_path(self.starts)).expect("worker log file");
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the test runs the binary under test"
+        )]
+        let child = Command::new(env!("CARGO_BIN_EXE_linbo-dc-worker"))
+            .arg("--root")
+            .arg(self.dc.root())
+            .arg("-c")
+            .arg("/etc/macct-worker.conf")
+            .arg("-v")
+            .env_remove("LINBO_DC_ROOT")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("starting linbo-dc-worker");
+        self.worker = Some(child);
+    }
+
+    /// `kill -9` the worker.
+    pub(crate) fn kill_worker(&mut self) {
+        let mut child = self.worker.take().expect("a running worker");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaping the worker");
+    }
+
+    /// SIGTERM, then waits for the exit (at most 30 s).
+    pub(crate) fn stop_worker(&mut self) -> ExitStatus {
+        let mut child = self.worker.take().expect("a running worker");
+        signal(&child, "-TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for the worker") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "the worker did not stop within 30 s of SIGTERM\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the worker process is still running.
+    pub(crate) fn worker_running(&mut self) -> bool {
+        self.worker
+            .as_mut()
+            .is_some_and(|child| child.try_wait().expect("polling the worker").is_none())
+    }
+
+    fn log_path(&self, start: u32) -> PathBuf {
+        self.dc.root().join(format!("worker-{start}.log"))
+    }
+
+    /// Every worker log so far.
+    pub(crate) fn logs(&self) -> String {
+        (1..=self.starts)
+            .map(|start| {
+                format!(
+                    "--- worker run {start} ---\n{}",
+                    std::fs::read_to_string(self.log_path(start)).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    fn new_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("00000000-0000-4000-8000-{n:012x}")
+    }
+
+    /// A provisioning operation in the API and its stream entry; returns the operation id.
+    pub(crate) fn provision(&self, school: &str, options: Value) -> String {
+        let id = self.new_id();
+        let action = options["action"]
+            .as_str()
+            .expect("options.action")
+            .to_owned();
+        self.api
+            .insert_operation(provision_operation(&id, school, options));
+        self.redis.xadd(
+            STREAM,
+            &[
+                ("type", "provision_host"),
+                ("operation_id", &id),
+                ("action", &action),
+                ("school", school),
+                ("attempt", "0"),
+                ("created_at", "2026-11-26T08:00:00Z"),
+            ],
+        );
+        id
+    }
+
+    /// A machine-account operation in the API and its stream entry; returns the operation id.
+    pub(crate) fn macct(&self, host: &str, school: &str) -> String {
+        let id = self.new_id();
+        self.api
+            .insert_operation(macct_operation(&id, host, school, 0));
+        self.redis.xadd(
+            STREAM,
+            &[
+                ("type", "macct_repair"),
+                ("operation_id", &id),
+                ("host", host),
+                ("school", school),
+                ("attempt", "0"),
+                ("created_at", "2026-11-26T08:00:00Z"),
+            ],
+        );
+        id
+    }
+
+    /// The operation as the API holds it now.
+    pub(crate) fn operation(&self, id: &str) -> Value {
+        self.api.operation(id).expect("a known operation")
+    }
+
+    /// Waits until every operation is `completed` or `failed`; returns them.
+    pub(crate) async fn finished(&self, ids: &[&str]) -> Vec<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let operations: Vec<Value> = ids.iter().map(|id| self.operation(id)).collect();
+            if operations.iter().all(is_final) {
+                return operations;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "operations not finished within {PATIENCE:?}: {:#?}\n{}",
+                    operations
+                        .iter()
+                        .filter(|op| !is_final(op))
+                        .map(|op| (op["id"].clone(), op["status"].clone()))
+                        .collect::<Vec<_>>(),
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Like [`finished`](Self::finished), and asserts `completed` for each.
+    pub(crate) async fn completed(&self, ids: &[&str]) -> Vec<Value> {
+        let operations = self.finished(ids).await;
+        for operation in &operations {
+            assert_eq!(
+                operation["status"],
+                "completed",
+                "operation {} did not complete: {:#}\n{}",
+                operation["id"],
+                operation,
+                self.logs()
+            );
+        }
+        operations
+    }
+
+    /// Waits until nothing is pending in the group (every entry acknowledged or dead-lettered).
+    pub(crate) async fn drained(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.redis.pending_summary(STREAM, GROUP).count > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "entries still pending\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The statuses reported for `id`, in order.
+    pub(crate) fn statuses(&self, id: &str) -> Vec<String> {
+        self.api
+            .status_bodies(id)
+            .iter()
+            .map(|body| body["status"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.worker.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub(crate) fn is_final(operation: &Value) -> bool {
+    matches!(operation["status"].as_str(), Some("completed" | "failed"))
+}
+
+/// The options of a create job for `hostname` in room r200.
+pub(crate) fn create(hostname: &str, mac: &str, ip: &str) -> Value {
+    serde_json::json!({
+        "action": "create",
+        "hostname": hostname,
+        "mac": mac,
+        "ip": ip,
+        "configName": "win11",
+        "csvCol0": "r200",
+        "oldHostname": null,
+        "pxeFlag": 1,
+        "dryRun": false,
+        "hostId": 17
+    })
+}
+
+/// The options of a delete job.
+pub(crate) fn delete(hostname: &str) -> Value {
+    serde_json::json!({"action": "delete", "hostname": hostname, "dryRun": false})
+}
+
+/// The `linbo-dc-dhcp-hook` binary next to this test's binary (built by `cargo test
+/// --workspace`, which `just test` runs).
+pub(crate) fn hook_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let hook = dir.join("linbo-dc-dhcp-hook");
+    assert!(
+        hook.exists(),
+        "{} is missing: build it first (`cargo build -p linbo-dc-dhcp-hook`; `just test` and \
+         `cargo test --workspace` do)",
+        hook.display()
+    );
+    hook
+}
+
+fn signal(child: &Child, name: &str) {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the test signals the process under test"
+    )]
+    let status = Command::new("kill")
+        .arg(name)
+        .arg(child.id().to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill {name} failed");
+}
+
+/// Devices file records (hostname → line) of `text`.
+pub(crate) fn hosts(text: &str) -> Vec<String> {
+    let file = devices_csv::DevicesFile::parse(text);
+    file.records()
+        .map(|(_, record)| record.hostname_key().into_owned())
+        .collect()
+}
+
+/// The `next-server` of host block `name` in a DHCP file, via the lossless parser.
+pub(crate) fn next_server(dhcp: &str, name: &str) -> Option<String> {
+    let config = dhcpd_conf::Config::parse(dhcp).expect("the DHCP file parses");
+    config
+        .host(name)
+        .unwrap_or_else(|| panic!("no host block {name} in:\n{dhcp}"))
+        .next_server()
+        .map(str::to_owned)
+}
