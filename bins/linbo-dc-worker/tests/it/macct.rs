@@ -20,7 +20,7 @@ async fn a_repair_completes_with_the_flags_of_its_output() {
         "{result:#}"
     );
     assert!(
-        harness.dc.exists(&format!("/var/log/macct/{id}.log")),
+        harness.dc.exists(format!("/var/log/macct/{id}.log")),
         "per-job log"
     );
     let calls = harness.dc.calls().join("\n");
