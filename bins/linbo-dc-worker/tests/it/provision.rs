@@ -416,3 +416,26 @@ async fn a_delete_cleans_up_what_the_import_left_behind_without_a_password_on_ar
         "no password in the log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_runs_concurrently_within_its_time_limit() {
+    // Six fixed-IP hosts: twelve lookups (A and PTR) of one second each. One after the other
+    // they would take twelve seconds, beyond VERIFY_TIMEOUT_SEC; eight at a time take two.
+    let mut harness = Harness::new("VERIFY_TIMEOUT_SEC=8\nVERIFY_CONCURRENCY=8").await;
+    harness.dc.knobs(&[("FAKE_HOST_SLEEP", "1")]);
+    let ids: Vec<String> = (0..6)
+        .map(|n| {
+            harness.provision(
+                "default-school",
+                create(&format!("r200-pc8{n}"), &format!("00:1a:2b:3c:20:8{n}"), &format!("10.0.200.8{n}")),
+            )
+        })
+        .collect();
+    harness.start_worker();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let done = harness.completed(&refs).await;
+    for operation in &done {
+        assert_eq!(operation["result"]["verify"]["dns_a_exists"], true, "{operation:#}");
+        assert_eq!(operation["result"]["verify"]["dns_ptr_exists"], true, "{operation:#}");
+    }
+}
