@@ -7,8 +7,14 @@ export PATH := env_var("HOME") + "/.cargo/bin:" + env_var("PATH")
 default:
     @just --list
 
-# Run the demo on a local sandbox: a devices.csv batch merge with per-job outcomes and the diff.
+# The worker on a local demo setup: private redis-server, fake LINBO API, sandbox DC in target/demo.
 demo:
+    scripts/install-deps.sh packages
+    cargo build --quiet --locked -p linbo-dc-worker -p linbo-dc-dhcp-hook --bins
+    cargo run --quiet --locked -p linbo-dc-worker --example demo
+
+# The merge engine alone: one devices.csv batch with per-job outcomes and the diff.
+demo-merge:
     cargo run --quiet --locked -p devices-csv --example merge -- fixtures/demo/devices.csv fixtures/demo/linbo-docker.devices.csv fixtures/demo/jobs.txt
 
 # Everything CI checks: format, lints, tests, docs, dependency policy, fuzz targets build.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `just test`, `just bench` and `just demo` need and a fresh Debian 12 machine with a Rust
 # toolchain lacks. Idempotent: does nothing when everything is present. Never starts a system service.
+# `install-deps.sh packages` installs the Debian packages only (what `just demo` needs).
 set -euo pipefail
 
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -9,6 +10,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 declare -A packages=(
     [redis-server]=redis-server
     [dhcpd]=isc-dhcp-server
+    [python3]=python3
 )
 missing=()
 for binary in "${!packages[@]}"; do
@@ -32,6 +34,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
         echo "install-deps: missing ${missing[*]}; run: sudo apt-get install ${missing[*]}" >&2
         exit 1
     fi
+fi
+
+if [ "${1:-}" = packages ]; then
+    exit 0
 fi
 
 # Cargo tools.

@@ -427,7 +427,11 @@ async fn verification_runs_concurrently_within_its_time_limit() {
         .map(|n| {
             harness.provision(
                 "default-school",
-                create(&format!("r200-pc8{n}"), &format!("00:1a:2b:3c:20:8{n}"), &format!("10.0.200.8{n}")),
+                create(
+                    &format!("r200-pc8{n}"),
+                    &format!("00:1a:2b:3c:20:8{n}"),
+                    &format!("10.0.200.8{n}"),
+                ),
             )
         })
         .collect();
@@ -435,7 +439,13 @@ async fn verification_runs_concurrently_within_its_time_limit() {
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let done = harness.completed(&refs).await;
     for operation in &done {
-        assert_eq!(operation["result"]["verify"]["dns_a_exists"], true, "{operation:#}");
-        assert_eq!(operation["result"]["verify"]["dns_ptr_exists"], true, "{operation:#}");
+        assert_eq!(
+            operation["result"]["verify"]["dns_a_exists"], true,
+            "{operation:#}"
+        );
+        assert_eq!(
+            operation["result"]["verify"]["dns_ptr_exists"], true,
+            "{operation:#}"
+        );
     }
 }

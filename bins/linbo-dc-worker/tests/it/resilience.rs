@@ -239,7 +239,10 @@ async fn sigterm_stops_the_worker_cleanly_and_the_heartbeat_shows_it_alive_befor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_delivered_too_often_is_dead_lettered_and_its_operation_failed() {
     let mut harness = Harness::new("MAX_DELIVERIES=5").await;
-    let id = harness.provision("default-school", create("r200-pc90", "00:1a:2b:3c:20:90", ""));
+    let id = harness.provision(
+        "default-school",
+        create("r200-pc90", "00:1a:2b:3c:20:90", ""),
+    );
     // A poison entry some earlier worker took again and again without finishing it.
     let entries = harness.redis.read_as(STREAM, "dc-workers", CONSUMER, 1);
     let mut claim = redis::cmd("XCLAIM");
@@ -257,10 +260,16 @@ async fn an_entry_delivered_too_often_is_dead_lettered_and_its_operation_failed(
     let done = harness.finished(&[&id]).await;
     assert_eq!(done[0]["status"], "failed", "{:#}", done[0]);
     let error = done[0]["error"].as_str().expect("error");
-    assert!(error.contains("dead-letter") && error.contains("delivered"), "{error}");
+    assert!(
+        error.contains("dead-letter") && error.contains("delivered"),
+        "{error}"
+    );
     harness.drained().await;
     let letters = harness.redis.dead_letters(DLQ);
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].fields["operation_id"], id);
-    assert!(!harness.dc.master("default-school").contains("r200-pc90"), "never provisioned");
+    assert!(
+        !harness.dc.master("default-school").contains("r200-pc90"),
+        "never provisioned"
+    );
 }
