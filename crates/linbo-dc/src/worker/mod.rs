@@ -49,6 +49,9 @@ use crate::worker_config::{SambaToolAuth, Settings};
 pub use crate::worker::report::Reporter;
 pub use crate::worker::task::Task;
 
+/// How long a stop request waits for running jobs (an import, a repair) to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
 /// Programs the worker runs besides the configured scripts; resolved through the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Programs {
@@ -177,6 +180,9 @@ impl Worker {
         consumer.heartbeat.interval = settings.heartbeat_interval;
         consumer.heartbeat.ttl = settings.heartbeat_ttl;
         consumer.heartbeat.version = format!("linbo-dc-worker {}", env!("CARGO_PKG_VERSION"));
+        // A stop request during an import lets the import finish (a command boundary) rather
+        // than abandon it half-way; the systemd unit's TimeoutStopSec is above this.
+        consumer.shutdown_grace = SHUTDOWN_GRACE;
         consumer
     }
 
