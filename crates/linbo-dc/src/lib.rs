@@ -1,7 +1,8 @@
 //! The linbo-dc application core, composed from the workspace's libraries: configuration files
-//! (parsed, never executed), sandboxable paths, the DHCP post-import hook workflow, the LINBO API
-//! client ([`api`]) and the durable outbox for status reports ([`outbox`]). The worker pipeline
-//! joins it later (see `docs/ARCHITECTURE.md`).
+//! (parsed, never executed), sandboxable paths, the DHCP post-import hook workflow ([`hook`]),
+//! the worker's configuration ([`worker_config`]), the LINBO API client ([`api`]), the durable
+//! outbox for status reports ([`outbox`]) and the worker itself ([`worker`]: provisioning
+//! batches, the machine-account lane, verification).
 //!
 //! Binaries in `bins/` are wiring only: they read arguments and the environment, call into this
 //! crate, and turn its reports into exit codes.
@@ -22,6 +23,10 @@
 //! * The hook matches DHCP host blocks by their exact host name (case-insensitive), as
 //!   linuxmuster writes them; a block named differently (hand-written aliases) is not patched.
 //! * Log timestamps are UTC.
+//! * After a failed import the worker restores both device files but does not run the import
+//!   again, so AD/DNS/DHCP keep whatever the failed import changed until the next batch.
+//! * Other schools are found as directories of `/etc/linuxmuster/sophomorix/`; their files are
+//!   read for MAC/IP conflicts on every batch.
 
 #![deny(missing_docs)]
 
