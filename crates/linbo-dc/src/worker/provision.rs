@@ -432,7 +432,13 @@ async fn provision(
                 change,
                 dry_run: None,
             } => {
-                let expect = expectation(&job.job, change, &files, &output);
+                let expect = expectation(
+                    &job.job,
+                    change,
+                    &files,
+                    &output,
+                    &context.settings.default_room,
+                );
                 live.push(Live {
                     slot: job.slot,
                     id: job.id,
@@ -689,10 +695,21 @@ fn restore(files: &Files) -> String {
 }
 
 /// What verification should find for an applied job.
-fn expectation(job: &Job, change: &Change, files: &Files, output: &MergeOutput) -> Expect {
-    let hostname = match &job.action {
-        devices_csv::Action::Upsert(spec) => spec.hostname.to_ascii_lowercase(),
-        devices_csv::Action::Delete { hostname } => hostname.to_ascii_lowercase(),
+fn expectation(
+    job: &Job,
+    change: &Change,
+    files: &Files,
+    output: &MergeOutput,
+    default_room: &devices_csv::Room,
+) -> Expect {
+    // The merge applied the job, so it validates; the host name is the validated one.
+    let hostname = match job.validate(default_room) {
+        Ok(devices_csv::Operation::Upsert { device, .. }) => device.hostname.to_string(),
+        Ok(devices_csv::Operation::Delete { hostname }) => hostname.to_string(),
+        Err(_) => match &job.action {
+            devices_csv::Action::Upsert(spec) => spec.hostname.to_ascii_lowercase(),
+            devices_csv::Action::Delete { hostname } => hostname.to_ascii_lowercase(),
+        },
     };
     match change {
         Change::Deleted | Change::AlreadyAbsent => Expect::Absent(target(
