@@ -352,13 +352,11 @@ async fn provision(
         Ok(files) => Arc::new(files),
         Err(problem) => {
             tracing::error!(%problem, "cannot read the device files");
-            for job in jobs {
-                results.push((
-                    job.slot,
-                    job.id,
-                    Some(StatusUpdate::failed(problem.clone())),
-                ));
-            }
+            fail_each(
+                &mut results,
+                jobs.into_iter().map(|job| (job.slot, job.id)),
+                &problem,
+            );
             return results;
         }
     };
@@ -392,13 +390,11 @@ async fn provision(
         Ok(output) => output,
         Err(error) => {
             let problem = format!("the merge failed: {error}");
-            for job in jobs {
-                results.push((
-                    job.slot,
-                    job.id,
-                    Some(StatusUpdate::failed(problem.clone())),
-                ));
-            }
+            fail_each(
+                &mut results,
+                jobs.into_iter().map(|job| (job.slot, job.id)),
+                &problem,
+            );
             return results;
         }
     };
@@ -474,13 +470,11 @@ async fn provision(
     let import_output = match imported {
         Ok(import_output) => import_output,
         Err(problem) => {
-            for job in live {
-                results.push((
-                    job.slot,
-                    job.id,
-                    Some(StatusUpdate::failed(problem.clone())),
-                ));
-            }
+            fail_each(
+                &mut results,
+                live.into_iter().map(|job| (job.slot, job.id)),
+                &problem,
+            );
             return results;
         }
     };
@@ -506,6 +500,15 @@ async fn provision(
         results.push((job.slot, job.id, Some(update)));
     }
     results
+}
+
+/// Every job of `jobs` fails with `problem`.
+fn fail_each(
+    results: &mut Vec<(usize, OperationId, Option<StatusUpdate>)>,
+    jobs: impl Iterator<Item = (usize, OperationId)>,
+    problem: &str,
+) {
+    results.extend(jobs.map(|(slot, id)| (slot, id, Some(StatusUpdate::failed(problem)))));
 }
 
 fn read_files(context: &Context, school: &School) -> Result<Files, String> {
