@@ -34,6 +34,9 @@ bench:
     cargo bench --locked -p dhcpd-conf --bench parse
     cargo bench --locked -p linbo-dc-dhcp-hook --bench hook
     cargo bench --locked -p job-stream --bench throughput
+    # The end-to-end benchmark installs the release hook from target/release as post-import hook.
+    cargo build --release --locked -p linbo-dc-dhcp-hook
+    cargo bench --locked -p linbo-dc-worker --bench end_to_end
 
 # Install what a fresh Debian machine lacks (apt packages when root, cargo-deny).
 deps:

@@ -133,6 +133,15 @@ impl Harness {
         }
     }
 
+    /// The process id of the running worker.
+    #[allow(
+        dead_code,
+        reason = "used by the end-to-end benchmark, not by every test"
+    )]
+    pub(crate) fn worker_pid(&self) -> Option<u32> {
+        self.worker.as_ref().map(Child::id)
+    }
+
     /// Whether the worker process is still running.
     pub(crate) fn worker_running(&mut self) -> bool {
         self.worker
@@ -210,7 +219,13 @@ impl Harness {
 
     /// Waits until every operation is `completed` or `failed`; returns them.
     pub(crate) async fn finished(&self, ids: &[&str]) -> Vec<Value> {
-        let deadline = Instant::now() + PATIENCE;
+        self.finished_within(ids, PATIENCE).await
+    }
+
+    /// Like [`finished`](Self::finished), with a deadline of `patience` instead of [`PATIENCE`]
+    /// (the benchmark waits longer: it reports a slow worker instead of failing on it).
+    pub(crate) async fn finished_within(&self, ids: &[&str], patience: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + patience;
         loop {
             let operations: Vec<Value> = ids.iter().map(|id| self.operation(id)).collect();
             if operations.iter().all(is_final) {
@@ -218,7 +233,7 @@ impl Harness {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "operations not finished within {PATIENCE:?}: {:#?}\n{}",
+                    "operations not finished within {patience:?}: {:#?}\n{}",
                     operations
                         .iter()
                         .filter(|op| !is_final(op))
@@ -233,7 +248,12 @@ impl Harness {
 
     /// Like [`finished`](Self::finished), and asserts `completed` for each.
     pub(crate) async fn completed(&self, ids: &[&str]) -> Vec<Value> {
-        let operations = self.finished(ids).await;
+        self.completed_within(ids, PATIENCE).await
+    }
+
+    /// Like [`finished_within`](Self::finished_within), and asserts `completed` for each.
+    pub(crate) async fn completed_within(&self, ids: &[&str], patience: Duration) -> Vec<Value> {
+        let operations = self.finished_within(ids, patience).await;
         for operation in &operations {
             assert_eq!(
                 operation["status"],
@@ -304,8 +324,10 @@ pub(crate) fn delete(hostname: &str) -> Value {
     serde_json::json!({"action": "delete", "hostname": hostname, "dryRun": false})
 }
 
-/// The `linbo-dc-dhcp-hook` binary next to this test's binary (built by `cargo test
-/// --workspace`, which `just test` runs).
+/// The `linbo-dc-dhcp-hook` binary next to this test's or benchmark's binary: tests run from
+/// `target/debug/deps/` and find `target/debug/linbo-dc-dhcp-hook` (built by `cargo test
+/// --workspace`, which `just test` runs); the end-to-end benchmark runs from
+/// `target/release/deps/` and finds `target/release/linbo-dc-dhcp-hook` (built by `just bench`).
 pub(crate) fn hook_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let dir = exe
@@ -313,10 +335,14 @@ pub(crate) fn hook_binary() -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("target/<profile>/deps/<test>");
     let hook = dir.join("linbo-dc-dhcp-hook");
+    let build = if dir.ends_with("release") {
+        "`cargo build --release -p linbo-dc-dhcp-hook`; `just bench` does"
+    } else {
+        "`cargo build -p linbo-dc-dhcp-hook`; `just test` and `cargo test --workspace` do"
+    };
     assert!(
         hook.exists(),
-        "{} is missing: build it first (`cargo build -p linbo-dc-dhcp-hook`; `just test` and \
-         `cargo test --workspace` do)",
+        "{} is missing: build it first ({build})",
         hook.display()
     );
     hook
