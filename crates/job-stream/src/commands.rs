@@ -185,19 +185,34 @@ pub(crate) async fn pending(
 /// `XCLAIM s g <this consumer> min_idle id...`: entries still idle that long move to this consumer.
 /// Entries deleted from the stream are dropped from the pending list by Redis and not returned.
 pub(crate) async fn claim(
-    mut connection: MultiplexedConnection,
+    connection: MultiplexedConnection,
     settings: &Settings,
     min_idle: Duration,
     ids: &[String],
 ) -> RedisResult<Vec<RawEntry>> {
-    let reply: Value = redis::cmd("XCLAIM")
+    claim_keeping(connection, settings, min_idle, ids, None).await
+}
+
+/// [`claim`], with `RETRYCOUNT keep` when `keep` is set: the entries' delivery counts are set to
+/// that value instead of being incremented.
+pub(crate) async fn claim_keeping(
+    mut connection: MultiplexedConnection,
+    settings: &Settings,
+    min_idle: Duration,
+    ids: &[String],
+    keep: Option<u64>,
+) -> RedisResult<Vec<RawEntry>> {
+    let mut command = redis::cmd("XCLAIM");
+    command
         .arg(&settings.stream)
         .arg(&settings.group)
         .arg(&settings.consumer)
         .arg(min_idle.as_millis() as u64)
-        .arg(ids)
-        .query_async(&mut connection)
-        .await?;
+        .arg(ids);
+    if let Some(count) = keep {
+        command.arg("RETRYCOUNT").arg(count);
+    }
+    let reply: Value = command.query_async(&mut connection).await?;
     parse_entries(reply)
 }
 

@@ -633,7 +633,17 @@ async fn apply_outcomes<H: Handler>(shared: &Arc<Shared<H>>, settled: Vec<(Settl
                     ?delay,
                     "entry will be delivered again after the delay"
                 );
-                let task = retry_after(Arc::clone(shared), settle, delay);
+                let task = retry_after(Arc::clone(shared), settle, delay, Count::Delivery);
+                shared.tracker.spawn(task);
+            }
+            Outcome::Defer(delay) => {
+                info!(
+                    entry_id = %settle.ticket.id,
+                    deliveries = settle.deliveries,
+                    ?delay,
+                    "entry deferred; it will be delivered again after the delay"
+                );
+                let task = retry_after(Arc::clone(shared), settle, delay, Count::Keep);
                 shared.tracker.spawn(task);
             }
             Outcome::DeadLetter(reason) => {
@@ -648,9 +658,24 @@ async fn apply_outcomes<H: Handler>(shared: &Arc<Shared<H>>, settled: Vec<(Settl
     drop(acked);
 }
 
-/// Waits `delay`, claims the entry back to this consumer (which counts a delivery) and dispatches
-/// it again. The ticket is held meanwhile, so neither replays nor the claimer take the entry.
-async fn retry_after<H: Handler>(shared: Arc<Shared<H>>, settle: Settle, delay: Duration) {
+/// Whether claiming an entry back for its retry counts a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    /// [`Outcome::RetryAfter`]: the claim counts a delivery.
+    Delivery,
+    /// [`Outcome::Defer`]: the entry keeps its delivery count.
+    Keep,
+}
+
+/// Waits `delay`, claims the entry back to this consumer (counting a delivery or not, see
+/// [`Count`]) and dispatches it again. The ticket is held meanwhile, so neither replays nor the
+/// claimer take the entry.
+async fn retry_after<H: Handler>(
+    shared: Arc<Shared<H>>,
+    settle: Settle,
+    delay: Duration,
+    count: Count,
+) {
     if !sleep_or_stop(&shared.stop, delay).await {
         return;
     }
@@ -658,11 +683,18 @@ async fn retry_after<H: Handler>(shared: Arc<Shared<H>>, settle: Settle, delay: 
     let ids = [settle.ticket.id.clone()];
     // The entry has been idle for `delay` unless another consumer claimed it meanwhile; requiring
     // that idle time keeps us from taking it back from them.
+    let keep = match count {
+        Count::Delivery => None,
+        Count::Keep => Some(settle.deliveries),
+    };
     let claimed = retry_redis(&shared, "claiming an entry for its retry", |connection| {
-        commands::claim(connection, settings, delay, &ids)
+        commands::claim_keeping(connection, settings, delay, &ids, keep)
     })
     .await;
-    let deliveries = settle.deliveries + 1;
+    let deliveries = match count {
+        Count::Delivery => settle.deliveries + 1,
+        Count::Keep => settle.deliveries,
+    };
     drop(settle);
     for entry in claimed.into_iter().flatten() {
         dispatch(&shared, entry, deliveries);

@@ -125,6 +125,13 @@ pub enum Outcome {
     /// [`max_deliveries`](crate::Settings::max_deliveries)). The wait blocks nothing else; if the
     /// consumer stops meanwhile, the entry stays pending for the next start.
     RetryAfter(std::time::Duration),
+    /// Not done, and not the entry's fault (a service it needs is down, a lock is held): keep it
+    /// pending and deliver it again to this consumer after the delay, **without** counting a
+    /// delivery towards [`max_deliveries`](crate::Settings::max_deliveries) (the claim keeps the
+    /// entry's delivery count with `RETRYCOUNT`). An entry may be deferred any number of times;
+    /// use it only for conditions outside the entry. Like `RetryAfter`, the delay is kept in
+    /// memory: after a restart the entry is replayed at once.
+    Defer(std::time::Duration),
     /// Give up: move it to the dead-letter stream with this reason as `last_error`.
     DeadLetter(String),
 }

@@ -26,7 +26,7 @@
 //!   once, at most [`concurrent_limit`](Settings::concurrent_limit) (2) at a time, never behind a
 //!   batch.
 //! * **Acknowledgement** is explicit: one [`Outcome`] per entry (acknowledge, leave pending, retry
-//!   after a delay, dead-letter); nothing is acknowledged before its handler returned
+//!   after a delay, defer without counting a delivery, dead-letter); nothing is acknowledged before its handler returned
 //!   [`Outcome::Ack`].
 //! * **Outages**: connections are re-established with exponential backoff and jitter
 //!   ([`backoff_base`](Settings::backoff_base) 250 ms up to [`backoff_cap`](Settings::backoff_cap)

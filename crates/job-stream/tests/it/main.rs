@@ -626,6 +626,27 @@ async fn retry_after_delivers_again_after_the_delay_in_both_lanes() {
     running.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferring_does_not_count_towards_max_deliveries() {
+    let server = RedisServer::start();
+    server.create_group(STREAM, GROUP);
+    let recorder = Recorder::new(Mode::DeferTimes(4, Duration::from_millis(100)));
+    let mut settings = fast_settings();
+    settings.batch_window = Duration::from_millis(20);
+    settings.max_deliveries = 2;
+    let running = start(&server, settings, recorder.clone());
+    add_provisions(&server, "op", 1);
+
+    wait_until("the entry is acknowledged", LONG, || {
+        recorder.n_seen() == 5 && pending_count(&server) == 0
+    })
+    .await;
+    assert_eq!(server.stream_len(DLQ), 0, "deferring never dead-letters");
+    let deliveries: Vec<u64> = recorder.seen().iter().map(|seen| seen.deliveries).collect();
+    assert_eq!(deliveries, [1, 1, 1, 1, 1], "the delivery count is kept");
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn run_rejects_invalid_settings_without_touching_redis() {
     let mut settings = fast_settings();

@@ -77,6 +77,8 @@ pub(crate) enum Mode {
     SlowBatch(Duration),
     /// Ask for a retry after this delay on the first delivery, acknowledge later ones.
     RetryOnceAfter(Duration),
+    /// Batches: defer each entry this many times with this delay, then acknowledge.
+    DeferTimes(usize, Duration),
 }
 
 /// A handled entry.
@@ -161,6 +163,14 @@ impl Handler for Recorder {
                 Outcome::Ack
             }
             Mode::RetryOnceAfter(delay) => return retry_once(&batch.deliveries, delay),
+            Mode::DeferTimes(times, delay) => {
+                return defer_times(
+                    &self.batches.lock().unwrap(),
+                    &batch.deliveries,
+                    times,
+                    delay,
+                );
+            }
         };
         self.batches_finished.lock().unwrap().push(Instant::now());
         vec![outcome; batch.deliveries.len()]
@@ -180,6 +190,31 @@ impl Handler for Recorder {
     async fn dead_lettered(&self, letter: &DeadLetter) {
         self.dead.lock().unwrap().push(letter.clone());
     }
+}
+
+/// Defers each entry until it has been seen `times` times, then acknowledges it.
+fn defer_times(
+    seen: &[Vec<Seen>],
+    deliveries: &[Delivery<TestJob>],
+    times: usize,
+    delay: Duration,
+) -> Vec<Outcome> {
+    deliveries
+        .iter()
+        .map(|delivery| {
+            let operation = &delivery.job.operation_id;
+            let n = seen
+                .iter()
+                .flatten()
+                .filter(|seen| &seen.operation_id == operation)
+                .count();
+            if n <= times {
+                Outcome::Defer(delay)
+            } else {
+                Outcome::Ack
+            }
+        })
+        .collect()
 }
 
 fn retry_once(deliveries: &[Delivery<TestJob>], delay: Duration) -> Vec<Outcome> {
