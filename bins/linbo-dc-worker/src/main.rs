@@ -21,6 +21,9 @@ use linbo_dc::worker_config::{self, EXIT_CONFIG, KEYS, Settings, Sources};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
+/// How long the runtime waits for abandoned blocking work at exit.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How often the outbox of undelivered API reports is re-sent.
 const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -90,7 +93,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(serve(settings, &root)) {
+    let result = runtime.block_on(serve(settings, &root));
+    // A command abandoned at the end of the stop grace (an import longer than the grace) keeps
+    // its blocking thread; do not wait for it: its entries are still pending and run again at
+    // the next start, and the provisioning lock is released when the process exits.
+    runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("linbo-dc-worker failed: {error:#}");

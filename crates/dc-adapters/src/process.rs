@@ -154,6 +154,12 @@ impl Output {
     }
 }
 
+/// Environment variables that hold linbo-dc's secrets; they are removed from every child's
+/// environment (a systemd `Environment=` line may set them for the worker), so neither the
+/// import, its hooks nor any script inherits them.
+pub const SECRET_ENVIRONMENT: [&str; 4] =
+    ["API_KEY", "REDIS_PASSWORD", "REDIS_URL", "SAMBA_TOOL_AUTH"];
+
 /// Runs `spec` to completion or until its timeout, then kills its whole process group (SIGTERM,
 /// [`KILL_GRACE`], SIGKILL). A non-zero exit is not an error here: callers interpret [`Output`].
 pub fn run(spec: &CommandSpec) -> Result<Output> {
@@ -164,6 +170,9 @@ pub fn run(spec: &CommandSpec) -> Result<Output> {
         reason = "this is the one place that builds a command"
     )]
     let mut command = Command::new(&spec.program);
+    for key in SECRET_ENVIRONMENT {
+        command.env_remove(key);
+    }
     command
         .args(&spec.args)
         .envs(spec.env.iter().map(|(key, value)| (key, value)))

@@ -7,6 +7,11 @@
 //! (`POST …/retry`), which enqueues a new entry with `attempt + 1`, and acknowledges this one. At
 //! `attempt >= 3` the job fails with `Max retries (3) exceeded: <error>`. If the worker restarts
 //! during the wait, the entry is simply repaired again (a repair is idempotent).
+//!
+//! Every entry first asks the API for its operation: an entry older than the operation's
+//! `attempt` (the API already enqueued the next attempt) or of an operation that already ended
+//! is acknowledged without running again, so a crash between a retry request and the
+//! acknowledgement cannot run a repair twice or spend an attempt.
 
 use std::time::Duration;
 
@@ -51,12 +56,36 @@ pub(crate) async fn run(
     if shutdown.is_cancelled() {
         return Outcome::Retry;
     }
+    match context.reporter.operation(operation_id).await {
+        Ok(operation)
+            if operation.attempt > *attempt
+                || matches!(operation.status.as_str(), "completed" | "failed") =>
+        {
+            tracing::info!(
+                entry_attempt = attempt,
+                operation_attempt = operation.attempt,
+                status = %operation.status,
+                "the operation has moved on; this entry is done"
+            );
+            context.settled(&delivery.id);
+            return Outcome::Ack;
+        }
+        Ok(_) => {}
+        Err(error) if error.is_retryable() => {
+            tracing::warn!(%error, "cannot fetch the operation; the entry stays pending");
+            return context.defer(&delivery.id);
+        }
+        Err(error) => {
+            tracing::error!(%error, deliveries = delivery.deliveries, "the API does not give the operation");
+            return Outcome::RetryAfter(SHORT_RETRY);
+        }
+    }
     if !context
         .reporter
         .report(operation_id, StatusUpdate::running())
         .await
     {
-        return Outcome::RetryAfter(SHORT_RETRY);
+        return context.defer(&delivery.id);
     }
     let settings = &context.settings;
     let log_dir = settings.log_dir.clone();
@@ -97,14 +126,15 @@ pub(crate) async fn run(
                 .report(operation_id, StatusUpdate::retrying(&error, *attempt))
                 .await
             {
-                return Outcome::RetryAfter(SHORT_RETRY);
+                return context.defer(&delivery.id);
             }
             context
                 .awaiting_retry
                 .lock()
                 .expect("retry map lock")
                 .insert(delivery.id.clone(), error);
-            return Outcome::RetryAfter(backoff(settings.macct_retry_backoff, *attempt));
+            // Waiting for the backoff is not a failed delivery.
+            return Outcome::Defer(backoff(settings.macct_retry_backoff, *attempt));
         }
         Err(error) => {
             tracing::error!(host = %host, attempt, %error, "machine-account repair failed for good");
@@ -112,9 +142,10 @@ pub(crate) async fn run(
         }
     };
     if context.reporter.report(operation_id, update).await {
+        context.settled(&delivery.id);
         Outcome::Ack
     } else {
-        Outcome::RetryAfter(SHORT_RETRY)
+        context.defer(&delivery.id)
     }
 }
 
@@ -132,32 +163,35 @@ async fn request_retry(
             .lock()
             .expect("retry map lock")
             .remove(entry);
+        context.settled(entry);
         Outcome::Ack
     };
-    match context.reporter.api().post_retry(operation_id).await {
+    let final_failure = match context.reporter.api().post_retry(operation_id).await {
         Ok(()) => {
             tracing::info!(
                 attempt,
                 "retry requested; the API enqueues the next attempt"
             );
-            done(context)
+            return done(context);
         }
-        Err(ApiError::RetryLimitReached { .. }) => {
-            let update = StatusUpdate::failed(max_retries(error));
-            if context.reporter.report(operation_id, update).await {
-                done(context)
-            } else {
-                Outcome::RetryAfter(SHORT_RETRY)
-            }
-        }
+        Err(ApiError::RetryLimitReached { .. }) => max_retries(error),
         Err(api_error) if api_error.is_retryable() => {
             tracing::warn!(%api_error, "retry request failed; trying again later");
-            Outcome::RetryAfter(SHORT_RETRY)
+            return context.defer(entry);
         }
         Err(api_error) => {
-            tracing::error!(%api_error, "the API refused the retry request; giving up on this entry");
-            done(context)
+            tracing::error!(%api_error, "the API refused the retry request");
+            format!("{error} (the API refused the retry request: {api_error})")
         }
+    };
+    if context
+        .reporter
+        .report(operation_id, StatusUpdate::failed(final_failure))
+        .await
+    {
+        done(context)
+    } else {
+        context.defer(entry)
     }
 }
 

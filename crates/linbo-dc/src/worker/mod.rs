@@ -28,6 +28,7 @@
 mod macct;
 mod provision;
 mod report;
+mod rollback;
 mod task;
 mod verify;
 
@@ -51,6 +52,12 @@ pub use crate::worker::task::Task;
 
 /// How long a stop request waits for running jobs (an import, a repair) to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
+/// Entries the worker holds locally before it stops reading (about 1 KiB each).
+pub const MAX_IN_FLIGHT: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(20_000) {
+    Some(limit) => limit,
+    None => panic!("20000 is not zero"),
+};
 
 /// Programs the worker runs besides the configured scripts; resolved through the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +122,33 @@ struct Context {
     provisioning: tokio::sync::Mutex<()>,
     /// Machine-account entries waiting for their retry: entry id → the error that failed them.
     awaiting_retry: std::sync::Mutex<HashMap<String, String>>,
+    /// Entries deferred because something outside them failed (API, lock, outbox): entry id →
+    /// how many times in a row, for the growing delay.
+    deferrals: std::sync::Mutex<HashMap<String, u32>>,
+}
+
+/// First delay of a deferred entry; doubled with each deferral of the same entry up to
+/// [`DEFER_CAP`].
+const DEFER_BASE: Duration = Duration::from_secs(2);
+/// Longest delay of a deferred entry.
+const DEFER_CAP: Duration = Duration::from_secs(60);
+
+impl Context {
+    /// Defers entry `id` again: `Outcome::Defer` with a delay that grows with each deferral.
+    fn defer(&self, id: &str) -> Outcome {
+        let mut deferrals = self.deferrals.lock().expect("deferral map lock");
+        let count = deferrals.entry(id.to_owned()).or_insert(0);
+        let delay = DEFER_BASE
+            .saturating_mul(1_u32 << (*count).min(10))
+            .min(DEFER_CAP);
+        *count += 1;
+        Outcome::Defer(delay)
+    }
+
+    /// Forgets the deferrals of entry `id` (it was settled).
+    fn settled(&self, id: &str) {
+        self.deferrals.lock().expect("deferral map lock").remove(id);
+    }
 }
 
 /// The [`Handler`] of the worker: provisioning batches and machine-account repairs.
@@ -136,6 +170,7 @@ impl Worker {
         let outbox = Outbox::open(&settings.outbox_dir)?;
         let private_dir = settings.state_dir.join("tmp");
         create_private_dir(&private_dir)?;
+        purge_auth_files(&private_dir);
         let auth = match &settings.samba_tool_auth {
             SambaToolAuth::None => Auth::None,
             SambaToolAuth::File(path) => Auth::File(path.clone()),
@@ -147,12 +182,13 @@ impl Worker {
             .temp_dir(private_dir);
         Ok(Worker {
             context: Arc::new(Context {
-                reporter: Reporter::new(api, outbox),
+                reporter: Reporter::new(api, Arc::new(outbox)),
                 settings,
                 programs,
                 samba_tool,
                 provisioning: tokio::sync::Mutex::new(()),
                 awaiting_retry: std::sync::Mutex::new(HashMap::new()),
+                deferrals: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -183,6 +219,9 @@ impl Worker {
         // A stop request during an import lets the import finish (a command boundary) rather
         // than abandon it half-way; the systemd unit's TimeoutStopSec is above this.
         consumer.shutdown_grace = SHUTDOWN_GRACE;
+        // A bulk import of thousands of hosts must not stop the reader, or machine-account
+        // entries behind it would wait for the whole backlog.
+        consumer.max_in_flight = MAX_IN_FLIGHT;
         consumer
     }
 
@@ -197,6 +236,29 @@ impl Worker {
             }
         }
         self.context.reporter.flush().await;
+    }
+}
+
+/// Removes samba authentication files a killed worker left behind (they hold a password).
+fn purge_auth_files(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("linbo-dc-samba-auth-")
+        {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::warn!(file = %entry.path().display(), "removed a samba authentication file left behind")
+                }
+                Err(error) => {
+                    tracing::error!(file = %entry.path().display(), %error, "cannot remove a samba authentication file left behind")
+                }
+            }
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiError, Operation, OperationId, ProvisionAction, StatusUpdate};
 use crate::paths::School;
+use crate::worker::rollback::{RollbackPoint, Saved};
 use crate::worker::verify::{self, Expect, Target};
 use crate::worker::{Context, Task};
 
@@ -29,8 +30,9 @@ const FETCH_CONCURRENCY: usize = 8;
 const REPORT_CONCURRENCY: usize = 8;
 /// The lock is tried in slices this long, so a stop request is noticed.
 const LOCK_SLICE: Duration = Duration::from_secs(1);
-/// Delay before an entry comes back after a step that may work later (API or outbox trouble).
-const SHORT_RETRY: Duration = Duration::from_secs(5);
+/// Delay before an entry whose operation the API does not give (404, garbage) comes back; these
+/// retries count towards `MAX_DELIVERIES`.
+const DEFER_UNKNOWN: Duration = Duration::from_secs(5);
 /// Most of the import's output sent as `importOutput` (its end, where the summary is).
 const MAX_IMPORT_OUTPUT: usize = 16 * 1024;
 
@@ -89,33 +91,34 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.deliveries.len()];
     let mut finals: Vec<(usize, OperationId, StatusUpdate)> = Vec::new();
 
-    // 1. The operations.
+    // 1. The operations. Stream order matters within a school (create then delete), so once an
+    // entry has to wait for the API, every later entry of the batch waits with it.
     let fetched = fetch_all(context, &batch.deliveries).await;
     let mut planned = Vec::new();
+    let mut refused = Vec::new();
+    let mut waiting = false;
     for (slot, (delivery, fetched)) in batch.deliveries.iter().zip(fetched).enumerate() {
         let id = delivery.job.operation_id().clone();
         match fetched {
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(operation_id = %id, %error, "cannot fetch the operation; the entry and the later ones of the batch stay pending");
+                outcomes[slot] = Some(context.defer(&delivery.id));
+                waiting = true;
+            }
+            _ if waiting => outcomes[slot] = Some(context.defer(&delivery.id)),
             Ok(operation) => match plan(&operation, &delivery.job) {
                 Ok(job) => planned.push(Planned { slot, id, job }),
                 Err(problem) => {
                     tracing::warn!(operation_id = %id, %problem, "job refused before the merge");
-                    finals.push((slot, id, StatusUpdate::failed(problem)));
+                    refused.push((slot, id, problem));
                 }
             },
-            Err(error @ ApiError::NotFound { .. }) => {
-                outcomes[slot] = Some(Outcome::DeadLetter(format!(
-                    "operation {id} is unknown to the API: {error}"
-                )));
-            }
-            Err(error) if error.is_retryable() => {
-                let delay = fetch_backoff(delivery.deliveries);
-                tracing::warn!(operation_id = %id, %error, ?delay, "cannot fetch the operation; the entry stays pending");
-                outcomes[slot] = Some(Outcome::RetryAfter(delay));
-            }
             Err(error) => {
-                outcomes[slot] = Some(Outcome::DeadLetter(format!(
-                    "cannot read operation {id} from the API: {error}"
-                )));
+                // 404 (unknown operation, or a wrong API_URL) or an answer that is not the
+                // API's: counted retries, so a misconfiguration shows before the entries are
+                // dead-lettered after MAX_DELIVERIES.
+                tracing::error!(operation_id = %id, %error, deliveries = delivery.deliveries, "the API does not give the operation");
+                outcomes[slot] = Some(Outcome::RetryAfter(DEFER_UNKNOWN));
             }
         }
     }
@@ -128,8 +131,11 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
                 let results = provision(context, &school, planned, lock, &batch.shutdown).await;
                 for (slot, id, result) in results {
                     match result {
-                        Some(update) => finals.push((slot, id, update)),
-                        None => outcomes[slot] = Some(Outcome::Retry),
+                        Ok(update) => finals.push((slot, id, update)),
+                        Err(Left::Stopped) => outcomes[slot] = Some(Outcome::Retry),
+                        Err(Left::Deferred) => {
+                            outcomes[slot] = Some(context.defer(&batch.deliveries[slot].id));
+                        }
                     }
                 }
             }
@@ -141,13 +147,27 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
             LockWait::Failed(problem) => {
                 tracing::error!(%problem, "cannot take the provisioning lock; the batch stays pending");
                 for job in &planned {
-                    outcomes[job.slot] = Some(Outcome::RetryAfter(SHORT_RETRY * 6));
+                    outcomes[job.slot] = Some(context.defer(&batch.deliveries[job.slot].id));
                 }
             }
         }
     }
 
-    // 3. Final reports, then acknowledgements.
+    // 3. Final reports (refused jobs are reported running first, like every job), then
+    // acknowledgements.
+    report_all(
+        context,
+        refused
+            .iter()
+            .map(|(_, id, _)| (id.clone(), StatusUpdate::running()))
+            .collect(),
+    )
+    .await;
+    finals.extend(
+        refused
+            .into_iter()
+            .map(|(slot, id, problem)| (slot, id, StatusUpdate::failed(problem))),
+    );
     let recorded = report_all(
         context,
         finals
@@ -161,14 +181,30 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
         outcomes[slot] = Some(if recorded {
             Outcome::Ack
         } else {
-            Outcome::RetryAfter(SHORT_RETRY)
+            context.defer(&batch.deliveries[slot].id)
         });
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis(), "batch done");
     outcomes
         .into_iter()
-        .map(|outcome| outcome.unwrap_or(Outcome::Retry))
+        .zip(&batch.deliveries)
+        .map(|(outcome, delivery)| {
+            let outcome = outcome.unwrap_or(Outcome::Retry);
+            if matches!(outcome, Outcome::Ack | Outcome::DeadLetter(_)) {
+                context.settled(&delivery.id);
+            }
+            outcome
+        })
         .collect()
+}
+
+/// Why a job was left pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// The worker is stopping; nothing was written for it.
+    Stopped,
+    /// A report could not even be stored; try again later.
+    Deferred,
 }
 
 /// The merge job of an operation, or why it cannot be one.
@@ -205,12 +241,6 @@ fn plan(operation: &Operation, task: &Task) -> Result<Job, String> {
         }),
     };
     Ok(if options.dry_run { job.dry_run() } else { job })
-}
-
-/// `5 s × 2^(deliveries-1)`, at most 5 minutes: the entry waits while the API is unreachable.
-fn fetch_backoff(deliveries: u64) -> Duration {
-    let exponent = u32::try_from(deliveries.saturating_sub(1).min(6)).unwrap_or(6);
-    (SHORT_RETRY * (1 << exponent)).min(Duration::from_secs(300))
 }
 
 async fn fetch_all(
@@ -310,15 +340,19 @@ async fn wait_for_lock(context: &Context, shutdown: &CancellationToken) -> LockW
     }
 }
 
-/// Steps 3 to 5 under the lock. Returns per planned job its final report, or `None` to leave it
-/// pending (stop requested before anything was written).
+/// One job's result: its final report, or why it is left pending.
+type JobResult = (usize, OperationId, Result<StatusUpdate, Left>);
+
+/// Steps 3 to 5 under the lock. Returns per planned job its final report, or why it stays
+/// pending. The lock moves into the commit-and-import step and is released when that step ends,
+/// even if this future is abandoned meanwhile.
 async fn provision(
     context: &Arc<Context>,
     school: &School,
     planned: Vec<Planned>,
     lock: ProvisionLock,
     shutdown: &CancellationToken,
-) -> Vec<(usize, OperationId, Option<StatusUpdate>)> {
+) -> Vec<JobResult> {
     let running = report_all(
         context,
         planned
@@ -334,7 +368,7 @@ async fn provision(
             jobs.push(job);
         } else {
             // Not even the outbox took the report: leave the entry for later.
-            results.push((job.slot, job.id, None));
+            results.push((job.slot, job.id, Err(Left::Deferred)));
         }
     }
     if jobs.is_empty() {
@@ -410,7 +444,7 @@ async fn provision(
                 results.push((
                     job.slot,
                     job.id,
-                    Some(StatusUpdate::failed(problem.to_string())),
+                    Ok(StatusUpdate::failed(problem.to_string())),
                 ));
             }
             JobOutcome::Applied {
@@ -422,7 +456,7 @@ async fn provision(
                 result.insert("mergeStats".to_owned(), merge_stats(&dry_run.stats));
                 result.insert("diff".to_owned(), json!(dry_run.diff));
                 result.insert("change".to_owned(), json!(change_name(change)));
-                results.push((job.slot, job.id, Some(StatusUpdate::completed(result))));
+                results.push((job.slot, job.id, Ok(StatusUpdate::completed(result))));
             }
             JobOutcome::Applied {
                 change,
@@ -450,7 +484,10 @@ async fn provision(
     supersede(&mut live);
     if shutdown.is_cancelled() {
         // Nothing written yet: the jobs run again after the restart.
-        results.extend(live.into_iter().map(|job| (job.slot, job.id, None)));
+        results.extend(
+            live.into_iter()
+                .map(|job| (job.slot, job.id, Err(Left::Stopped))),
+        );
         return results;
     }
 
@@ -462,11 +499,12 @@ async fn provision(
             Arc::clone(&files),
             Arc::new(output),
         );
-        tokio::task::spawn_blocking(move || commit_and_import(&context, &school, &files, &output))
-            .await
-            .unwrap_or_else(|error| Err(format!("the import step failed: {error}")))
+        tokio::task::spawn_blocking(move || {
+            commit_and_import(&context, &school, &files, &output, lock)
+        })
+        .await
+        .unwrap_or_else(|error| Err(format!("the import step failed: {error}")))
     };
-    drop(lock);
     let import_output = match imported {
         Ok(import_output) => import_output,
         Err(problem) => {
@@ -497,18 +535,18 @@ async fn provision(
             ))
             .with_result(result)
         };
-        results.push((job.slot, job.id, Some(update)));
+        results.push((job.slot, job.id, Ok(update)));
     }
     results
 }
 
 /// Every job of `jobs` fails with `problem`.
 fn fail_each(
-    results: &mut Vec<(usize, OperationId, Option<StatusUpdate>)>,
+    results: &mut Vec<JobResult>,
     jobs: impl Iterator<Item = (usize, OperationId)>,
     problem: &str,
 ) {
-    results.extend(jobs.map(|(slot, id)| (slot, id, Some(StatusUpdate::failed(problem)))));
+    results.extend(jobs.map(|(slot, id)| (slot, id, Ok(StatusUpdate::failed(problem)))));
 }
 
 fn read_files(context: &Context, school: &School) -> Result<Files, String> {
@@ -582,39 +620,57 @@ fn read_optional(path: &Path) -> Result<Option<String>, String> {
 }
 
 /// Writes delta and master when they changed, runs the optional sophomorix check and the import;
-/// restores both files when a step fails. `Ok` = the import's output for `importOutput`.
+/// restores both files from the rollback point when a step fails. Holds `lock` until the import
+/// ended. `Ok` = the import's output for `importOutput`.
 fn commit_and_import(
     context: &Context,
     school: &School,
     files: &Files,
     output: &MergeOutput,
+    lock: ProvisionLock,
 ) -> Result<String, String> {
+    let _lock = lock;
     let settings = &context.settings;
-    let backup_dir = settings.state_dir.join("backup").join(school.as_str());
+    let point = RollbackPoint::new(&settings.state_dir, school);
     let changed = output.changed(files.master_text(), files.delta_text());
+    let saved = match point.pending()? {
+        Some(saved) => {
+            tracing::warn!(
+                "the import of an earlier batch did not finish; its changes are undone if this import fails"
+            );
+            Some(saved)
+        }
+        None if changed => {
+            let saved = Saved {
+                master: files.master.clone(),
+                delta: files.delta.clone(),
+            };
+            point.save(&saved)?;
+            Some(saved)
+        }
+        None => None,
+    };
+    let undo = |problem: String| -> String {
+        match &saved {
+            Some(saved) => format!(
+                "{problem}{}",
+                point.restore(saved, &files.master_path, &files.delta_path)
+            ),
+            None => problem,
+        }
+    };
     if changed {
-        std::fs::create_dir_all(&backup_dir)
-            .map_err(|error| format!("creating {}: {error}", backup_dir.display()))?;
-        let write = |path: &Path, text: &str, backup: &str| {
-            atomic::replace_file(
-                path,
-                text.as_bytes(),
-                &ReplaceOptions {
-                    backup: Some(backup_dir.join(backup)),
-                    ..ReplaceOptions::default()
-                },
-            )
-        };
         // Delta first: the whole delta is merged into the master on every batch, so a crash
         // between the two writes heals at the next run.
-        if let Err(error) = write(&files.delta_path, &output.delta, "linbo-docker.devices.csv") {
-            return Err(format!(
-                "writing the delta file failed, nothing changed: {error}"
-            ));
-        }
-        if let Err(error) = write(&files.master_path, &output.master, "devices.csv") {
-            let restored = restore(files);
-            return Err(format!("writing devices.csv failed: {error}{restored}"));
+        for (path, text, name) in [
+            (&files.delta_path, &output.delta, "the delta file"),
+            (&files.master_path, &output.master, "devices.csv"),
+        ] {
+            if let Err(error) =
+                atomic::replace_file(path, text.as_bytes(), &ReplaceOptions::default())
+            {
+                return Err(undo(format!("writing {name} failed: {error}")));
+            }
         }
         tracing::info!(master = %files.master_path.display(), "device files written");
     }
@@ -624,14 +680,9 @@ fn commit_and_import(
             settings.command_timeout,
         );
         if let Err(error) = check {
-            let restored = if changed {
-                restore(files)
-            } else {
-                String::new()
-            };
-            return Err(format!(
-                "sophomorix rejected the device files: {error}{restored}"
-            ));
+            return Err(undo(format!(
+                "sophomorix rejected the device files: {error}"
+            )));
         }
     }
     let report = import_devices::import(
@@ -640,60 +691,21 @@ fn commit_and_import(
         settings.import_timeout,
     );
     match report {
-        Ok(report) if report.success => Ok(tail(&report.output, MAX_IMPORT_OUTPUT)),
+        Ok(report) if report.success => {
+            if let Err(problem) = point.clear() {
+                tracing::error!(%problem, "the import succeeded, but the rollback marker stays");
+            }
+            Ok(tail(&report.output, MAX_IMPORT_OUTPUT))
+        }
         Ok(report) => {
-            let restored = if changed {
-                restore(files)
-            } else {
-                String::new()
-            };
             tracing::error!(status = %report.status, "the import failed");
-            Err(format!(
-                "the import failed ({}): {}{restored}",
+            Err(undo(format!(
+                "the import failed ({}): {}",
                 report.status,
                 report.error_lines.join(" | ")
-            ))
+            )))
         }
-        Err(error) => {
-            let restored = if changed {
-                restore(files)
-            } else {
-                String::new()
-            };
-            Err(format!("the import failed: {error}{restored}"))
-        }
-    }
-}
-
-/// Puts the previous master and delta back; a text for the failure message.
-fn restore(files: &Files) -> String {
-    let mut problems = Vec::new();
-    for (path, previous) in [
-        (&files.master_path, &files.master),
-        (&files.delta_path, &files.delta),
-    ] {
-        let result = match previous {
-            Some(text) => atomic::replace_file(path, text.as_bytes(), &ReplaceOptions::default())
-                .map_err(|error| error.to_string()),
-            None => match std::fs::remove_file(path) {
-                Ok(()) => Ok(()),
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(error) => Err(format!("removing {}: {error}", path.display())),
-            },
-        };
-        if let Err(problem) = result {
-            tracing::error!(path = %path.display(), %problem, "RESTORING A DEVICE FILE FAILED");
-            problems.push(problem);
-        }
-    }
-    if problems.is_empty() {
-        tracing::warn!("devices.csv and the delta file restored to their previous versions");
-        "; devices.csv and the delta file were restored".to_owned()
-    } else {
-        format!(
-            "; restoring the previous files FAILED ({}); backups are under STATE_DIR/backup",
-            problems.join("; ")
-        )
+        Err(error) => Err(undo(format!("the import failed: {error}"))),
     }
 }
 
@@ -705,29 +717,40 @@ fn expectation(
     output: &MergeOutput,
     default_room: &devices_csv::Room,
 ) -> Expect {
-    // The merge applied the job, so it validates; the host name is the validated one.
-    let hostname = match job.validate(default_room) {
-        Ok(devices_csv::Operation::Upsert { device, .. }) => device.hostname.to_string(),
-        Ok(devices_csv::Operation::Delete { hostname }) => hostname.to_string(),
+    let before = [files.master_text(), files.delta_text()];
+    // The merge applied the job, so it validates; names are the validated ones.
+    let (hostname, old_hostname) = match job.validate(default_room) {
+        Ok(devices_csv::Operation::Upsert {
+            device,
+            old_hostname,
+        }) => (
+            device.hostname.to_string(),
+            old_hostname.map(|old| old.to_string()),
+        ),
+        Ok(devices_csv::Operation::Delete { hostname }) => (hostname.to_string(), None),
         Err(_) => match &job.action {
-            devices_csv::Action::Upsert(spec) => spec.hostname.to_ascii_lowercase(),
-            devices_csv::Action::Delete { hostname } => hostname.to_ascii_lowercase(),
+            devices_csv::Action::Upsert(spec) => (spec.hostname.to_ascii_lowercase(), None),
+            devices_csv::Action::Delete { hostname } => (hostname.to_ascii_lowercase(), None),
         },
     };
-    match change {
-        Change::Deleted | Change::AlreadyAbsent => Expect::Absent(target(
-            &hostname,
-            &[files.master_text(), files.delta_text()],
-        )),
-        Change::Renamed { from } => Expect::Renamed {
+    match (change, old_hostname) {
+        (Change::Deleted | Change::AlreadyAbsent, _) => Expect::Absent(target(&hostname, &before)),
+        (Change::Renamed { from }, _) => Expect::Renamed {
             new: target(&hostname, &[&output.master]),
-            old: target(from.as_str(), &[files.master_text(), files.delta_text()]),
+            old: target(from.as_str(), &before),
+        },
+        // A rename run again (the first run wrote it, then the worker stopped): the merge sees
+        // an update, but the old name must still be gone from AD and DNS.
+        (_, Some(old)) => Expect::Renamed {
+            new: target(&hostname, &[&output.master]),
+            old: target(&old, &before),
         },
         _ => Expect::Present(target(&hostname, &[&output.master])),
     }
 }
 
-/// The host as the first of `texts` that has it describes it (role, fixed IP).
+/// The host as the first of `texts` that has it describes it (role, fixed IP); `managed` when
+/// one of them has it at all.
 fn target(host: &str, texts: &[&str]) -> Target {
     for text in texts {
         let file = DevicesFile::parse(text);
@@ -745,6 +768,8 @@ fn target(host: &str, texts: &[&str]) -> Target {
                 host: host.to_owned(),
                 account,
                 ip: record.value(4).trim().parse().ok(),
+                managed: true,
+                protected: matches!(role, "server" | "addc"),
             };
         }
     }
@@ -752,26 +777,39 @@ fn target(host: &str, texts: &[&str]) -> Target {
         host: host.to_owned(),
         account: true,
         ip: None,
+        managed: false,
+        protected: false,
     }
 }
 
-/// Marks jobs whose host a later job of the batch changes again: only the last word on a host
-/// is verified.
+/// Marks what a later job of the batch decides anyway: only the last word on a host name is
+/// verified. A rename whose old name a later job reuses keeps checking its new name.
 fn supersede(live: &mut [Live]) {
     let mut claimed: std::collections::HashMap<String, OperationId> =
         std::collections::HashMap::new();
     for job in live.iter_mut().rev() {
+        let later = |name: &str| claimed.get(name).cloned();
+        let replaced = match &job.expect {
+            Expect::Present(target) | Expect::Absent(target) => {
+                later(&target.host).map(|by| Expect::Superseded { by: by.to_string() })
+            }
+            Expect::Renamed { new, old } => match (later(&new.host), later(&old.host)) {
+                (Some(by), _) => Some(Expect::Superseded { by: by.to_string() }),
+                (None, Some(_)) => Some(Expect::Present(new.clone())),
+                (None, None) => None,
+            },
+            Expect::Superseded { .. } => None,
+        };
         let names: Vec<String> = match &job.expect {
             Expect::Present(target) | Expect::Absent(target) => vec![target.host.clone()],
             Expect::Renamed { new, old } => vec![new.host.clone(), old.host.clone()],
             Expect::Superseded { .. } => Vec::new(),
         };
-        let later = names.iter().find_map(|name| claimed.get(name).cloned());
         for name in names {
             claimed.entry(name).or_insert_with(|| job.id.clone());
         }
-        if let Some(by) = later {
-            job.expect = Expect::Superseded { by: by.to_string() };
+        if let Some(expect) = replaced {
+            job.expect = expect;
         }
     }
 }
@@ -815,13 +853,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fetch_backoff_grows_and_is_capped() {
-        assert_eq!(fetch_backoff(1), Duration::from_secs(5));
-        assert_eq!(fetch_backoff(2), Duration::from_secs(10));
-        assert_eq!(fetch_backoff(100), Duration::from_secs(300));
-    }
-
-    #[test]
     fn tail_keeps_the_end_at_a_character_boundary() {
         assert_eq!(tail("abc", 10), "abc");
         assert_eq!(tail("aäb", 2), "…b");
@@ -832,6 +863,8 @@ mod tests {
         let text = "r1;pr01;nopxe;00:1A:2B:3C:4D:02;10.0.0.5;;;;printer;;0;;;;\nr1;sw01;nopxe;00:1A:2B:3C:4D:03;DHCP;;;;switch;;0;;;;\n";
         let printer = target("pr01", &[text]);
         assert!(printer.account, "printers have a computer account");
+        assert!(printer.managed && !printer.protected);
+        assert!(!target("nowhere", &[text]).managed);
         assert_eq!(printer.ip, Some("10.0.0.5".parse().expect("ip")));
         let switch = target("sw01", &[text]);
         assert!(!switch.account);

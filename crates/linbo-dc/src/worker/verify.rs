@@ -8,7 +8,9 @@
 //! * DHCP: the host block in `DHCP_VERIFY_FILE` when it is set, for information.
 //! * A host expected absent (delete, old name of a rename) that AD or DNS still has is removed
 //!   with `samba-tool computer delete` / `dns delete` (needs `SAMBA_TOOL_AUTH_FILE` or
-//!   `SAMBA_TOOL_AUTH`) and checked again.
+//!   `SAMBA_TOOL_AUTH`) and checked again — only when the host was in devices.csv or the delta
+//!   file before the batch, is not a `server`/`addc`, and for DNS only the A record of the
+//!   address the file had. Anything else that is still there is reported, never removed.
 //!
 //! Names outside `default-school` carry the `<school>-` prefix in AD and DNS; DHCP blocks are
 //! named by the plain host name.
@@ -35,6 +37,11 @@ pub(crate) struct Target {
     pub(crate) account: bool,
     /// Its fixed IP, if any.
     pub(crate) ip: Option<Ipv4Addr>,
+    /// It is in devices.csv or the delta file (before the batch, for a host expected absent):
+    /// only such hosts' AD and DNS objects may be removed by the clean-up.
+    pub(crate) managed: bool,
+    /// Its role is `server` or `addc`: never cleaned up.
+    pub(crate) protected: bool,
 }
 
 /// What a job expects after the import.
@@ -212,7 +219,11 @@ impl Checker<'_> {
         problems: &mut Vec<String>,
     ) {
         let name = self.name(&target.host);
-        let ad = self.ad_exists(&name, problems);
+        let mut ad_problems = Vec::new();
+        let ad = self.ad_exists(&name, &mut ad_problems);
+        if target.account {
+            problems.extend(ad_problems);
+        }
         verify.insert("ad_object_exists".to_owned(), json!(ad == Some(true)));
         if target.account && ad == Some(false) {
             problems.push(format!("AD computer object {name} not found"));
@@ -267,8 +278,21 @@ impl Checker<'_> {
         let name = self.name(&target.host);
         let fqdn = self.fqdn(&target.host);
         let mut cleaned = Vec::new();
+        let cleanable = if !target.managed {
+            Err("it was not in devices.csv or the delta file")
+        } else if target.protected {
+            Err("its role is server or addc")
+        } else {
+            Ok(())
+        };
         let mut ad = self.ad_exists(&name, problems);
-        if ad == Some(true) {
+        if ad == Some(true)
+            && let Err(reason) = cleanable
+        {
+            problems.push(format!(
+                "AD computer object {name} still exists; not removed because {reason}"
+            ));
+        } else if ad == Some(true) {
             let samba = self.context.samba_tool.clone();
             let delete_name = name.clone();
             match self.run(move || samba.computer_delete(&delete_name)).await {
@@ -296,7 +320,22 @@ impl Checker<'_> {
         let mut a = self.lookup_a(&fqdn, problems).await;
         if let Some(addresses) = a.clone().filter(|found| !found.is_empty()) {
             let zone = self.context.settings.linbo_domain.clone();
-            for address in addresses {
+            // Only the address the file had, and only for a host the worker may clean up.
+            let (ours, foreign): (Vec<String>, Vec<String>) =
+                addresses.into_iter().partition(|address| {
+                    cleanable.is_ok() && target.ip.is_some_and(|ip| ip.to_string() == *address)
+                });
+            if !foreign.is_empty() {
+                let reason = cleanable
+                    .err()
+                    .unwrap_or("it is not the address devices.csv had");
+                problems.push(format!(
+                    "DNS A record {fqdn} ({}) still exists; not removed because {reason}",
+                    foreign.join(", ")
+                ));
+            }
+            let tried = !ours.is_empty();
+            for address in ours {
                 let Ok(address) = address.parse::<Ipv4Addr>() else {
                     continue;
                 };
@@ -312,11 +351,16 @@ impl Checker<'_> {
                     )),
                 }
             }
-            a = self.lookup_a(&fqdn, problems).await;
-            if a.as_ref().is_some_and(|found| !found.is_empty()) {
-                problems.push(format!(
-                    "DNS A record {fqdn} still exists after the clean-up"
-                ));
+            if tried {
+                a = self.lookup_a(&fqdn, problems).await;
+                if let Some(left) = a.as_ref().filter(|found| !found.is_empty())
+                    && foreign.is_empty()
+                {
+                    problems.push(format!(
+                        "DNS A record {fqdn} ({}) still exists after the clean-up",
+                        left.join(", ")
+                    ));
+                }
             }
         }
         verify.insert(

@@ -560,6 +560,14 @@ impl Settings {
                          on the terminal); better, set SAMBA_TOOL_AUTH_FILE",
                     ));
                 }
+                // The same check the worker applies when it uses them (never quotes the value).
+                if let Err(error) = dc_adapters::samba_tool::Credentials::parse(&credentials.value)
+                {
+                    return Err(raw.error(
+                        "SAMBA_TOOL_AUTH",
+                        format!("{error}; expected user%password, better set SAMBA_TOOL_AUTH_FILE"),
+                    ));
+                }
                 SambaToolAuth::Credentials(Secret::new(&credentials.value))
             }
             (None, None) => SambaToolAuth::None,
