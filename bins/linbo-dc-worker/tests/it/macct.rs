@@ -129,3 +129,34 @@ async fn a_repair_does_not_wait_behind_a_slow_batch() {
     );
     harness.completed(&[&batch]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_never_inherit_the_workers_secrets() {
+    // A repair script that writes the names of its environment variables to its log file.
+    let mut harness = Harness::new("REPAIR_SCRIPT=/usr/share/linuxmuster/linbo/env_names.py").await;
+    harness.dc.write(
+        "/usr/share/linuxmuster/linbo/env_names.py",
+        "import os, sys\n\
+         log = sys.argv[sys.argv.index('--log-file') + 1]\n\
+         open(log, 'w').write('\\n'.join(sorted(os.environ)) + '\\n')\n\
+         print('no changes')\n",
+    );
+    harness.start_worker_with_env(&[
+        ("API_KEY", crate::support::API_KEY),
+        ("SAMBA_TOOL_AUTH", "administrator%env-samba-secret"),
+    ]);
+    let id = harness.macct("r100-pc01", "default-school");
+    let done = harness.completed(&[&id]).await;
+    assert_eq!(done[0]["result"]["no_changes"], true, "{:#}", done[0]);
+    let names = harness.dc.read(format!("/var/log/macct/{id}.log"));
+    assert!(
+        names.lines().any(|name| name == "LINBO_DC_ROOT"),
+        "the log lists the environment: {names}"
+    );
+    for secret in ["API_KEY", "SAMBA_TOOL_AUTH", "REDIS_PASSWORD", "REDIS_URL"] {
+        assert!(
+            !names.lines().any(|name| name == secret),
+            "{secret} reached the script: {names}"
+        );
+    }
+}

@@ -449,3 +449,42 @@ async fn verification_runs_concurrently_within_its_time_limit() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_never_removes_what_the_device_files_did_not_have() {
+    let mut harness = Harness::new("").await;
+    // The DC's own objects and a host nobody put in devices.csv.
+    harness.dc.write(
+        "/var/lib/fake-dc/ad/r300-pc01",
+        "dn: CN=R300-PC01\nsAMAccountName: R300-PC01$\n",
+    );
+    harness
+        .dc
+        .write("/var/lib/fake-dc/dns/r300-pc01", "10.0.30.1\n");
+    harness.start_worker();
+    let stranger = harness.provision("default-school", delete("r300-pc01"));
+    let done = harness.finished(&[&stranger]).await;
+    assert_eq!(done[0]["status"], "failed", "{:#}", done[0]);
+    let error = done[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("not removed because it was not in devices.csv"),
+        "{error}"
+    );
+    assert!(
+        harness.dc.ad_objects().contains(&"r300-pc01".to_owned()),
+        "left alone"
+    );
+    assert!(
+        harness.dc.dns_names().contains(&"r300-pc01".to_owned()),
+        "left alone"
+    );
+    assert!(
+        !harness
+            .dc
+            .calls()
+            .iter()
+            .any(|call| call.contains("delete")),
+        "no samba-tool delete ran: {:?}",
+        harness.dc.calls()
+    );
+}

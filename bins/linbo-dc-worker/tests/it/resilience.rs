@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use dc_testkit::RedisServer;
 
-use crate::support::{CONSUMER, DLQ, Harness, PATIENCE, STREAM, create, hosts};
+use crate::support::{CONSUMER, DLQ, Harness, MASTER, PATIENCE, STREAM, create, delete, hosts};
 
 async fn wait_until(harness: &Harness, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
@@ -272,4 +272,85 @@ async fn an_entry_delivered_too_often_is_dead_lettered_and_its_operation_failed(
         !harness.dc.master("default-school").contains("r200-pc90"),
         "never provisioned"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_killed_during_its_import_is_undone_when_the_replayed_import_fails() {
+    let mut harness = Harness::new("").await;
+    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "5")]);
+    let id = harness.provision(
+        "default-school",
+        create("r200-pc95", "00:1a:2b:3c:20:95", ""),
+    );
+    harness.start_worker();
+    wait_until(&harness, "the import to start", || {
+        !harness.dc.import_calls().is_empty()
+    })
+    .await;
+    assert!(
+        harness.dc.master("default-school").contains("r200-pc95"),
+        "written before the import"
+    );
+    harness.kill_worker();
+
+    // After the restart the job is already in the files; the import fails this time.
+    harness.dc.knobs(&[("FAKE_IMPORT_FAIL", "1")]);
+    harness.start_worker();
+    let done = harness.finished(&[&id]).await;
+    assert_eq!(done[0]["status"], "failed", "{:#}", done[0]);
+    assert!(
+        done[0]["error"].as_str().unwrap_or("").contains("restored"),
+        "{:#}",
+        done[0]
+    );
+    assert_eq!(
+        harness.dc.master("default-school"),
+        MASTER,
+        "back to the state before the batch"
+    );
+    assert!(
+        !harness
+            .dc
+            .exists("/etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv")
+    );
+    assert!(
+        !harness
+            .dc
+            .exists("/var/lib/linbo-dc/backup/default-school/import-pending")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_outage_while_fetching_keeps_the_entries_pending_without_dead_lettering() {
+    let mut harness = Harness::new("MAX_DELIVERIES=1").await;
+    harness.api.fail_always();
+    let first = harness.provision(
+        "default-school",
+        create("r200-pc96", "00:1a:2b:3c:20:96", ""),
+    );
+    let second = harness.provision("default-school", delete("r200-pc96"));
+    harness.start_worker();
+    wait_until(&harness, "several failed fetches", || {
+        harness
+            .api
+            .requests()
+            .iter()
+            .filter(|request| request.method == "GET")
+            .count()
+            >= 6
+    })
+    .await;
+    assert_eq!(
+        harness.redis.stream_len(DLQ),
+        0,
+        "waiting for the API is not the entry's fault"
+    );
+    harness.api.clear_failures();
+    harness.completed(&[&first, &second]).await;
+    assert!(
+        !harness.dc.master("default-school").contains("r200-pc96"),
+        "create then delete, in stream order"
+    );
+    harness.drained().await;
+    assert_eq!(harness.redis.stream_len(DLQ), 0);
 }

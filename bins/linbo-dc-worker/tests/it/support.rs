@@ -84,6 +84,11 @@ impl Harness {
 
     /// Starts the worker; its log goes to `worker-<n>.log` in the sandbox.
     pub(crate) fn start_worker(&mut self) {
+        self.start_worker_with_env(&[]);
+    }
+
+    /// Starts the worker with extra environment variables (they override the file).
+    pub(crate) fn start_worker_with_env(&mut self, env: &[(&str, &str)]) {
         assert!(self.worker.is_none(), "the worker is already running");
         self.starts += 1;
         let log = File::create(self.log_path(self.starts)).expect("worker log file");
@@ -98,6 +103,7 @@ impl Harness {
             .arg("/etc/macct-worker.conf")
             .arg("-v")
             .env_remove("LINBO_DC_ROOT")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
