@@ -613,11 +613,15 @@ async fn join_handler<H: Handler, T>(
 async fn apply_outcomes<H: Handler>(shared: &Arc<Shared<H>>, settled: Vec<(Settle, Outcome)>) {
     let mut acked = Vec::new();
     let mut acked_ids = Vec::new();
+    // Entries of one handler call that come back after the same delay come back together and in
+    // stream order, so a batch that waits keeps its order.
+    let mut later: Vec<(Count, Duration, Vec<Settle>)> = Vec::new();
     for (settle, outcome) in settled {
-        match outcome {
+        let (count, delay) = match outcome {
             Outcome::Ack => {
                 acked_ids.push(settle.ticket.id.clone());
                 acked.push(settle);
+                continue;
             }
             Outcome::Retry => {
                 info!(
@@ -625,37 +629,49 @@ async fn apply_outcomes<H: Handler>(shared: &Arc<Shared<H>>, settled: Vec<(Settl
                     deliveries = settle.deliveries,
                     "entry left pending for a later retry"
                 );
-            }
-            Outcome::RetryAfter(delay) => {
-                info!(
-                    entry_id = %settle.ticket.id,
-                    deliveries = settle.deliveries,
-                    ?delay,
-                    "entry will be delivered again after the delay"
-                );
-                let task = retry_after(Arc::clone(shared), settle, delay, Count::Delivery);
-                shared.tracker.spawn(task);
-            }
-            Outcome::Defer(delay) => {
-                info!(
-                    entry_id = %settle.ticket.id,
-                    deliveries = settle.deliveries,
-                    ?delay,
-                    "entry deferred; it will be delivered again after the delay"
-                );
-                let task = retry_after(Arc::clone(shared), settle, delay, Count::Keep);
-                shared.tracker.spawn(task);
+                continue;
             }
             Outcome::DeadLetter(reason) => {
                 let deliveries = settle.deliveries;
                 dead_letter(shared, settle, reason, deliveries).await;
+                continue;
             }
+            Outcome::RetryAfter(delay) => (Count::Delivery, delay),
+            Outcome::Defer(delay) => (Count::Keep, delay),
+        };
+        info!(
+            entry_id = %settle.ticket.id,
+            deliveries = settle.deliveries,
+            ?delay,
+            counted = count == Count::Delivery,
+            "entry will be delivered again after the delay"
+        );
+        match later
+            .iter_mut()
+            .find(|(c, d, _)| *c == count && *d == delay)
+        {
+            Some((_, _, group)) => group.push(settle),
+            None => later.push((count, delay, vec![settle])),
         }
+    }
+    for (count, delay, mut group) in later {
+        group.sort_by(|a, b| stream_order(&a.ticket.id, &b.ticket.id));
+        let task = retry_after(Arc::clone(shared), group, delay, count);
+        shared.tracker.spawn(task);
     }
     if !acked_ids.is_empty() {
         acknowledge(shared, &acked_ids).await;
     }
     drop(acked);
+}
+
+/// Orders stream entry ids (`<ms>-<seq>`) as Redis does.
+fn stream_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |id: &str| -> (u64, u64) {
+        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+        (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+    };
+    parse(a).cmp(&parse(b))
 }
 
 /// Whether claiming an entry back for its retry counts a delivery.
@@ -667,12 +683,12 @@ enum Count {
     Keep,
 }
 
-/// Waits `delay`, claims the entry back to this consumer (counting a delivery or not, see
-/// [`Count`]) and dispatches it again. The ticket is held meanwhile, so neither replays nor the
-/// claimer take the entry.
+/// Waits `delay`, claims the entries back to this consumer (counting a delivery or not, see
+/// [`Count`]) and dispatches them again, in the given order. The tickets are held meanwhile, so
+/// neither replays nor the claimer take the entries.
 async fn retry_after<H: Handler>(
     shared: Arc<Shared<H>>,
-    settle: Settle,
+    settles: Vec<Settle>,
     delay: Duration,
     count: Count,
 ) {
@@ -680,24 +696,30 @@ async fn retry_after<H: Handler>(
         return;
     }
     let settings = &shared.settings;
-    let ids = [settle.ticket.id.clone()];
-    // The entry has been idle for `delay` unless another consumer claimed it meanwhile; requiring
-    // that idle time keeps us from taking it back from them.
-    let keep = match count {
-        Count::Delivery => None,
-        Count::Keep => Some(settle.deliveries),
-    };
-    let claimed = retry_redis(&shared, "claiming an entry for its retry", |connection| {
-        commands::claim_keeping(connection, settings, delay, &ids, keep)
-    })
-    .await;
-    let deliveries = match count {
-        Count::Delivery => settle.deliveries + 1,
-        Count::Keep => settle.deliveries,
-    };
-    drop(settle);
-    for entry in claimed.into_iter().flatten() {
-        dispatch(&shared, entry, deliveries);
+    let mut claimed_entries = Vec::new();
+    for settle in settles {
+        let ids = [settle.ticket.id.clone()];
+        // The entry has been idle for `delay` unless another consumer claimed it meanwhile;
+        // requiring that idle time keeps us from taking it back from them.
+        let keep = match count {
+            Count::Delivery => None,
+            Count::Keep => Some(settle.deliveries),
+        };
+        let claimed = retry_redis(&shared, "claiming an entry for its retry", |connection| {
+            commands::claim_keeping(connection, settings, delay, &ids, keep)
+        })
+        .await;
+        let deliveries = match count {
+            Count::Delivery => settle.deliveries + 1,
+            Count::Keep => settle.deliveries,
+        };
+        claimed_entries.push((settle, claimed, deliveries));
+    }
+    for (settle, claimed, deliveries) in claimed_entries {
+        drop(settle);
+        for entry in claimed.into_iter().flatten() {
+            dispatch(&shared, entry, deliveries);
+        }
     }
 }
 
@@ -961,5 +983,17 @@ async fn remove_heartbeat<H: Handler>(shared: &Shared<H>) {
         Ok(Ok(())) => {}
         Ok(Err(error)) => debug!(%error, "removing the heartbeat failed; it expires by itself"),
         Err(_) => debug!("removing the heartbeat timed out; it expires by itself"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_order;
+
+    #[test]
+    fn stream_ids_order_numerically_not_as_text() {
+        let mut ids = vec!["10-0", "9-1", "9-10", "9-2"];
+        ids.sort_by(|a, b| stream_order(a, b));
+        assert_eq!(ids, ["9-1", "9-2", "9-10", "10-0"]);
     }
 }

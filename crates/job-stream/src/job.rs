@@ -130,7 +130,8 @@ pub enum Outcome {
     /// delivery towards [`max_deliveries`](crate::Settings::max_deliveries) (the claim keeps the
     /// entry's delivery count with `RETRYCOUNT`). An entry may be deferred any number of times;
     /// use it only for conditions outside the entry. Like `RetryAfter`, the delay is kept in
-    /// memory: after a restart the entry is replayed at once.
+    /// memory: after a restart the entry is replayed at once. Entries of one handler call
+    /// deferred (or retried) with the same delay come back together, in stream order.
     Defer(std::time::Duration),
     /// Give up: move it to the dead-letter stream with this reason as `last_error`.
     DeadLetter(String),

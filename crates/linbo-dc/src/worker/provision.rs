@@ -96,16 +96,18 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
     let fetched = fetch_all(context, &batch.deliveries).await;
     let mut planned = Vec::new();
     let mut refused = Vec::new();
-    let mut waiting = false;
+    let mut waiting: Option<Outcome> = None;
     for (slot, (delivery, fetched)) in batch.deliveries.iter().zip(fetched).enumerate() {
         let id = delivery.job.operation_id().clone();
         match fetched {
-            Err(error) if error.is_retryable() => {
+            Err(error) if waiting.is_none() && error.is_retryable() => {
                 tracing::warn!(operation_id = %id, %error, "cannot fetch the operation; the entry and the later ones of the batch stay pending");
-                outcomes[slot] = Some(context.defer(&delivery.id));
-                waiting = true;
+                let outcome = context.defer(&delivery.id);
+                outcomes[slot] = Some(outcome.clone());
+                waiting = Some(outcome);
             }
-            _ if waiting => outcomes[slot] = Some(context.defer(&delivery.id)),
+            // The same delay for all, so they come back together and in order.
+            _ if waiting.is_some() => outcomes[slot] = waiting.clone(),
             Ok(operation) => match plan(&operation, &delivery.job) {
                 Ok(job) => planned.push(Planned { slot, id, job }),
                 Err(problem) => {
@@ -146,8 +148,10 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
             }
             LockWait::Failed(problem) => {
                 tracing::error!(%problem, "cannot take the provisioning lock; the batch stays pending");
+                // One delay for all, so they come back together and in order.
+                let outcome = context.defer(&batch.deliveries[planned[0].slot].id);
                 for job in &planned {
-                    outcomes[job.slot] = Some(context.defer(&batch.deliveries[job.slot].id));
+                    outcomes[job.slot] = Some(outcome.clone());
                 }
             }
         }
