@@ -488,3 +488,35 @@ async fn a_delete_never_removes_what_the_device_files_did_not_have() {
         harness.dc.calls()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sophomorix_precheck_failure_restores_the_files_and_skips_the_import() {
+    let mut harness = Harness::new("SOPHOMORIX_PRECHECK=true").await;
+    harness.dc.knobs(&[("FAKE_SOPHOMORIX_EXIT", "88")]);
+    harness.start_worker();
+    let id = harness.provision(
+        "default-school",
+        create("r200-pc97", "00:1a:2b:3c:20:97", ""),
+    );
+    let done = harness.finished(&[&id]).await;
+    assert_eq!(done[0]["status"], "failed", "{:#}", done[0]);
+    let error = done[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("sophomorix") && error.contains("restored"),
+        "{error}"
+    );
+    assert_eq!(harness.dc.master("default-school"), MASTER);
+    assert!(
+        harness.dc.import_calls().is_empty(),
+        "no import after a failed check"
+    );
+    assert!(
+        harness
+            .dc
+            .calls()
+            .iter()
+            .any(|call| call.starts_with("sophomorix-device --dry-run")),
+        "{:?}",
+        harness.dc.calls()
+    );
+}
