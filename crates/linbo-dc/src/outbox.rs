@@ -41,14 +41,15 @@
 //! back the others, and a report the API refuses for good (unknown operation, 4xx) is dropped
 //! and listed in the [`FlushReport`] rather than blocking the reports behind it.
 //!
-//! The file operations are short blocking calls (a write and two fsyncs); they run on the
-//! calling thread.
+//! The file operations are short blocking calls (a write and two fsyncs). [`Outbox::push`] runs
+//! them on the calling thread; [`Outbox::store`] and [`deliver_or_store`] run them on tokio's
+//! blocking pool.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::api::{ApiClient, ApiError, OperationId, StatusUpdate};
@@ -250,6 +251,22 @@ impl Outbox {
         Ok(())
     }
 
+    /// [`push`](Self::push) on tokio's blocking pool, so the write and the two fsyncs never
+    /// stall the async runtime's threads.
+    pub async fn store(self: &Arc<Self>, id: &OperationId, update: StatusUpdate) -> Result<()> {
+        let (outbox, id) = (Arc::clone(self), id.clone());
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || outbox.push(&id, update))
+            .await
+            .unwrap_or_else(|error| {
+                Err(OutboxError {
+                    action: "storing a report in",
+                    path: dir,
+                    source: io::Error::other(error.to_string()),
+                })
+            })
+    }
+
     /// Number of queued reports, all operations together.
     pub fn pending(&self) -> usize {
         self.lock_queues().values().map(VecDeque::len).sum()
@@ -369,19 +386,19 @@ impl Outbox {
 /// operation.
 pub async fn deliver_or_store(
     client: &ApiClient,
-    outbox: &Outbox,
+    outbox: &Arc<Outbox>,
     id: &OperationId,
     update: StatusUpdate,
 ) -> Result<Delivery> {
     if outbox.pending_for(id) > 0 {
-        outbox.push(id, update)?;
+        outbox.store(id, update).await?;
         return Ok(Delivery::Stored(None));
     }
     match client.patch_status(id, &update).await {
         Ok(()) => Ok(Delivery::Delivered),
         Err(error) if error.is_retryable() => {
             tracing::warn!(operation_id = %id, %error, "status report stored in the outbox");
-            outbox.push(id, update)?;
+            outbox.store(id, update).await?;
             Ok(Delivery::Stored(Some(error)))
         }
         Err(error) => {

@@ -4,15 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::api::{ApiClient, ApiError, Operation, OperationId, StatusUpdate};
-use crate::outbox::Outbox;
+use crate::outbox::{self, Outbox};
 
 /// The API client and the outbox together.
 ///
 /// Once a report finds the API unreachable, later reports go straight to the outbox (no request,
 /// no timeout per job) until a flush of the outbox gets through again; a batch of fifty jobs
-/// during an outage costs one timeout, not fifty. Reports of one operation keep their order: a
-/// report for an operation with queued reports is queued behind them. Writes to the outbox (a
-/// write and two fsyncs) run on the blocking pool, never on the async runtime's threads.
+/// during an outage costs one timeout, not fifty. Otherwise it is [`outbox::deliver_or_store`].
 #[derive(Debug)]
 pub struct Reporter {
     api: ApiClient,
@@ -55,36 +53,23 @@ impl Reporter {
     /// even the outbox failed (keep the entry pending).
     pub async fn report(&self, id: &OperationId, update: StatusUpdate) -> bool {
         tracing::debug!(operation_id = %id, status = ?update.status, "reporting");
-        if self.api_down.load(Ordering::Relaxed) || self.outbox.pending_for(id) > 0 {
-            return self.store(id, update).await;
-        }
-        match self.api.patch_status(id, &update).await {
-            Ok(()) => true,
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(operation_id = %id, %error, "status report stored in the outbox");
-                self.note(Some(&error));
-                self.store(id, update).await
-            }
-            Err(error) => {
-                // The API will never take it (e.g. the operation is unknown): recorded as done.
-                tracing::warn!(operation_id = %id, %error, "the API refused a status report");
+        let recorded = if self.api_down.load(Ordering::Relaxed) {
+            self.outbox.store(id, update).await.map(|()| None)
+        } else {
+            outbox::deliver_or_store(&self.api, &self.outbox, id, update)
+                .await
+                .map(|delivery| match delivery {
+                    outbox::Delivery::Stored(error) => error,
+                    _ => None,
+                })
+        };
+        match recorded {
+            Ok(error) => {
+                self.note(error.as_ref());
                 true
             }
-        }
-    }
-
-    /// Appends to the outbox on the blocking pool.
-    async fn store(&self, id: &OperationId, update: StatusUpdate) -> bool {
-        let (outbox, queued_id) = (Arc::clone(&self.outbox), id.clone());
-        let stored = tokio::task::spawn_blocking(move || outbox.push(&queued_id, update)).await;
-        match stored {
-            Ok(Ok(())) => true,
-            Ok(Err(error)) => {
-                tracing::error!(operation_id = %id, %error, "cannot store a status report");
-                false
-            }
             Err(error) => {
-                tracing::error!(operation_id = %id, %error, "storing a status report failed");
+                tracing::error!(operation_id = %id, %error, "cannot store a status report");
                 false
             }
         }

@@ -52,7 +52,7 @@ async fn outage_loses_nothing_and_delivers_in_order_when_back() {
     api.insert_operation(operation(OTHER_ID));
     let client = client(&api);
     let dir = tempfile::tempdir().expect("temp dir");
-    let outbox = Outbox::open(dir.path().join("outbox")).expect("opens");
+    let outbox = std::sync::Arc::new(Outbox::open(dir.path().join("outbox")).expect("opens"));
     api.go_down().await;
 
     let first = [
@@ -335,7 +335,7 @@ async fn a_new_update_never_overtakes_queued_ones() {
     api.insert_operation(operation(ID));
     let client = client(&api);
     let dir = tempfile::tempdir().expect("temp dir");
-    let outbox = Outbox::open(dir.path()).expect("opens");
+    let outbox = std::sync::Arc::new(Outbox::open(dir.path()).expect("opens"));
 
     api.fail_always();
     let delivery = deliver_or_store(&client, &outbox, &id(ID), StatusUpdate::running())
@@ -382,7 +382,7 @@ async fn a_new_update_never_overtakes_queued_ones() {
 async fn a_refused_report_is_not_stored() {
     let api = FakeApi::start(KEY).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let outbox = Outbox::open(dir.path()).expect("opens");
+    let outbox = std::sync::Arc::new(Outbox::open(dir.path()).expect("opens"));
     let delivery = deliver_or_store(&client(&api), &outbox, &id(ID), StatusUpdate::running())
         .await
         .expect("recorded");
