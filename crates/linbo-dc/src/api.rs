@@ -40,6 +40,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::secret::Secret;
+
 /// The header that authenticates the worker to the internal API.
 pub const KEY_HEADER: &str = "X-Internal-Key";
 
@@ -49,36 +51,13 @@ pub const BODY_EXCERPT_LIMIT: usize = 512;
 /// Result of an API call.
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
-/// The shared secret sent as `X-Internal-Key`. Its `Debug` output is redacted and it has no
-/// `Display`, so it cannot end up in a log line by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// Wraps the key as read from the configuration.
-    pub fn new(key: impl Into<String>) -> ApiKey {
-        ApiKey(key.into())
-    }
-
-    /// The key itself, for the one place that needs it (the request header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
-
 /// Where the API is and how long to wait for it. Built by the caller from its configuration.
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     /// Base URL including the version prefix, e.g. `http://localhost:3000/api/v1`.
     pub base_url: String,
     /// Sent as `X-Internal-Key` on every request.
-    pub api_key: ApiKey,
+    pub api_key: Secret,
     /// Total time for one request, from connecting to the last byte of the response.
     pub timeout: Duration,
     /// Time for establishing the TCP (and TLS) connection.
@@ -480,7 +459,7 @@ pub struct ApiClient {
     http: reqwest::Client,
     base_url: Url,
     key_header: HeaderValue,
-    key: ApiKey,
+    key: Secret,
 }
 
 impl fmt::Debug for ApiClient {
@@ -695,7 +674,7 @@ mod tests {
     fn client(key: &str) -> ApiClient {
         ApiClient::new(&ApiSettings {
             base_url: "http://127.0.0.1:9/api/v1".into(),
-            api_key: ApiKey::new(key),
+            api_key: Secret::new(key),
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
         })
@@ -728,7 +707,7 @@ mod tests {
         );
         let mut settings = ApiSettings {
             base_url: "http://h/api/v1/".into(),
-            api_key: ApiKey::new("k"),
+            api_key: Secret::new("k"),
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
         };

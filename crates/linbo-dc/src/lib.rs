@@ -35,5 +35,6 @@ pub mod conf_file;
 pub mod hook;
 pub mod outbox;
 pub mod paths;
+pub mod secret;
 pub mod worker;
 pub mod worker_config;

@@ -163,7 +163,7 @@ impl Worker {
     pub fn new(settings: Settings, programs: Programs) -> Result<Worker, SetupError> {
         let api = ApiClient::new(&ApiSettings {
             base_url: settings.api_url.clone(),
-            api_key: crate::api::ApiKey::new(settings.api_key.expose()),
+            api_key: settings.api_key.clone(),
             timeout: settings.api_timeout,
             connect_timeout: settings.api_timeout.min(Duration::from_secs(5)),
         })?;

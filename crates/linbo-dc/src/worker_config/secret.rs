@@ -1,37 +1,8 @@
-//! Secrets that redact themselves, and the Redis connection (`REDIS_HOST`/`PORT`/`PASSWORD`/`DB`
-//! or `REDIS_URL`).
+//! The Redis connection (`REDIS_HOST`/`PORT`/`PASSWORD`/`DB` or `REDIS_URL`).
 
-use std::fmt;
 use std::net::Ipv6Addr;
 
-/// A credential (API key, Redis password, samba password). `Debug` and `Display` print `***`, so
-/// a secret cannot reach a log line by accident; [`Secret::expose`] is the one way to the text.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `text`.
-    pub fn new(text: impl Into<String>) -> Secret {
-        Secret(text.into())
-    }
-
-    /// The secret text, for the one place that sends it (a header, an AUTH command).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::secret::Secret;
 
 /// Where Redis is, from `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD`/`REDIS_DB` or, when set,
 /// from `REDIS_URL`.
@@ -55,7 +26,7 @@ impl RedisSettings {
     /// The connection URL the redis crate takes, with the password percent-encoded. It holds the
     /// password, so it is a [`Secret`].
     pub fn url(&self) -> Secret {
-        Secret(
+        Secret::new(
             self.render(
                 self.password
                     .as_ref()
@@ -141,7 +112,9 @@ pub(crate) fn parse_redis_url(url: &str) -> Result<RedisSettings, String> {
             };
             (
                 Some(user).filter(|user| !user.is_empty()),
-                password.filter(|password| !password.is_empty()).map(Secret),
+                password
+                    .filter(|password| !password.is_empty())
+                    .map(Secret::new),
             )
         }
     };

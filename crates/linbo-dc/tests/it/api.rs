@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use dc_testkit::FakeApi;
 use linbo_dc::api::{
-    ApiClient, ApiError, ApiKey, ApiSettings, OperationId, ProvisionAction, Status, StatusUpdate,
+    ApiClient, ApiError, ApiSettings, OperationId, ProvisionAction, Secret, Status, StatusUpdate,
 };
 use serde_json::{Map, Value, json};
 
@@ -15,7 +15,7 @@ pub(crate) const OTHER_ID: &str = "11111111-2222-4333-8444-555555555555";
 pub(crate) fn settings(base_url: String, timeout: Duration) -> ApiSettings {
     ApiSettings {
         base_url,
-        api_key: ApiKey::new(KEY),
+        api_key: Secret::new(KEY),
         timeout,
         connect_timeout: Duration::from_secs(1),
     }
@@ -363,7 +363,7 @@ fn settings_are_checked() {
         "http://localhost:3000/api/v1".into(),
         Duration::from_secs(1),
     );
-    bad_key.api_key = ApiKey::new("line\nbreak-secret");
+    bad_key.api_key = Secret::new("line\nbreak-secret");
     let error = ApiClient::new(&bad_key).expect_err("newline in key");
     assert!(!error.to_string().contains("break-secret"), "{error}");
 }
