@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use job_stream::time::rfc3339_utc;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -689,48 +690,6 @@ fn attempt_of(operation: &Value) -> String {
         .to_string()
 }
 
-/// `time` as RFC 3339 UTC with milliseconds, like JavaScript's `toISOString()`:
-/// `2023-11-14T22:13:20.123Z`.
-fn rfc3339_utc(time: SystemTime) -> String {
-    let since_epoch = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let seconds = since_epoch.as_secs();
-    let days = i64::try_from(seconds / 86_400).expect("days since 1970 fit in i64");
-    let (year, month, day) = civil_from_days(days);
-    let second_of_day = seconds % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60,
-        since_epoch.subsec_millis()
-    )
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        u32::try_from(month).expect("a month is 1..=12"),
-        u32::try_from(day).expect("a day is 1..=31"),
-    )
-}
-
 /// A `macct_repair` operation as the real API stores it (SPEC §2.2): `status` `pending`, empty
 /// `options`.
 pub fn macct_operation(id: &str, host: &str, school: &str, attempt: u64) -> Value {
@@ -864,22 +823,6 @@ mod tests {
         assert_eq!(answer(&mut state, &request("key")).status, 500);
         assert_eq!(answer(&mut state, &request("key")).status, 500);
         assert_eq!(answer(&mut state, &request("key")).status, 404);
-    }
-
-    #[track_caller]
-    fn check_time(seconds: u64, millis: u64, expect: &str) {
-        let time =
-            SystemTime::UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_millis(millis);
-        assert_eq!(rfc3339_utc(time), expect);
-    }
-
-    #[test]
-    fn times_are_rfc3339_utc_with_milliseconds() {
-        check_time(0, 0, "1970-01-01T00:00:00.000Z");
-        check_time(951_782_399, 999, "2000-02-28T23:59:59.999Z");
-        check_time(951_782_400, 0, "2000-02-29T00:00:00.000Z");
-        check_time(1_700_000_000, 123, "2023-11-14T22:13:20.123Z");
-        check_time(4_107_542_400, 7, "2100-03-01T00:00:00.007Z");
     }
 
     #[test]

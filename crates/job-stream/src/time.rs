@@ -102,6 +102,13 @@ mod tests {
     }
 
     #[test]
+    fn like_javascripts_to_iso_string() {
+        check(951_782_399, 999, "2000-02-28T23:59:59.999Z");
+        check(1_700_000_000, 123, "2023-11-14T22:13:20.123Z");
+        check(4_107_542_400, 7, "2100-03-01T00:00:00.007Z");
+    }
+
+    #[test]
     fn before_the_epoch_is_clamped() {
         assert_eq!(
             rfc3339_utc(UNIX_EPOCH - Duration::from_secs(10)),
