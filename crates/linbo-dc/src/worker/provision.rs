@@ -251,27 +251,12 @@ async fn fetch_all(
     context: &Arc<Context>,
     deliveries: &[Delivery<Task>],
 ) -> Vec<Result<Operation, ApiError>> {
-    let permits = Arc::new(Semaphore::new(FETCH_CONCURRENCY));
-    let mut tasks = JoinSet::new();
-    for (index, delivery) in deliveries.iter().enumerate() {
-        let (context, permits, id) = (
-            Arc::clone(context),
-            Arc::clone(&permits),
-            delivery.job.operation_id().clone(),
-        );
-        tasks.spawn(async move {
-            let _permit = permits.acquire().await;
-            (index, context.reporter.operation(&id).await)
-        });
-    }
-    let mut results: Vec<Option<Result<Operation, ApiError>>> =
-        (0..deliveries.len()).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((index, result)) = joined {
-            results[index] = Some(result);
-        }
-    }
-    results
+    let fetches = deliveries.iter().map(|delivery| {
+        let (context, id) = (Arc::clone(context), delivery.job.operation_id().clone());
+        async move { context.reporter.operation(&id).await }
+    });
+    bounded(FETCH_CONCURRENCY, fetches)
+        .await
         .into_iter()
         .map(|result| {
             // A fetch task that panicked counts as a timeout: the entry is retried.
@@ -290,23 +275,41 @@ async fn report_all(
     context: &Arc<Context>,
     reports: Vec<(OperationId, StatusUpdate)>,
 ) -> Vec<bool> {
-    let permits = Arc::new(Semaphore::new(REPORT_CONCURRENCY));
-    let mut tasks = JoinSet::new();
-    let count = reports.len();
-    for (index, (id, update)) in reports.into_iter().enumerate() {
-        let (context, permits) = (Arc::clone(context), Arc::clone(&permits));
-        tasks.spawn(async move {
+    let sends = reports.into_iter().map(|(id, update)| {
+        let context = Arc::clone(context);
+        async move { context.reporter.report(&id, update).await }
+    });
+    bounded(REPORT_CONCURRENCY, sends)
+        .await
+        .into_iter()
+        .map(|recorded| recorded == Some(true))
+        .collect()
+}
+
+/// Runs `tasks` at most `limit` at a time; their results in the order of `tasks` (`None` for a
+/// task that panicked).
+async fn bounded<T: Send + 'static>(
+    limit: usize,
+    tasks: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<Option<T>> {
+    let permits = Arc::new(Semaphore::new(limit));
+    let mut running = JoinSet::new();
+    let mut count = 0;
+    for (index, task) in tasks.enumerate() {
+        let permits = Arc::clone(&permits);
+        running.spawn(async move {
             let _permit = permits.acquire().await;
-            (index, context.reporter.report(&id, update).await)
+            (index, task.await)
         });
+        count += 1;
     }
-    let mut recorded = vec![false; count];
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((index, done)) = joined {
-            recorded[index] = done;
+    let mut results: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    while let Some(joined) = running.join_next().await {
+        if let Ok((index, result)) = joined {
+            results[index] = Some(result);
         }
     }
-    recorded
+    results
 }
 
 enum LockWait {
