@@ -91,6 +91,26 @@ pub enum Error {
         /// Why (never includes the secret).
         reason: &'static str,
     },
+    /// A samba authentication file could not be used; the message never contains the password.
+    #[error("unusable samba authentication file {}: {reason}", path.display())]
+    InvalidAuthFile {
+        /// The file.
+        path: PathBuf,
+        /// Why (never includes the secret).
+        reason: &'static str,
+    },
+    /// `samba-tool dns delete` named a zone the DC does not have: a configuration error (the
+    /// DNS domain or the reverse zone is wrong), not an absent record.
+    #[error(
+        "`{command}`: the DNS zone {zone:?} does not exist on the DC (a configuration error, not \
+         an absent record)"
+    )]
+    DnsZoneMissing {
+        /// The command line, secrets redacted.
+        command: String,
+        /// The zone samba-tool named.
+        zone: String,
+    },
 }
 
 /// The lines of a failure joined for one-line messages.

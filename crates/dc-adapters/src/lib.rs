@@ -35,12 +35,15 @@
 //!   timeout kill; its pipes are abandoned after [`process::KILL_GRACE`].
 //! * Output scans match fixed substrings (`ERROR:`, `errors detected`, `Unable to find
 //!   computer`, `NXDOMAIN`, ...) of the English messages; a localised or reworded tool defeats
-//!   them. The samba-tool and `host` messages were taken from their sources and documentation,
-//!   not recorded on a live DC.
+//!   them. The samba-tool and `host` verdicts are tested on output recorded from a real Samba AD
+//!   DC (samba-tool 4.17.12 and 4.22.6, bind9-host 9.18) and against a live DC
+//!   (`dc_testkit::SambaDc`); the `import-devices`, `sophomorix-device` and `repair_macct`
+//!   outputs are reconstructions.
 //! * `sophomorix-device --dry-run` is assumed to take no school and to exit like `--sync`.
-//! * Temporary samba authentication files go to the system temp directory unless
+//! * Temporary samba password files go to the system temp directory unless
 //!   [`samba_tool::SambaTool::temp_dir`] says otherwise; a kill -9 during a samba-tool call can
-//!   leave one behind (0600, owned by the worker's user).
+//!   leave one behind (0600, owned by the worker's user, named
+//!   [`samba_tool::PASSWORD_FILE_PREFIX`]`…`).
 //! * Redaction replaces every occurrence of a secret in captured output, so a very short samba
 //!   password also masks unrelated text that happens to contain it.
 //! * Keeping the owner of a replaced file needs the privileges to `chown` to it (root on a DC).

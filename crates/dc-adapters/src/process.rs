@@ -154,11 +154,20 @@ impl Output {
     }
 }
 
-/// Environment variables that hold linbo-dc's secrets; they are removed from every child's
-/// environment (a systemd `Environment=` line may set them for the worker), so neither the
-/// import, its hooks nor any script inherits them.
-pub const SECRET_ENVIRONMENT: [&str; 4] =
-    ["API_KEY", "REDIS_PASSWORD", "REDIS_URL", "SAMBA_TOOL_AUTH"];
+/// Environment variables that hold linbo-dc's secrets, and samba's own credential variables
+/// (`PASSWD`, `PASSWD_FD`, `PASSWD_FILE`, which samba-tool reads); they are removed from every
+/// child's environment (a systemd `Environment=` line may set them for the worker), so neither
+/// the import, its hooks nor any script inherits them. A command that needs one gets it through
+/// [`CommandSpec::env`].
+pub const SECRET_ENVIRONMENT: [&str; 7] = [
+    "API_KEY",
+    "REDIS_PASSWORD",
+    "REDIS_URL",
+    "SAMBA_TOOL_AUTH",
+    "PASSWD",
+    "PASSWD_FD",
+    "PASSWD_FILE",
+];
 
 /// Runs `spec` to completion or until its timeout, then kills its whole process group (SIGTERM,
 /// [`KILL_GRACE`], SIGKILL). A non-zero exit is not an error here: callers interpret [`Output`].

@@ -1,15 +1,26 @@
 //! `samba-tool computer show|list|delete` and `samba-tool dns delete`: AD computer objects and
 //! DNS records on the DC, for provisioning's verification and delete clean-up (SPEC §5.6).
 //!
-//! Credentials go through an authentication file (`-A FILE`): either the administrator's own
-//! (`SAMBA_TOOL_AUTH_FILE`) or a private 0600 temporary file written from `user%password`
-//! (`SAMBA_TOOL_AUTH`) and deleted after the call. The password never reaches argv, logs or
-//! errors.
+//! Reads (`computer show`, `computer list`) run without credentials: as root on the DC samba-tool
+//! opens the local `sam.ldb` (recorded: `samba-tool_computer_list_adapter_argv_no_auth.txt`).
+//! Deletes authenticate as `-U [DOMAIN\]USER`, the password in a private 0600 file that samba
+//! reads through the `PASSWD_FILE` environment variable. That works on every samba-tool from
+//! 4.15 to 4.22: `-A/--authentication-file` exists only from Samba 4.18 and samba-tool 4.17
+//! (Debian 12) refuses it with exit 2, and 4.22 silently ignores an `-A` file that does not exist
+//! (recordings `samba-tool_computer_list_adapter_argv_with_-A.txt`, `samba-4.22/…_-A_nonexistent_file.txt`;
+//! `samba-tool_dns_query_A_with_PASSWD_FILE_env.txt` shows 4.17 taking `PASSWD_FILE`). The
+//! credentials come from the administrator's samba authentication file (`SAMBA_TOOL_AUTH_FILE`,
+//! read at every call) or from `user%password` (`SAMBA_TOOL_AUTH`); the password never reaches
+//! argv, logs or errors, and its file is deleted after the call.
+//!
+//! Verdicts follow the recorded output of samba-tool 4.17 and 4.22: "Unable to find computer" and
+//! "Record does not exist" are an absent object; "Zone does not exist" is a configuration error
+//! ([`Error::DnsZoneMissing`]), never "already absent".
 
 use std::fmt;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tempfile::NamedTempFile;
@@ -80,18 +91,90 @@ impl Credentials {
         })
     }
 
+    /// Reads a samba authentication file (the `-A` format: `username = …`, `password = …`,
+    /// optionally `domain = …`; keys in any case, blanks around `=` ignored, other lines skipped,
+    /// as samba's `cli_credentials_parse_file` reads it). Errors never contain the password.
+    pub fn from_auth_file(path: &Path) -> Result<Credentials> {
+        let text = std::fs::read_to_string(path)
+            .map_err(Error::file("reading the samba authentication file", path))?;
+        Credentials::parse_auth_file(&text).map_err(|error| match error {
+            Error::InvalidCredentials { reason } => Error::InvalidAuthFile {
+                path: path.to_owned(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// The pure part of [`from_auth_file`](Self::from_auth_file).
+    pub fn parse_auth_file(text: &str) -> Result<Credentials> {
+        let invalid = |reason| Error::InvalidCredentials { reason };
+        let (mut username, mut password, mut domain) = (None, None, None);
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let key: String = key
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_lowercase();
+            let value = value.trim_start_matches([' ', '\t']).trim_end_matches('\r');
+            match key.as_str() {
+                "username" => username = Some(value.to_owned()),
+                "password" => password = Some(value.to_owned()),
+                "domain" => domain = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        let username = username
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| invalid("no username= line"))?;
+        let password = password
+            .filter(|password| !password.is_empty())
+            .ok_or_else(|| invalid("no password= line"))?;
+        if [&username, &password]
+            .iter()
+            .any(|value| value.contains('\0'))
+            || domain
+                .as_deref()
+                .is_some_and(|domain| domain.contains('\0'))
+        {
+            return Err(invalid("a NUL cannot be passed to samba-tool"));
+        }
+        // `username=DOMAIN\user` as samba-tool's -U reads it.
+        let (domain, username) = match (
+            domain.filter(|d| !d.is_empty()),
+            username.split_once(['\\', '/']),
+        ) {
+            (None, Some((domain, user))) if !domain.is_empty() => {
+                (Some(domain.to_owned()), user.to_owned())
+            }
+            (domain, _) => (domain, username),
+        };
+        Ok(Credentials {
+            username,
+            password,
+            domain,
+        })
+    }
+
     /// The user name.
     pub fn username(&self) -> &str {
         &self.username
     }
 
-    /// The contents of a samba authentication file for these credentials.
-    fn file_text(&self) -> String {
-        let mut text = format!("username={}\npassword={}\n", self.username, self.password);
-        if let Some(domain) = &self.domain {
-            text.push_str(&format!("domain={domain}\n"));
+    /// The domain, when one was given.
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    /// The value of samba-tool's `-U`: `DOMAIN\user` or `user` (never the password).
+    pub fn user_argument(&self) -> String {
+        match &self.domain {
+            Some(domain) => format!("{domain}\\{}", self.username),
+            None => self.username.clone(),
         }
-        text
     }
 }
 
@@ -105,14 +188,14 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// How samba-tool authenticates.
+/// How samba-tool authenticates its deletes (reads never need credentials on the DC).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
-    /// No credentials: local reads as root work; deletes are refused.
+    /// No credentials: deletes are refused before anything runs.
     None,
-    /// An existing samba authentication file, passed as `-A FILE`.
+    /// The administrator's samba authentication file, read at every delete.
     File(PathBuf),
-    /// Credentials written to a private temporary authentication file per call.
+    /// `user%password` credentials.
     Credentials(Credentials),
 }
 
@@ -163,7 +246,7 @@ impl SambaTool {
         }
     }
 
-    /// Writes temporary authentication files into `dir` (default: [`std::env::temp_dir`], which
+    /// Writes the temporary password files into `dir` (default: [`std::env::temp_dir`], which
     /// honours `TMPDIR`). A directory only the worker's user can read is best.
     pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> SambaTool {
         self.temp_dir = Some(dir.into());
@@ -180,10 +263,7 @@ impl SambaTool {
     /// `computer list`: the computer names, without the trailing `$`.
     pub fn computer_list(&self) -> Result<Vec<String>> {
         let (spec, output) = self.call(&["computer", "list"], false)?;
-        if !output.success() {
-            return Err(failed(&spec.display(), &output));
-        }
-        Ok(parse_computer_list(&output.stdout))
+        list_verdict(&spec.display(), &output)
     }
 
     /// `computer delete NAME` (needs credentials).
@@ -214,50 +294,57 @@ impl SambaTool {
         delete_verdict(&spec.display(), &output)
     }
 
-    /// Runs samba-tool with `words` and the authentication; `needs_auth` refuses to run without.
+    /// Runs samba-tool with `words`; with `needs_auth` as `-U USER` and the password in a
+    /// temporary 0600 file named by `PASSWD_FILE`, refused without credentials.
     fn call(&self, words: &[&str], needs_auth: bool) -> Result<(CommandSpec, Output)> {
         let mut spec = CommandSpec::new(&self.binary)
             .args(words.iter().copied())
             .timeout(self.timeout);
         // Held until the command finished; dropping it deletes the file.
-        let mut temp_auth_file = None;
-        match &self.auth {
-            Auth::None if needs_auth => {
-                return Err(Error::MissingCredentials {
-                    operation: operation(words),
-                });
-            }
-            Auth::None => {}
-            Auth::File(path) => spec = spec.arg("-A").arg(path),
-            Auth::Credentials(credentials) => {
-                let file = self.write_auth_file(credentials)?;
-                spec = spec
-                    .arg("-A")
-                    .arg(file.path())
-                    .secret(credentials.password.clone());
-                temp_auth_file = Some(file);
-            }
+        let mut password_file = None;
+        if needs_auth {
+            let credentials = match &self.auth {
+                Auth::None => {
+                    return Err(Error::MissingCredentials {
+                        operation: operation(words),
+                    });
+                }
+                Auth::File(path) => Credentials::from_auth_file(path)?,
+                Auth::Credentials(credentials) => credentials.clone(),
+            };
+            let file = self.write_password_file(&credentials)?;
+            spec = spec
+                .arg("-U")
+                .arg(credentials.user_argument())
+                .env("PASSWD_FILE", file.path())
+                .secret(credentials.password.clone());
+            password_file = Some(file);
         }
         let output = run(&spec);
-        drop(temp_auth_file);
+        drop(password_file);
         Ok((spec, output?))
     }
 
-    /// A 0600 file (tempfile's default mode) holding the credentials.
-    fn write_auth_file(&self, credentials: &Credentials) -> Result<NamedTempFile> {
+    /// A 0600 file (tempfile's default mode) holding only the password, as `PASSWD_FILE` wants
+    /// it (samba reads it up to the first line break).
+    fn write_password_file(&self, credentials: &Credentials) -> Result<NamedTempFile> {
         let mut builder = tempfile::Builder::new();
-        builder.prefix("linbo-dc-samba-auth-");
+        builder.prefix(PASSWORD_FILE_PREFIX);
         let dir = self.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
         let mut file = builder
             .tempfile_in(&dir)
-            .map_err(Error::file("creating a samba authentication file in", &dir))?;
+            .map_err(Error::file("creating a samba password file in", &dir))?;
         let path = file.path().to_owned();
-        file.write_all(credentials.file_text().as_bytes())
+        file.write_all(credentials.password.as_bytes())
             .and_then(|()| file.flush())
             .map_err(Error::file("writing", path))?;
         Ok(file)
     }
 }
+
+/// The name prefix of the temporary password files, so a start-up can remove those a killed
+/// process left behind.
+pub const PASSWORD_FILE_PREFIX: &str = "linbo-dc-samba-auth-";
 
 fn operation(words: &[&str]) -> &'static str {
     match words {
@@ -279,34 +366,67 @@ pub fn parse_computer_list(stdout: &str) -> Vec<String> {
         .collect()
 }
 
+/// The verdict of `computer list` (pure): the names on exit 0, else [`Error::CommandFailed`].
+pub fn list_verdict(command: &str, output: &Output) -> Result<Vec<String>> {
+    if output.success() {
+        Ok(parse_computer_list(&output.stdout))
+    } else {
+        Err(failed(command, output))
+    }
+}
+
 /// The verdict of `computer show` (pure): exit 0 = present; "Unable to find computer" = absent;
 /// anything else is [`Error::CommandFailed`].
 pub fn show_verdict(command: &str, output: &Output) -> Result<Presence> {
     if output.success() {
         Ok(Presence::Present)
-    } else if mentions_absence(output) {
+    } else if mentions(output, &["Unable to find computer"]) {
         Ok(Presence::Absent)
     } else {
         Err(failed(command, output))
     }
 }
 
-/// The verdict of `computer delete` / `dns delete` (pure): exit 0 = deleted; "Unable to find" or
-/// "does not exist" = already absent; anything else is [`Error::CommandFailed`].
+/// The verdict of `computer delete` / `dns delete` (pure): exit 0 = deleted; "Unable to find
+/// computer" (4.17, 4.22), "Record does not exist" (4.17) or `WERR_DNS_ERROR_RECORD_DOES_NOT_EXIST`
+/// (4.22) = already absent; "Zone does not exist" = [`Error::DnsZoneMissing`]; anything else is
+/// [`Error::CommandFailed`].
 pub fn delete_verdict(command: &str, output: &Output) -> Result<Deletion> {
     if output.success() {
         Ok(Deletion::Deleted)
-    } else if mentions_absence(output) {
+    } else if mentions(output, &["Zone does not exist"]) {
+        Err(Error::DnsZoneMissing {
+            command: command.to_owned(),
+            zone: zone_named(output).unwrap_or_default(),
+        })
+    } else if mentions(
+        output,
+        &[
+            "Unable to find computer",
+            "Record does not exist",
+            "WERR_DNS_ERROR_RECORD_DOES_NOT_EXIST",
+        ],
+    ) {
         Ok(Deletion::AlreadyAbsent)
     } else {
         Err(failed(command, output))
     }
 }
 
-fn mentions_absence(output: &Output) -> bool {
+fn mentions(output: &Output, markers: &[&str]) -> bool {
     [&output.stdout, &output.stderr]
         .iter()
-        .any(|text| text.contains("Unable to find computer") || text.contains("does not exist"))
+        .any(|text| markers.iter().any(|marker| text.contains(marker)))
+}
+
+/// The `zone[NAME]` of samba-tool's "Zone does not exist; record could not be deleted.
+/// zone[NAME] name[…]".
+fn zone_named(output: &Output) -> Option<String> {
+    [&output.stdout, &output.stderr].iter().find_map(|text| {
+        let start = text.find("zone[")? + "zone[".len();
+        let end = text[start..].find(']')?;
+        Some(text[start..start + end].to_owned())
+    })
 }
 
 fn failed(command: &str, output: &Output) -> Error {

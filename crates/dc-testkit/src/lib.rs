@@ -20,8 +20,10 @@
 
 pub mod fake_api;
 pub mod redis;
+pub mod samba;
 pub mod sandbox;
 
 pub use crate::fake_api::{FakeApi, RecordedRequest};
 pub use crate::redis::{PendingEntry, PendingSummary, RedisServer, StreamEntry};
+pub use crate::samba::SambaDc;
 pub use crate::sandbox::SandboxDc;

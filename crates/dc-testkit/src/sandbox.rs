@@ -32,6 +32,8 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use crate::samba::SambaDc;
+
 /// The fake commands, as the DC names them; each is a symlink to the launcher in the sandbox.
 pub const FAKE_COMMANDS: [&str; 5] = [
     "/usr/sbin/linuxmuster-import-devices",
@@ -75,6 +77,9 @@ pub struct SandboxDc {
     root: PathBuf,
     /// The temporary directory that owns `root`, when it is one; removed on drop.
     _temporary: Option<tempfile::TempDir>,
+    /// With [`with_samba`](Self::with_samba): the knobs that wire `samba-tool`, `host` and the
+    /// import to the real DC; written into the `env` files before any test knob.
+    samba_knobs: Vec<(&'static str, String)>,
 }
 
 impl SandboxDc {
@@ -92,9 +97,42 @@ impl SandboxDc {
         let sandbox = SandboxDc {
             root,
             _temporary: Some(temporary),
+            samba_knobs: Vec::new(),
         };
         sandbox.lay_out();
         sandbox
+    }
+
+    /// A fresh sandbox wired to the real Samba AD DC `dc`: `usr/bin/samba-tool` runs the real
+    /// samba-tool with `SMB_CONF_PATH` pointing at `dc`, `usr/bin/host` runs the real `host`
+    /// asking `dc`'s DNS server, and the fake import does what `sophomorix-device --sync` does to
+    /// AD and DNS on `dc` (computer objects, A and PTR records; see
+    /// `fixtures/fake-dc/sophomorix_ad.py`). Each sandbox's imports only ever remove objects
+    /// they made, so tests sharing one DC do not disturb each other as long as they use host
+    /// names and addresses of their own.
+    ///
+    /// The file-based readers [`ad_objects`](Self::ad_objects), [`dns_names`](Self::dns_names)
+    /// and [`ptr_records`](Self::ptr_records) panic in such a sandbox: ask `dc` instead.
+    ///
+    /// # Panics
+    /// Like [`new`](Self::new).
+    pub fn with_samba(dc: &SambaDc) -> SandboxDc {
+        let mut sandbox = SandboxDc::new();
+        sandbox.samba_knobs = vec![
+            ("FAKE_DC_SAMBA_CONF", dc.smb_conf().display().to_string()),
+            ("FAKE_DC_SAMBA_ADDRESS", dc.address().to_string()),
+            (
+                "FAKE_DC_SAMBA_PASSWD_FILE",
+                dc.password_file().display().to_string(),
+            ),
+        ];
+        sandbox.knobs(&[]);
+        sandbox
+    }
+
+    /// Whether the sandbox is wired to a real Samba DC ([`with_samba`](Self::with_samba)).
+    pub fn is_samba(&self) -> bool {
+        !self.samba_knobs.is_empty()
     }
 
     /// A sandbox in `dir` (created when missing), kept after the value is dropped, for example
@@ -111,6 +149,7 @@ impl SandboxDc {
         let sandbox = SandboxDc {
             root: canonical(dir),
             _temporary: None,
+            samba_knobs: Vec::new(),
         };
         sandbox.lay_out();
         sandbox
@@ -161,7 +200,13 @@ impl SandboxDc {
     /// When a key is not a shell variable name or is `LINBO_DC_ROOT`, or a value contains `'` or a
     /// newline (the launcher sources the file as `KEY='VALUE'` lines).
     pub fn knobs(&self, knobs: &[(&str, &str)]) {
-        let text = env_file(&self.root.display().to_string(), knobs)
+        let all: Vec<(&str, &str)> = self
+            .samba_knobs
+            .iter()
+            .map(|(key, value)| (*key, value.as_str()))
+            .chain(knobs.iter().copied())
+            .collect();
+        let text = env_file(&self.root.display().to_string(), &all)
             .unwrap_or_else(|problem| panic!("SandboxDc::knobs: {problem}"));
         for directory in LAUNCHER_DIRS {
             self.write(format!("{directory}/env"), &text);
@@ -270,21 +315,29 @@ impl SandboxDc {
     /// The AD computer objects the fakes keep, by lowercase name (`r100-pc01`, or
     /// `<school>-<host>` outside default-school), sorted.
     pub fn ad_objects(&self) -> Vec<String> {
-        self.list("var/lib/fake-dc/ad")
+        self.fake_state("var/lib/fake-dc/ad")
     }
 
     /// The names with a DNS A record, sorted (same naming as [`ad_objects`](Self::ad_objects)).
     pub fn dns_names(&self) -> Vec<String> {
-        self.list("var/lib/fake-dc/dns")
+        self.fake_state("var/lib/fake-dc/dns")
     }
 
     /// The IP addresses with a PTR record, sorted as text.
     pub fn ptr_records(&self) -> Vec<String> {
-        self.list("var/lib/fake-dc/ptr")
+        self.fake_state("var/lib/fake-dc/ptr")
+    }
+
+    fn fake_state(&self, relative: &str) -> Vec<String> {
+        assert!(
+            !self.is_samba(),
+            "this sandbox is wired to a real Samba DC: ask the SambaDc, not the fake state"
+        );
+        self.list(relative)
     }
 
     /// Every fake's call, one line each in call order (`samba-tool computer show x`, …); samba-tool
-    /// adds an `auth-file mode=… user=…` line after calls with an authentication file.
+    /// adds `passwd-file mode=…` (when `PASSWD_FILE` was set) and `user=…` (with `-U`) lines after a call.
     pub fn calls(&self) -> Vec<String> {
         read_or_empty(&self.path("var/lib/fake-dc/calls.log"))
             .lines()
@@ -352,7 +405,7 @@ impl Default for SandboxDc {
 }
 
 /// The committed fake DC file `name`, canonical (the launcher finds the fakes next to itself).
-fn fake_dc_file(name: &str) -> PathBuf {
+pub(crate) fn fake_dc_file(name: &str) -> PathBuf {
     canonical(
         &Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../fixtures/fake-dc")

@@ -1,5 +1,6 @@
 //! Integration tests of dc-adapters against committed fake executables in `fixtures/commands/`
-//! and `fixtures/fake-dc/`, recorded output in `fixtures/cmd-output/`, and temporary directories.
+//! and `fixtures/fake-dc/`, recorded output in `fixtures/cmd-output/`, temporary directories,
+//! and a real Samba AD DC (`dc_testkit::SambaDc`) for samba-tool and `host`.
 
 mod atomic;
 mod dhcpd;
@@ -30,6 +31,16 @@ pub(crate) fn recorded_output(path: &str) -> String {
         .join("../../fixtures/cmd-output")
         .join(path);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The recorded run `case` of `fixtures/cmd-output/` (`NAME.stdout` and `NAME.stderr`, bytes
+/// from `../shared/recorded/samba/raw/`) with the exit code it had.
+pub(crate) fn recorded_run(case: &str, code: i32) -> Output {
+    output(
+        Some(code),
+        &recorded_output(&format!("{case}.stdout")),
+        &recorded_output(&format!("{case}.stderr")),
+    )
 }
 
 /// An [`Output`] as a command would have produced it, for the pure parsers.

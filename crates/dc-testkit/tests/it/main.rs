@@ -2,4 +2,5 @@
 //! forwarding retries to a private Redis.
 
 mod retry_forwarding;
+mod samba;
 mod sandbox;

@@ -239,7 +239,7 @@ impl Worker {
     }
 }
 
-/// Removes samba authentication files a killed worker left behind (they hold a password).
+/// Removes samba password files a killed worker left behind.
 fn purge_auth_files(dir: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -248,14 +248,14 @@ fn purge_auth_files(dir: &std::path::Path) {
         if entry
             .file_name()
             .to_string_lossy()
-            .starts_with("linbo-dc-samba-auth-")
+            .starts_with(dc_adapters::samba_tool::PASSWORD_FILE_PREFIX)
         {
             match std::fs::remove_file(entry.path()) {
                 Ok(()) => {
-                    tracing::warn!(file = %entry.path().display(), "removed a samba authentication file left behind")
+                    tracing::warn!(file = %entry.path().display(), "removed a samba password file left behind")
                 }
                 Err(error) => {
-                    tracing::error!(file = %entry.path().display(), %error, "cannot remove a samba authentication file left behind")
+                    tracing::error!(file = %entry.path().display(), %error, "cannot remove a samba password file left behind")
                 }
             }
         }
