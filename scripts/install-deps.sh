@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # Installs what `just test`, `just bench` and `just demo` need and a fresh Debian 12 machine with a Rust
-# toolchain lacks. Idempotent: does nothing when everything is present. Never starts a system service.
+# toolchain lacks. Idempotent: does nothing when everything is present. Never starts a system service
+# (policy-rc.d keeps the samba, redis and dhcpd packages from starting theirs).
 # `install-deps.sh packages` installs the Debian packages only (what `just demo` needs).
 set -euo pipefail
 
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# Debian packages, each named by the binary the test suite runs.
-declare -A packages=(
-    [redis-server]=redis-server
-    [dhcpd]=isc-dhcp-server
-    [python3]=python3
-)
+# Debian packages the test suite, the demo and the benchmarks run: a private redis-server per test,
+# ISC dhcpd -t, python3 for the fake DC commands, and a real Samba AD DC (samba, samba-ad-dc,
+# samba-ad-provision; bind9-host's `host` asks its DNS server).
+packages=(redis-server isc-dhcp-server python3 samba samba-ad-dc samba-ad-provision bind9-host)
 missing=()
-for binary in "${!packages[@]}"; do
-    if ! command -v "$binary" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$binary" ]; then
-        missing+=("${packages[$binary]}")
+for package in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+    if [ "$status" != "install ok installed" ]; then
+        missing+=("$package")
     fi
 done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -69,13 +69,15 @@ pub const REVERSE_ZONES: [&str; 4] = [
 /// The Debian packages the DC needs.
 pub const PACKAGES: &str = "samba samba-ad-dc samba-ad-provision bind9-host";
 
-/// The programs the DC needs, with the package that has each.
-const PROGRAMS: [(&str, &str); 4] = [
+/// The files the DC needs, with the package that has each.
+const PROGRAMS: [(&str, &str); 6] = [
     ("/usr/sbin/samba", "samba"),
+    ("/usr/bin/samba-tool", "samba-common-bin"),
     (
-        "/usr/bin/samba-tool",
-        "samba-common-bin (with samba-ad-provision)",
+        "/usr/share/samba/setup/provision.ldif",
+        "samba-ad-provision",
     ),
+    ("/usr/bin/python3", "python3"),
     ("/usr/bin/host", "bind9-host"),
     ("/usr/bin/setpriv", "util-linux"),
 ];

@@ -337,7 +337,7 @@ impl SandboxDc {
     }
 
     /// Every fake's call, one line each in call order (`samba-tool computer show x`, …); samba-tool
-    /// adds `passwd-file mode=…` (when `PASSWD_FILE` was set) and `user=…` (with `-U`) lines after a call.
+    /// adds a `passwd-file mode=…` line after a call with `PASSWD_FILE` set.
     pub fn calls(&self) -> Vec<String> {
         read_or_empty(&self.path("var/lib/fake-dc/calls.log"))
             .lines()

@@ -80,6 +80,26 @@ fn a_bad_value_exits_78_naming_file_line_and_key() {
 }
 
 #[test]
+fn a_samba_authentication_file_that_cannot_be_used_exits_78_at_start() {
+    let dc = SandboxDc::new();
+    dc.write_worker_config("SAMBA_TOOL_AUTH_FILE=/etc/linbo-dc/samba.auth\n");
+    let output = run(&dc, &["-c", "/etc/macct-worker.conf"], &[]);
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 1, SAMBA_TOOL_AUTH_FILE"), "{stderr}");
+    assert!(
+        stderr.contains("samba.auth: No such file or directory"),
+        "{stderr}"
+    );
+
+    dc.write("/etc/linbo-dc/samba.auth", "username=administrator\n");
+    let output = run(&dc, &["-c", "/etc/macct-worker.conf", "check-config"], &[]);
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no password= line"), "{stderr}");
+}
+
+#[test]
 fn a_missing_config_file_given_with_c_exits_78() {
     let dc = SandboxDc::new();
     let output = run(&dc, &["--config", "/etc/nowhere.conf", "check-config"], &[]);

@@ -7,3 +7,4 @@ mod cli;
 mod macct;
 mod provision;
 mod resilience;
+mod samba;

@@ -404,7 +404,9 @@ async fn a_delete_cleans_up_what_the_import_left_behind_without_a_password_on_ar
     assert!(!harness.dc.ad_objects().contains(&"r100-pc01".to_owned()));
     let calls = harness.dc.calls().join("\n");
     assert!(
-        calls.contains("samba-tool computer delete r100-pc01 -A "),
+        calls.contains(
+            "samba-tool computer delete r100-pc01 -U administrator\npasswd-file mode=600"
+        ),
         "{calls}"
     );
     assert!(

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dc_testkit::fake_api::{macct_operation, provision_operation};
-use dc_testkit::{FakeApi, RedisServer, SandboxDc};
+use dc_testkit::{FakeApi, RedisServer, SambaDc, SandboxDc};
 use serde_json::Value;
 
 pub(crate) const API_KEY: &str = "e2e-secret-key";
@@ -30,6 +30,7 @@ pub(crate) struct Harness {
     pub(crate) redis: RedisServer,
     pub(crate) api: FakeApi,
     pub(crate) dc: SandboxDc,
+    samba: Option<&'static SambaDc>,
     worker: Option<Child>,
     starts: u32,
     next_id: AtomicU64,
@@ -44,15 +45,35 @@ impl Harness {
     }
 
     pub(crate) async fn with_redis(redis: RedisServer, extra: &str) -> Harness {
-        redis.create_group(STREAM, GROUP);
-        let api = FakeApi::start(API_KEY).await;
         let dc = SandboxDc::new();
         dc.write_master("default-school", MASTER);
-        dc.install_hook(&hook_binary(), LINBO_DOCKER_IP);
         dc.write(
             "/etc/linbo-dc/samba.auth",
             "username=administrator\npassword=e2e-samba-password\n",
         );
+        Harness::assemble(redis, dc, extra).await
+    }
+
+    /// Like [`new`](Self::new), with the sandbox wired to the real Samba AD DC of this test
+    /// process ([`SambaDc::shared`]): samba-tool, `host` and the import's AD/DNS sync act on it.
+    /// `master` is default-school's devices.csv (hosts of its own: the DC is shared by every
+    /// test of the process); `SAMBA_TOOL_AUTH_FILE` holds the DC's administrator and
+    /// `SAMBA_DNS_SERVER` is its address.
+    pub(crate) async fn with_samba(master: &str, extra: &str) -> Harness {
+        let samba = SambaDc::shared();
+        let dc = SandboxDc::with_samba(samba);
+        dc.write_master("default-school", master);
+        dc.write("/etc/linbo-dc/samba.auth", &samba.auth_file_text());
+        let extra = format!("SAMBA_DNS_SERVER={}\n{extra}", samba.address());
+        let mut harness = Harness::assemble(RedisServer::start(), dc, &extra).await;
+        harness.samba = Some(samba);
+        harness
+    }
+
+    async fn assemble(redis: RedisServer, dc: SandboxDc, extra: &str) -> Harness {
+        redis.create_group(STREAM, GROUP);
+        let api = FakeApi::start(API_KEY).await;
+        dc.install_hook(&hook_binary(), LINBO_DOCKER_IP);
         dc.write_worker_config(&format!(
             "# end-to-end test configuration\n\
              REDIS_HOST=127.0.0.1\n\
@@ -76,10 +97,16 @@ impl Harness {
             redis,
             api,
             dc,
+            samba: None,
             worker: None,
             starts: 0,
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// The real Samba DC of a harness made with [`with_samba`](Self::with_samba).
+    pub(crate) fn samba(&self) -> &'static SambaDc {
+        self.samba.expect("a harness made with Harness::with_samba")
     }
 
     /// Starts the worker; its log goes to `worker-<n>.log` in the sandbox.

@@ -578,7 +578,7 @@ fn password_never_reaches_argv_or_errors_and_the_temp_file_is_removed() {
     );
     assert_eq!(
         calls
-            .matches("passwd-file mode=600\nuser=global-admin\n")
+            .matches(" -U global-admin\npasswd-file mode=600\n")
             .count(),
         2,
         "{calls}"

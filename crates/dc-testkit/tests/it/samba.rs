@@ -1,8 +1,8 @@
 //! The real Samba AD DC of the test kit: provisioned, answering on its own loopback address, with
 //! the linuxmuster layout, and objects written the way sophomorix writes them.
 
-use dc_testkit::SambaDc;
 use dc_testkit::samba::{DNS_DOMAIN, REVERSE_ZONES};
+use dc_testkit::{SambaDc, SandboxDc};
 
 #[test]
 fn the_shared_dc_answers_ldap_and_dns_on_its_own_loopback_address() {
@@ -84,4 +84,125 @@ fn a_dc_of_its_own_gets_another_address_and_stops_on_drop() {
     );
     // The shared DC is untouched.
     assert!(shared.computers().contains(&"server".to_owned()));
+}
+
+/// Runs the sandbox's `program` (a launcher) with `args`; returns its exit code and output.
+fn run(sandbox: &SandboxDc, program: &str, args: &[&str]) -> (i32, String) {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "tests run the sandbox's launchers as the worker would"
+    )]
+    let output = std::process::Command::new(sandbox.path(program))
+        .args(args)
+        .env_remove("LINBO_DC_ROOT")
+        .output()
+        .unwrap_or_else(|error| panic!("running {program}: {error}"));
+    (
+        output.status.code().expect("exited"),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[test]
+fn a_sandbox_wired_to_the_dc_imports_into_real_ad_and_dns() {
+    let dc = SambaDc::shared();
+    let sandbox = SandboxDc::with_samba(dc);
+    let neighbour = SandboxDc::with_samba(dc);
+    neighbour.write_master(
+        "default-school",
+        "r903;kit-nb01;win11;00:1A:2B:3C:90:31;10.0.100.231;;;;;;1;;;;\n",
+    );
+    let (code, output) = run(
+        &neighbour,
+        "/usr/sbin/linuxmuster-import-devices",
+        &["-s", "default-school"],
+    );
+    assert_eq!(code, 0, "{output}");
+
+    sandbox.write_master(
+        "default-school",
+        "r903;kit-pc11;win11;00:1A:2B:3C:90:11;10.0.100.211;;;;;;1;;;;\n\
+         r903;kit-sw11;nopxe;00:1A:2B:3C:90:12;10.0.100.212;;;;switch;;0;;;;\n",
+    );
+    sandbox.write_master(
+        "gym",
+        "r904;kit-pc12;win11;00:1A:2B:3C:90:13;10.0.100.213;;;;;;1;;;;\n",
+    );
+    for school in ["default-school", "gym"] {
+        let (code, output) = run(
+            &sandbox,
+            "/usr/sbin/linuxmuster-import-devices",
+            &["-s", school],
+        );
+        assert_eq!(code, 0, "{output}");
+    }
+    assert!(dc.has_computer("kit-pc11"));
+    assert!(
+        !dc.has_computer("kit-sw11"),
+        "a switch has no computer account"
+    );
+    assert!(dc.has_computer("gym-kit-pc12"));
+    assert_eq!(dc.a_records("kit-pc11"), ["10.0.100.211"]);
+    assert_eq!(dc.a_records("kit-sw11"), ["10.0.100.212"]);
+    assert_eq!(dc.a_records("gym-kit-pc12"), ["10.0.100.213"]);
+    assert_eq!(
+        dc.ptr_records("10.0.100.213"),
+        ["gym-kit-pc12.linuxmuster.lan"]
+    );
+
+    // The sandbox's samba-tool and host are the real ones, asking this DC.
+    let (code, output) = run(&sandbox, "/usr/bin/samba-tool", &["computer", "list"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("KIT-PC11$") && output.contains("SERVER$"),
+        "{output}"
+    );
+    let (code, output) = run(
+        &sandbox,
+        "/usr/bin/host",
+        &["-t", "A", "kit-pc11.linuxmuster.lan"],
+    );
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("kit-pc11.linuxmuster.lan has address 10.0.100.211"),
+        "{output}"
+    );
+    assert!(
+        sandbox
+            .calls()
+            .contains(&"samba-tool computer list".to_owned()),
+        "{:?}",
+        sandbox.calls()
+    );
+
+    // A host leaves the file: its object and records go; the neighbour's stay.
+    sandbox.write_master(
+        "default-school",
+        "r903;kit-sw11;nopxe;00:1A:2B:3C:90:12;10.0.100.212;;;;switch;;0;;;;\n",
+    );
+    let (code, output) = run(
+        &sandbox,
+        "/usr/sbin/linuxmuster-import-devices",
+        &["-s", "default-school"],
+    );
+    assert_eq!(code, 0, "{output}");
+    assert!(!dc.has_computer("kit-pc11"));
+    assert!(dc.a_records("kit-pc11").is_empty());
+    assert!(dc.ptr_records("10.0.100.211").is_empty());
+    assert_eq!(dc.a_records("kit-sw11"), ["10.0.100.212"]);
+    assert!(
+        dc.has_computer("gym-kit-pc12"),
+        "another school's host stays"
+    );
+    assert!(dc.has_computer("kit-nb01"), "another sandbox's host stays");
+    assert_eq!(dc.a_records("kit-nb01"), ["10.0.100.231"]);
+
+    // The file-based readers refuse to answer for a real DC.
+    let panic = std::panic::catch_unwind(|| sandbox.ad_objects()).expect_err("must panic");
+    let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(message.contains("ask the SambaDc"), "{message}");
 }

@@ -8,9 +8,15 @@
 //! * DHCP: the host block in `DHCP_VERIFY_FILE` when it is set, for information.
 //! * A host expected absent (delete, old name of a rename) that AD or DNS still has is removed
 //!   with `samba-tool computer delete` / `dns delete` (needs `SAMBA_TOOL_AUTH_FILE` or
-//!   `SAMBA_TOOL_AUTH`) and checked again — only when the host was in devices.csv or the delta
-//!   file before the batch, is not a `server`/`addc`, and for DNS only the A record of the
-//!   address the file had. Anything else that is still there is reported, never removed.
+//!   `SAMBA_TOOL_AUTH`; `dns delete` talks to `SAMBA_DNS_SERVER`) and checked again — only when
+//!   the host was in devices.csv or the delta file before the batch, is not a `server`/`addc`,
+//!   and for DNS only the A record of the address the file had, and the PTR record of that
+//!   address when it points at the host. Anything else that is still there is reported, never
+//!   removed. The order follows samba: `computer delete` removes the A records of the object's
+//!   `dNSHostName` itself (and, depending on the records around it, the PTR records pointing at
+//!   it), so DNS is looked up again after it and only what is left is deleted; nothing samba
+//!   already removed is reported as a failed clean-up. A PTR record that cannot be removed is a
+//!   warning in the result (PTR records are informational), not a failure.
 //!
 //! Names outside `default-school` carry the `<school>-` prefix in AD and DNS; DHCP blocks are
 //! named by the plain host name.
@@ -257,7 +263,10 @@ impl Checker<'_> {
                     _ => {}
                 }
                 let ptr = self.lookup_ptr(ip).await;
-                verify.insert("dns_ptr_exists".to_owned(), json!(ptr == Some(true)));
+                verify.insert(
+                    "dns_ptr_exists".to_owned(),
+                    json!(ptr.is_some_and(|names| !names.is_empty())),
+                );
             }
             None => {
                 verify.insert("dns_a_exists".to_owned(), json!(false));
@@ -343,9 +352,10 @@ impl Checker<'_> {
                     continue;
                 };
                 let samba = self.context.samba_tool.clone();
+                let server = self.context.settings.samba_dns_server.clone();
                 let (zone, record_name) = (zone.clone(), name.clone());
                 match self
-                    .run(move || samba.dns_delete("localhost", &zone, &record_name, &DnsRecord::A(address)))
+                    .run(move || samba.dns_delete(&server, &zone, &record_name, &DnsRecord::A(address)))
                     .await
                 {
                     Ok(_) => cleaned.push(format!("DNS A record {fqdn} {address}")),
@@ -370,8 +380,36 @@ impl Checker<'_> {
             "dns_a_exists".to_owned(),
             json!(a.is_none_or(|found| !found.is_empty())),
         );
+        let mut warnings = Vec::new();
         let ptr = match target.ip {
-            Some(ip) => self.lookup_ptr(ip).await == Some(true),
+            Some(ip) => {
+                let mut names = self.lookup_ptr(ip).await;
+                let stale = names
+                    .as_ref()
+                    .is_some_and(|names| names.iter().any(|name| name.eq_ignore_ascii_case(&fqdn)));
+                if stale && cleanable.is_ok() {
+                    let (zone, record_name) =
+                        samba_tool::reverse_record(ip, self.context.settings.rev_dns_octets);
+                    let samba = self.context.samba_tool.clone();
+                    let server = self.context.settings.samba_dns_server.clone();
+                    let data = fqdn.clone();
+                    match self
+                        .run(move || {
+                            samba.dns_delete(&server, &zone, &record_name, &DnsRecord::Ptr(data))
+                        })
+                        .await
+                    {
+                        Ok(_) => {
+                            cleaned.push(format!("DNS PTR record {ip} {fqdn}"));
+                            names = self.lookup_ptr(ip).await;
+                        }
+                        Err(error) => warnings.push(format!(
+                            "DNS PTR record {ip} → {fqdn} still exists and could not be removed: {error}"
+                        )),
+                    }
+                }
+                names.is_some_and(|names| !names.is_empty())
+            }
             None => false,
         };
         verify.insert("dns_ptr_exists".to_owned(), json!(ptr));
@@ -381,6 +419,12 @@ impl Checker<'_> {
         );
         if !cleaned.is_empty() {
             verify.insert("cleaned_up".to_owned(), json!(cleaned));
+        }
+        if !warnings.is_empty() {
+            for warning in &warnings {
+                tracing::warn!(host = %target.host, "{warning}");
+            }
+            verify.insert("warnings".to_owned(), json!(warnings));
         }
     }
 
@@ -427,8 +471,9 @@ impl Checker<'_> {
         }
     }
 
-    /// Whether a PTR record exists (informational: a failure is logged, not a problem).
-    async fn lookup_ptr(&self, ip: Ipv4Addr) -> Option<bool> {
+    /// The names the PTR records of `ip` point to (empty = none); `None` when the lookup failed
+    /// (informational: a failure is logged, not a problem).
+    async fn lookup_ptr(&self, ip: Ipv4Addr) -> Option<Vec<String>> {
         let (program, timeout) = (
             self.context.programs.host.clone(),
             self.context.settings.command_timeout,
@@ -437,8 +482,8 @@ impl Checker<'_> {
             .run(move || dns::lookup_ptr(&program, ip, timeout))
             .await
         {
-            Ok(Answer::Found(names)) => Some(!names.is_empty()),
-            Ok(_) => Some(false),
+            Ok(Answer::Found(names)) => Some(names),
+            Ok(_) => Some(Vec::new()),
             Err(error) => {
                 tracing::warn!(%ip, %error, "PTR lookup failed");
                 None

@@ -48,7 +48,8 @@
 //! | `LINBO_DOMAIN` | `linuxmuster.lan` | DNS domain for verification; `auto`: `/var/lib/linuxmuster/setup.ini` `[setup] domainname`, then `realm` in `/etc/samba/smb.conf`, else an error |
 //! | `DHCP_VERIFY_FILE` | – (skip) | DHCP file to verify host blocks in, typically `/etc/dhcp/devices/{school}.conf` |
 //! | `SAMBA_TOOL_AUTH` | – | `user%password` for `samba-tool` delete clean-up (ignored with a warning when `SAMBA_TOOL_AUTH_FILE` is set); none = no clean-up |
-//! | `SAMBA_TOOL_AUTH_FILE` | – | samba `-A` authentication file; preferred (no password on argv); wins over `SAMBA_TOOL_AUTH` |
+//! | `SAMBA_TOOL_AUTH_FILE` | – | samba authentication file (`username=`, `password=`, optional `domain=`) for the same clean-up; preferred; wins over `SAMBA_TOOL_AUTH`; must exist and be readable at start |
+//! | `SAMBA_DNS_SERVER` | `localhost` | the DC's DNS server that `samba-tool dns delete` talks to (as sophomorix does), a host name or IPv4 address |
 //! | `REV_DNS_OCTETS` | `3` | network octets of the reverse zone, 1..=3 |
 //! | `PROVISION_BATCH_SIZE` | `50` | jobs per import run, > 0 |
 //! | `PROVISION_DEBOUNCE_SEC` | `5` | batching window after the first job (0 = no wait) |
@@ -124,7 +125,7 @@ pub const EXIT_CONFIG: u8 = crate::hook::EXIT_CONFIG;
 pub const DEFAULT_API_KEY: &str = "linbo-internal-secret";
 
 /// Every key the worker reads, in the order of the example config and of [`Settings::effective`].
-pub const KEYS: [&str; 39] = [
+pub const KEYS: [&str; 40] = [
     "REDIS_HOST",
     "REDIS_PORT",
     "REDIS_PASSWORD",
@@ -144,6 +145,7 @@ pub const KEYS: [&str; 39] = [
     "DHCP_VERIFY_FILE",
     "SAMBA_TOOL_AUTH",
     "SAMBA_TOOL_AUTH_FILE",
+    "SAMBA_DNS_SERVER",
     "REV_DNS_OCTETS",
     "PROVISION_BATCH_SIZE",
     "PROVISION_DEBOUNCE_SEC",
@@ -372,7 +374,8 @@ impl RawConfig {
 pub enum SambaToolAuth {
     /// Neither key set: no clean-up after a delete that left objects behind.
     None,
-    /// `SAMBA_TOOL_AUTH_FILE`: a samba `-A` authentication file (resolved path).
+    /// `SAMBA_TOOL_AUTH_FILE`: a samba authentication file (resolved path), readable and holding
+    /// a user name and a password when the settings were made.
     File(PathBuf),
     /// `SAMBA_TOOL_AUTH`: `user%password`, redacted in every output.
     Credentials(Secret),
@@ -411,6 +414,8 @@ pub struct Settings {
     pub linbo_domain_source: Option<PathBuf>,
     /// `SAMBA_TOOL_AUTH_FILE` or `SAMBA_TOOL_AUTH`.
     pub samba_tool_auth: SambaToolAuth,
+    /// `SAMBA_DNS_SERVER`: the server argument of `samba-tool dns delete`.
+    pub samba_dns_server: String,
     /// `REV_DNS_OCTETS`, 1..=3.
     pub rev_dns_octets: u8,
     /// `PROVISION_BATCH_SIZE`.
@@ -550,6 +555,11 @@ impl Settings {
                             .to_owned(),
                     );
                 }
+                // Read now, so a missing or unreadable file stops the start (exit 78) instead of
+                // failing the first clean-up after a delete.
+                if let Err(error) = dc_adapters::samba_tool::Credentials::from_auth_file(&file) {
+                    return Err(raw.error("SAMBA_TOOL_AUTH_FILE", error));
+                }
                 SambaToolAuth::File(file)
             }
             (None, Some(credentials)) => {
@@ -573,6 +583,22 @@ impl Settings {
             (None, None) => SambaToolAuth::None,
         };
 
+        let samba_dns_server = raw.parsed("SAMBA_DNS_SERVER", "localhost".to_owned(), |value| {
+            let valid = !value.is_empty()
+                && value.len() <= 253
+                && !value.starts_with(['-', '.'])
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'));
+            if valid {
+                Ok(value.to_ascii_lowercase())
+            } else {
+                Err(format!(
+                    "expected a host name or IPv4 address of the DC (samba-tool dns delete's \
+                     server), found {value:?}"
+                ))
+            }
+        })?;
         let rev_dns_octets = raw.parsed("REV_DNS_OCTETS", 3, |value| {
             value
                 .parse::<u8>()
@@ -660,6 +686,7 @@ impl Settings {
             linbo_domain,
             linbo_domain_source,
             samba_tool_auth,
+            samba_dns_server,
             rev_dns_octets,
             provision_batch_size: raw.count("PROVISION_BATCH_SIZE", 50)?,
             provision_debounce: raw.seconds("PROVISION_DEBOUNCE_SEC", 5, 0)?,
@@ -768,6 +795,7 @@ impl Settings {
             ),
             ("SAMBA_TOOL_AUTH", auth),
             ("SAMBA_TOOL_AUTH_FILE", auth_file),
+            ("SAMBA_DNS_SERVER", self.samba_dns_server.clone()),
             ("REV_DNS_OCTETS", self.rev_dns_octets.to_string()),
             (
                 "PROVISION_BATCH_SIZE",

@@ -108,6 +108,7 @@ LINBO_DOMAIN=linuxmuster.lan (auto, from /var/lib/linuxmuster/setup.ini)
 DHCP_VERIFY_FILE=<root>/etc/dhcp/devices/default-school.conf
 SAMBA_TOOL_AUTH=
 SAMBA_TOOL_AUTH_FILE=
+SAMBA_DNS_SERVER=localhost
 REV_DNS_OCTETS=3
 PROVISION_BATCH_SIZE=50
 PROVISION_DEBOUNCE_SEC=5
@@ -242,11 +243,18 @@ fn values() {
         "***",
     );
     check(
-        "SAMBA_TOOL_AUTH_FILE=/etc/linbo-dc/samba.auth\n",
+        "SAMBA_DNS_SERVER=10.0.0.1\n",
         &[],
-        "SAMBA_TOOL_AUTH_FILE",
-        "/etc/linbo-dc/samba.auth",
+        "SAMBA_DNS_SERVER",
+        "10.0.0.1",
     );
+    check(
+        "SAMBA_DNS_SERVER=Server.LAN\n",
+        &[],
+        "SAMBA_DNS_SERVER",
+        "server.lan",
+    );
+    check("", &[], "SAMBA_DNS_SERVER", "localhost");
     check("DHCP_VERIFY_FILE=\n", &[], "DHCP_VERIFY_FILE", "");
     check("REDIS_PORT=\n", &[], "REDIS_PORT", "6379");
 }
@@ -320,9 +328,49 @@ fn consumer_name_defaults_to_the_host_name() {
     );
 }
 
+/// A samba authentication file as an administrator writes it.
+const AUTH_FILE: (&str, &str) = (
+    "/etc/samba.auth",
+    "username = global-admin\npassword = Muster!\n",
+);
+
+#[test]
+fn the_samba_authentication_file_is_read_at_start() {
+    let dir = sandbox(&[AUTH_FILE, ("/etc/broken.auth", "username=admin\n")]);
+    let root = Root::new(dir.path());
+    let settings = load_in(&root, "SAMBA_TOOL_AUTH_FILE=/etc/samba.auth\n", &[]).expect("valid");
+    assert_eq!(
+        effective_value(&settings, "SAMBA_TOOL_AUTH_FILE"),
+        dir.path().join("etc/samba.auth").display().to_string()
+    );
+    let sandbox_path = dir.path().display().to_string();
+    let error = |text: &str| {
+        load_in(&root, text, &[])
+            .expect_err("refused")
+            .replace(&sandbox_path, "<root>")
+    };
+    assert_eq!(
+        error("SAMBA_TOOL_AUTH_FILE=/etc/missing.auth\n"),
+        "/etc/macct-worker.conf, line 1, SAMBA_TOOL_AUTH_FILE: reading the samba authentication \
+         file <root>/etc/missing.auth: No such file or directory (os error 2)"
+    );
+    assert_eq!(
+        error("SAMBA_TOOL_AUTH_FILE=/etc\n"),
+        "/etc/macct-worker.conf, line 1, SAMBA_TOOL_AUTH_FILE: reading the samba authentication \
+         file <root>/etc: Is a directory (os error 21)"
+    );
+    assert_eq!(
+        error("SAMBA_TOOL_AUTH_FILE=/etc/broken.auth\n"),
+        "/etc/macct-worker.conf, line 1, SAMBA_TOOL_AUTH_FILE: unusable samba authentication \
+         file <root>/etc/broken.auth: no password= line"
+    );
+}
+
 #[test]
 fn warnings() {
-    let settings = load(
+    let dir = sandbox(&[AUTH_FILE]);
+    let settings = load_in(
+        &Root::new(dir.path()),
         "API_KEY=k\nREDIS_URL=redis://r.lan\nREDIS_HOST=x\nREDIS_DB=1\nMACCT_WORKERS=3\n\
          SAMBA_TOOL_AUTH=admin%pw\nSAMBA_TOOL_AUTH_FILE=/etc/samba.auth\nCLAIM_MIN_IDLE_SEC=300\n",
         &[],
@@ -342,7 +390,7 @@ fn warnings() {
     );
     assert_eq!(
         settings.samba_tool_auth,
-        SambaToolAuth::File(PathBuf::from("/etc/samba.auth"))
+        SambaToolAuth::File(dir.path().join("etc/samba.auth"))
     );
 }
 
@@ -449,7 +497,7 @@ fn per_school_device_files() {
 
 #[test]
 fn paths_resolve_inside_the_root() {
-    let dir = sandbox(&[]);
+    let dir = sandbox(&[AUTH_FILE]);
     let root = Root::new(dir.path());
     let settings = load_in(&root, "SAMBA_TOOL_AUTH_FILE=/etc/samba.auth\n", &[]).expect("valid");
     let gym: School = "gym".parse().expect("valid");
@@ -606,6 +654,12 @@ fn bad_values_are_located_errors() {
         &[],
     );
     check_error("not_key_value", "REDIS_HOST localhost\n", &[]);
+    check_error("samba_dns_server_option", "SAMBA_DNS_SERVER=-H\n", &[]);
+    check_error(
+        "samba_dns_server_space",
+        "SAMBA_DNS_SERVER=\"10.0.0.1 x\"\n",
+        &[],
+    );
 }
 
 #[test]
@@ -620,7 +674,8 @@ fn secrets_are_redacted() {
         let file = ConfFile::parse(Path::new(CONFIG), text).expect("valid");
         let env = HashMap::new();
         let raw = RawConfig::collect(&file, &env);
-        let settings = Settings::validate(&raw, "dc01", &Root::system()).expect("valid");
+        let dir = sandbox(&[AUTH_FILE]);
+        let settings = Settings::validate(&raw, "dc01", &Root::new(dir.path())).expect("valid");
         let outputs = [
             format!("{settings:?}"),
             format!("{settings:#?}"),
