@@ -12,10 +12,16 @@
 //!   It can re-enqueue retried operations in Redis as the real API does
 //!   ([`forward_retries_to`](FakeApi::forward_retries_to)); [`fake_api::macct_operation`] and
 //!   [`fake_api::provision_operation`] build the operations a test inserts.
+//! * [`samba`]: a real Samba AD DC ([`SambaDc`]) provisioned into a temporary directory and bound
+//!   to a loopback address of its own, one per test process ([`SambaDc::shared`]), with helpers
+//!   to read and add computer objects and DNS records. It needs root and the Debian packages
+//!   `samba`, `samba-ad-dc`, `samba-ad-provision` and `bind9-host`.
 //! * [`sandbox`]: a sandbox DC root ([`SandboxDc`]) with the fake DC commands of
 //!   `fixtures/fake-dc/` installed where linuxmuster keeps the real ones, for end-to-end tests of
 //!   the worker and the DHCP hook; helpers to set the fakes' knobs and to inspect the AD, DNS and
 //!   DHCP state and the calls the fakes recorded. It needs `python3` (Debian package `python3`).
+//!   [`SandboxDc::with_samba`] wires it to a [`SambaDc`]: `samba-tool` and `host` are then the
+//!   real programs asking that DC, and the fake import syncs AD and DNS on it as sophomorix does.
 #![deny(missing_docs)]
 
 pub mod fake_api;
