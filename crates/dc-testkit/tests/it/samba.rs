@@ -86,25 +86,10 @@ fn a_dc_of_its_own_gets_another_address_and_stops_on_drop() {
     assert!(shared.computers().contains(&"server".to_owned()));
 }
 
-/// Runs the sandbox's `program` (a launcher) with `args`; returns its exit code and output.
+/// Runs the sandbox's launcher `program` with `args`: its exit code and both streams.
 fn run(sandbox: &SandboxDc, program: &str, args: &[&str]) -> (i32, String) {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "tests run the sandbox's launchers as the worker would"
-    )]
-    let output = std::process::Command::new(sandbox.path(program))
-        .args(args)
-        .env_remove("LINBO_DC_ROOT")
-        .output()
-        .unwrap_or_else(|error| panic!("running {program}: {error}"));
-    (
-        output.status.code().expect("exited"),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
+    let run = crate::sandbox::run(sandbox, program, args);
+    (run.code, format!("{}{}", run.stdout, run.stderr))
 }
 
 #[test]

@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use dc_testkit::SandboxDc;
 
 /// How a launcher run ended.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs `<root>/<program>` with `args`, with `LINBO_DC_ROOT` removed from the environment so
 /// that only the sandbox's `env` file can supply it.
-fn run(sandbox: &SandboxDc, program: &str, args: &[&str]) -> Run {
+pub(crate) fn run(sandbox: &SandboxDc, program: &str, args: &[&str]) -> Run {
     #[allow(
         clippy::disallowed_methods,
         reason = "tests run the sandbox's launchers as the worker would"
