@@ -4,7 +4,8 @@
 //!
 //! Exit codes: 0 stopped by SIGTERM/SIGINT (or `check-config` found the configuration valid);
 //! 1 the worker could not start or failed (message on stderr); 2 bad command line; 78
-//! (`EX_CONFIG`) the configuration is invalid (the message names file, line and key).
+//! (`EX_CONFIG`) the configuration is invalid (the message names file, line and key), or the API
+//! answered that it is (`API_URL` reaches no API route; the worker stopped consuming).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -99,7 +100,15 @@ fn main() -> ExitCode {
     // the next start, and the provisioning lock is released when the process exits.
     runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Stopped::Asked) => ExitCode::SUCCESS,
+        Ok(Stopped::Misconfigured(problem)) => {
+            tracing::error!("linbo-dc-worker stopped: {problem}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "linbo-dc-worker: invalid configuration: {problem}"
+            );
+            ExitCode::from(EXIT_CONFIG)
+        }
         Err(error) => {
             tracing::error!("linbo-dc-worker failed: {error:#}");
             ExitCode::from(1)
@@ -155,7 +164,16 @@ fn host_name() -> String {
         .unwrap_or_default()
 }
 
-async fn serve(settings: Settings, root: &Root) -> anyhow::Result<()> {
+/// Why the worker stopped.
+#[derive(Debug)]
+enum Stopped {
+    /// SIGTERM or SIGINT.
+    Asked,
+    /// The API answered that the configuration is wrong; the entries stay pending.
+    Misconfigured(String),
+}
+
+async fn serve(settings: Settings, root: &Root) -> anyhow::Result<Stopped> {
     let programs = Programs::standard(root, settings.import_script.clone());
     let redis_url = settings.redis.url();
     tracing::info!(
@@ -186,17 +204,28 @@ async fn serve(settings: Settings, root: &Root) -> anyhow::Result<()> {
     let consumer_settings = worker.consumer_settings();
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone())?;
+    {
+        // The API said the configuration is wrong: stop consuming (entries stay pending).
+        let (misconfigured, shutdown) = (worker.configuration_stop(), shutdown.clone());
+        tokio::spawn(async move {
+            misconfigured.cancelled().await;
+            shutdown.cancel();
+        });
+    }
     let outbox = {
         let (worker, shutdown) = (worker.clone(), shutdown.clone());
         tokio::spawn(async move { worker.run_outbox(OUTBOX_INTERVAL, shutdown).await })
     };
-    let consumer = Consumer::new(client, consumer_settings, worker);
+    let consumer = Consumer::new(client, consumer_settings, worker.clone());
     let result = consumer.run(shutdown.clone()).await;
     shutdown.cancel();
     let _ = outbox.await;
     result.context("the job stream consumer stopped")?;
+    if let Some(problem) = worker.configuration_error() {
+        return Ok(Stopped::Misconfigured(problem));
+    }
     tracing::info!("linbo-dc-worker stopped");
-    Ok(())
+    Ok(Stopped::Asked)
 }
 
 /// SIGTERM and SIGINT stop the worker gracefully; SIGHUP is logged (a configuration change

@@ -3,10 +3,35 @@
 //! [`FakeApi::start`] serves `{base}/internal/operations/{id}` (`GET`), `.../{id}/status`
 //! (`PATCH`) and `.../{id}/retry` (`POST`) from operations the test inserts, records every
 //! request, and can be told to fail: answer 500 ([`fail_next`](FakeApi::fail_next),
-//! [`fail_always`](FakeApi::fail_always)), answer late or never ([`delay`](FakeApi::delay),
-//! [`hang`](FakeApi::hang)), or go away entirely ([`go_down`](FakeApi::go_down) closes the
-//! listener and every open connection; [`come_back`](FakeApi::come_back) listens on the same
-//! port again).
+//! [`fail_always`](FakeApi::fail_always)) or the real API's 400 `DATABASE_ERROR`
+//! ([`database_error_next`](FakeApi::database_error_next),
+//! [`database_error_always`](FakeApi::database_error_always)), answer late or never
+//! ([`delay`](FakeApi::delay), [`hang`](FakeApi::hang)), or go away entirely
+//! ([`go_down`](FakeApi::go_down) closes the listener and every open connection;
+//! [`come_back`](FakeApi::come_back) listens on the same port again). An admin's cancel is
+//! [`cancel`](FakeApi::cancel).
+//!
+//! # Answers, as the real API gives them
+//!
+//! Read from amolani/linbo-docker @9dbd9c1 (`containers/api/src/index.js`,
+//! `containers/api/src/routes/internal.js`, `containers/api/src/services/macct.service.js`,
+//! `containers/api/src/services/provisioning.service.js`; UPSTREAM.md §A.2, §A.9, §A.14):
+//!
+//! | case | status | body |
+//! | --- | --- | --- |
+//! | `GET` an operation | 200 | `{"data": <operation>}` |
+//! | `PATCH …/status` | 200 | `{"data": {"operationId", "status", "message": "Status updated successfully"}}` |
+//! | `POST …/retry` below attempt 3 | 200 | `{"data": {"operationId", "attempt", "message": "Job re-queued for retry"}}`; the operation gets `status` `retrying`, `attempt` + 1, `error` `null` |
+//! | `POST …/retry` at attempt 3 or more | 400 | `{"error": {"code": "RETRY_FAILED", "message": "Max retries exceeded, moved to DLQ"}}`; the operation gets `status` `failed`, `error` `Max retries (3) exceeded. Moved to DLQ.` |
+//! | `PATCH` without `status` / with another status than `pending running completed failed retrying` | 400 | `VALIDATION_ERROR`, `status is required` / `Invalid status. Must be one of: …` |
+//! | unknown operation | 404 | `{"error": {"code": "NOT_FOUND", "message": "Operation not found"}}` |
+//! | unknown route (a wrong `API_URL`) | 404 | `{"error": {"code": "NOT_FOUND", "message": "Route GET /x/y not found", "requestId"}}` |
+//! | wrong or missing key | 401 | `{"error": {"code": "UNAUTHORIZED", "message": "Invalid or missing internal API key"}}` |
+//! | a database error (any Prisma error, e.g. the pool timeout P2024), injected | 400 | `{"error": {"code": "DATABASE_ERROR", "message": "Database operation failed", "requestId"}}` |
+//! | an error without a code, injected | 500 | `{"error": {"code": "INTERNAL_ERROR", "message": …, "requestId"}}` |
+//!
+//! `PATCH` takes `null` values like the real API (`result: null` sets `null`); the real API does
+//! not refuse to overwrite a `cancelled` operation either, so the fake does not.
 //!
 //! It is a small HTTP/1.1 server written on `tokio::net` (request line, headers,
 //! `Content-Length` body, keep-alive), so the tests need no HTTP server dependency. Requests are
@@ -103,13 +128,24 @@ enum Stall {
     Forever,
 }
 
+/// What an injected failure answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// 500 `INTERNAL_ERROR`.
+    Internal,
+    /// 400 `DATABASE_ERROR`.
+    Database,
+}
+
 #[derive(Debug)]
 struct State {
     api_key: String,
     operations: HashMap<String, Value>,
     requests: Vec<RecordedRequest>,
-    /// 500 for this many more requests; `None` = until cleared.
-    failures: Option<Option<u64>>,
+    /// Injected failures: what, and for how many more requests (`None` = until cleared).
+    failures: Option<(Failure, Option<u64>)>,
+    /// Numbers the `requestId` of error bodies.
+    next_request_id: u64,
     stall: Stall,
     /// Where retries are forwarded (`XADD`), once [`FakeApi::forward_retries_to`] was called.
     redis: Option<redis::Client>,
@@ -190,6 +226,7 @@ impl FakeApi {
                 operations: HashMap::new(),
                 requests: Vec::new(),
                 failures: None,
+                next_request_id: 1,
                 stall: Stall::None,
                 redis: None,
             })),
@@ -274,9 +311,19 @@ impl FakeApi {
         }
     }
 
+    /// Cancels operation `id` as an administrator does in the web UI (`POST
+    /// /operations/:id/cancel`, operations.js:988-1011): `status` becomes `cancelled`. Unknown
+    /// ids are ignored.
+    pub fn cancel(&self, id: &str) {
+        if let Some(operation) = self.lock().operations.get_mut(&id.to_ascii_lowercase()) {
+            operation["status"] = json!("cancelled");
+            operation["completedAt"] = json!(rfc3339_utc(SystemTime::now()));
+        }
+    }
+
     /// From now on, a successful `POST .../retry` (attempt below 3; the fake sets `attempt` to
-    /// attempt + 1 and `status` to `pending`) also adds an entry to [`JOB_STREAM`] on the Redis
-    /// server at `redis_url`, as the real API re-enqueues a job:
+    /// attempt + 1, `status` to `retrying` and `error` to `null`) also adds an entry to
+    /// [`JOB_STREAM`] on the Redis server at `redis_url`, as the real API re-enqueues a job:
     ///
     /// * `macct_repair` (and any other type): `type`, `operation_id`, `host` (the `targetHost`),
     ///   `school`, `attempt` (the new attempt), `created_at`;
@@ -304,12 +351,24 @@ impl FakeApi {
 
     /// Answers the next `count` requests with 500.
     pub fn fail_next(&self, count: u64) {
-        self.lock().failures = Some(Some(count));
+        self.lock().failures = Some((Failure::Internal, Some(count)));
     }
 
     /// Answers every request with 500 until [`clear_failures`](Self::clear_failures).
     pub fn fail_always(&self) {
-        self.lock().failures = Some(None);
+        self.lock().failures = Some((Failure::Internal, None));
+    }
+
+    /// Answers the next `count` requests with the real API's 400 `DATABASE_ERROR` (what it says
+    /// for any database hiccup, index.js:330-338).
+    pub fn database_error_next(&self, count: u64) {
+        self.lock().failures = Some((Failure::Database, Some(count)));
+    }
+
+    /// Answers every request with 400 `DATABASE_ERROR` until
+    /// [`clear_failures`](Self::clear_failures).
+    pub fn database_error_always(&self) {
+        self.lock().failures = Some((Failure::Database, None));
     }
 
     /// Stops injecting 500s.
@@ -431,9 +490,8 @@ async fn handle_connection(stream: TcpStream, state: Arc<Mutex<State>>) {
             Ok(Some(request)) => request,
             Ok(None) => return,
             Err(status) => {
-                let _ = writer
-                    .write_all(&response(status, &json!({"error": "bad request"}), false))
-                    .await;
+                let body = error_body("INTERNAL_ERROR", "the request could not be read");
+                let _ = writer.write_all(&response(status, &body, false)).await;
                 return;
             }
         };
@@ -466,7 +524,10 @@ async fn handle_connection(stream: TcpStream, state: Arc<Mutex<State>>) {
                     Ok(()) => (status, body),
                     Err(error) => (
                         500,
-                        json!({"error": format!("fake LINBO API: XADD to {stream} failed: {error}")}),
+                        error_body(
+                            "INTERNAL_ERROR",
+                            &format!("fake LINBO API: XADD to {stream} failed: {error}"),
+                        ),
                     ),
                 }
             }
@@ -551,67 +612,102 @@ async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(
 
 /// The fake's answer to `request`: status, JSON body and the stream entry to add first.
 fn answer(state: &mut State, request: &RecordedRequest) -> Answer {
-    if let Some(failures) = &mut state.failures {
-        match failures {
+    let request_id = state.next_request_id;
+    state.next_request_id += 1;
+    let with_request_id = |mut body: Value| {
+        body["error"]["requestId"] = json!(format!("fake-{request_id}"));
+        body
+    };
+    if let Some((failure, remaining)) = &mut state.failures {
+        let failure = *failure;
+        match remaining {
             Some(0) => state.failures = None,
-            Some(remaining) => {
-                *remaining -= 1;
-                if *remaining == 0 {
+            Some(count) => {
+                *count -= 1;
+                if *count == 0 {
                     state.failures = None;
                 }
-                return Answer::new(500, json!({"error": "injected failure"}));
+                return injected(failure, with_request_id);
             }
-            None => return Answer::new(500, json!({"error": "injected failure"})),
+            None => return injected(failure, with_request_id),
         }
     }
-    if request.header("x-internal-key") != Some(state.api_key.as_str()) {
-        return Answer::new(401, json!({"error": "Unauthorized"}));
-    }
+    // Express routes first: a path outside the internal operations routes is the app's 404,
+    // whatever the key (index.js:316-324; the key is checked by the route's middleware).
+    let route_not_found = || {
+        let path = request.path.split('?').next().unwrap_or_default();
+        Answer::new(
+            404,
+            with_request_id(error_body(
+                "NOT_FOUND",
+                &format!("Route {} {path} not found", request.method),
+            )),
+        )
+    };
     let Some(rest) = request
         .path
         .strip_prefix(BASE_PATH)
         .and_then(|rest| rest.strip_prefix("/internal/operations/"))
     else {
-        return Answer::new(404, json!({"error": "Not found"}));
+        return route_not_found();
     };
     let segments: Vec<String> = rest.split('/').map(percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let (id, action) = match segments.as_slice() {
-        [id] => (id.to_ascii_lowercase(), None),
-        [id, action] => (id.to_ascii_lowercase(), Some(*action)),
-        _ => return Answer::new(404, json!({"error": "Not found"})),
+    let (id, action) = match (request.method.as_str(), segments.as_slice()) {
+        ("GET", [id]) => (id.to_ascii_lowercase(), None),
+        ("PATCH", [id, "status"]) | ("POST", [id, "retry"]) => {
+            (id.to_ascii_lowercase(), segments.get(1).copied())
+        }
+        _ => return route_not_found(),
     };
+    if request.header("x-internal-key") != Some(state.api_key.as_str()) {
+        return Answer::new(
+            401,
+            error_body("UNAUTHORIZED", "Invalid or missing internal API key"),
+        );
+    }
     let redis = state.redis.clone();
     let Some(operation) = state.operations.get_mut(&id) else {
-        return Answer::new(404, json!({"error": "Operation not found"}));
+        return Answer::new(404, error_body("NOT_FOUND", "Operation not found"));
     };
-    match (request.method.as_str(), action) {
-        ("GET", None) => Answer::new(200, json!({"data": operation})),
-        ("PATCH", Some("status")) => {
+    match action {
+        None => Answer::new(200, json!({"data": operation})),
+        Some("status") => {
             let (status, body) = patch_status(operation, &request.body);
             Answer::new(status, body)
         }
-        ("POST", Some("retry")) => {
+        _ => {
             let attempt = operation
                 .get("attempt")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
             if attempt >= MAX_RETRIES {
+                // moveToDLQ: the DLQ entry (with the error as it was), then the operation failed.
+                let fields = dead_letter_fields(operation, SystemTime::now());
+                operation["status"] = json!("failed");
+                operation["error"] = json!(format!(
+                    "Max retries ({MAX_RETRIES}) exceeded. Moved to DLQ."
+                ));
                 return Answer {
                     status: 400,
-                    body: json!({"error": "Max retries (3) exceeded"}),
+                    body: error_body("RETRY_FAILED", "Max retries exceeded, moved to DLQ"),
                     forward: redis.map(|client| Forward {
                         client,
                         stream: DEAD_LETTER_STREAM,
-                        fields: dead_letter_fields(operation, SystemTime::now()),
+                        fields,
                     }),
                 };
             }
             operation["attempt"] = json!(attempt + 1);
-            operation["status"] = json!("pending");
+            operation["status"] = json!("retrying");
+            operation["error"] = Value::Null;
             Answer {
                 status: 200,
-                body: json!({"data": operation}),
+                body: json!({"data": {
+                    "operationId": operation["id"],
+                    "attempt": attempt + 1,
+                    "message": "Job re-queued for retry",
+                }}),
                 forward: redis.map(|client| Forward {
                     client,
                     stream: JOB_STREAM,
@@ -619,8 +715,26 @@ fn answer(state: &mut State, request: &RecordedRequest) -> Answer {
                 }),
             }
         }
-        _ => Answer::new(404, json!({"error": "Not found"})),
     }
+}
+
+/// The answer of an injected failure.
+fn injected(failure: Failure, with_request_id: impl Fn(Value) -> Value) -> Answer {
+    match failure {
+        Failure::Internal => Answer::new(
+            500,
+            with_request_id(error_body("INTERNAL_ERROR", "injected failure")),
+        ),
+        Failure::Database => Answer::new(
+            400,
+            with_request_id(error_body("DATABASE_ERROR", "Database operation failed")),
+        ),
+    }
+}
+
+/// `{"error": {"code": code, "message": message}}`, the real API's error body.
+fn error_body(code: &str, message: &str) -> Value {
+    json!({"error": {"code": code, "message": message}})
 }
 
 /// The fields of the job entry the real API adds when it (re-)enqueues `operation`.
@@ -720,28 +834,48 @@ pub fn provision_operation(id: &str, school: &str, options: Value) -> Value {
     })
 }
 
-/// Applies a status body, refusing what the real API would refuse (and `null` values, which the
-/// worker must never send).
+/// Applies a status body as the real API does (internal.js:857-915): `status` is required and one
+/// of `pending running completed failed retrying`; `result`, `error` and `attempt` are taken when
+/// present, `null` included.
 fn patch_status(operation: &mut Value, body: &[u8]) -> (u16, Value) {
     let Ok(Value::Object(update)) = serde_json::from_slice::<Value>(body) else {
-        return (400, json!({"error": "body must be a JSON object"}));
+        // Express's JSON parser fails before the route: the global handler's 400.
+        return (
+            400,
+            error_body("INTERNAL_ERROR", "Unexpected token in JSON"),
+        );
     };
-    let status_ok = update
-        .get("status")
-        .and_then(Value::as_str)
-        .is_some_and(|status| matches!(status, "running" | "completed" | "failed" | "retrying"));
-    if !status_ok {
-        return (400, json!({"error": "invalid status"}));
-    }
-    if update.values().any(Value::is_null) {
-        return (400, json!({"error": "null values are not allowed"}));
+    let Some(status) = update.get("status").filter(|status| !status.is_null()) else {
+        return (400, error_body("VALIDATION_ERROR", "status is required"));
+    };
+    let valid = status.as_str().is_some_and(|status| {
+        matches!(
+            status,
+            "pending" | "running" | "completed" | "failed" | "retrying"
+        )
+    });
+    if !valid {
+        return (
+            400,
+            error_body(
+                "VALIDATION_ERROR",
+                "Invalid status. Must be one of: pending, running, completed, failed, retrying",
+            ),
+        );
     }
     for (key, value) in update {
         if matches!(key.as_str(), "status" | "result" | "error" | "attempt") {
             operation[key] = value;
         }
     }
-    (200, json!({"data": operation}))
+    (
+        200,
+        json!({"data": {
+            "operationId": operation["id"],
+            "status": operation["status"],
+            "message": "Status updated successfully",
+        }}),
+    )
 }
 
 fn percent_decode(segment: &str) -> String {
@@ -819,9 +953,14 @@ mod tests {
         let mut state = api.lock();
         assert_eq!(answer(&mut state, &request("wrong")).status, 401);
         assert_eq!(answer(&mut state, &request("key")).status, 404);
-        state.failures = Some(Some(2));
+        state.failures = Some((Failure::Internal, Some(2)));
         assert_eq!(answer(&mut state, &request("key")).status, 500);
         assert_eq!(answer(&mut state, &request("key")).status, 500);
+        assert_eq!(answer(&mut state, &request("key")).status, 404);
+        state.failures = Some((Failure::Database, Some(1)));
+        let database = answer(&mut state, &request("key"));
+        assert_eq!(database.status, 400);
+        assert_eq!(database.body["error"]["code"], "DATABASE_ERROR");
         assert_eq!(answer(&mut state, &request("key")).status, 404);
     }
 

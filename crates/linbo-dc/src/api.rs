@@ -25,11 +25,24 @@
 //!
 //! # Errors and retries
 //!
-//! [`ApiError::is_retryable`] separates "try again later" (timeout, connection failure, HTTP 5xx,
-//! 408, 429, and 401/403 — a wrong key is a configuration problem of the whole worker, not of
-//! the report, so reports must not be thrown away because of it) from "this request will never
-//! succeed" (404 → [`ApiError::NotFound`], 400 on retry → [`ApiError::RetryLimitReached`], other
-//! 4xx, an unreadable response).
+//! The real API answers errors as `{"error": {"code", "message"}}` (amolani/linbo-docker
+//! `containers/api/src/index.js`, `routes/internal.js`; UPSTREAM.md §A.2, §A.9); the client reads
+//! that body to sort them. [`ApiError::is_retryable`] separates "try again later" from "this
+//! request will never succeed":
+//!
+//! | answer | error | retryable |
+//! | --- | --- | --- |
+//! | timeout, connection failure | [`ApiError::Timeout`], [`ApiError::Transport`] | yes |
+//! | 5xx | [`ApiError::Server`] | yes |
+//! | 400 `DATABASE_ERROR` — the API's answer to *any* database error, e.g. a pool timeout | [`ApiError::Database`] | yes |
+//! | 400 `VALIDATION_ERROR` (the request itself is wrong) | [`ApiError::Rejected`] | no |
+//! | 400 `RETRY_FAILED` on `POST …/retry` (attempts used up; the API moved the job to its DLQ) | [`ApiError::RetryLimitReached`] | no |
+//! | any other 400 | [`ApiError::Rejected`] | yes: only a validation refusal is final |
+//! | 404 `Operation not found` | [`ApiError::NotFound`] | no |
+//! | any other 404, e.g. `Route GET /api/v2/… not found`: `API_URL` is wrong | [`ApiError::UnknownRoute`] | yes, and [`ApiError::is_configuration`]: no request can succeed until the configuration is fixed |
+//! | 401/403 (wrong key: the whole worker's problem, not the report's) | [`ApiError::Unauthorized`] | yes |
+//! | 408, 429 | [`ApiError::Rejected`] | yes |
+//! | other 4xx, an unreadable success body | [`ApiError::Rejected`], [`ApiError::InvalidResponse`] | no |
 
 use std::fmt;
 use std::str::FromStr;
@@ -44,6 +57,40 @@ pub use crate::secret::Secret;
 
 /// The header that authenticates the worker to the internal API.
 pub const KEY_HEADER: &str = "X-Internal-Key";
+
+/// `error.code` of the API's answer to any database error (400, every route).
+pub const DATABASE_ERROR: &str = "DATABASE_ERROR";
+/// `error.code` of a request the API refuses as invalid (400).
+pub const VALIDATION_ERROR: &str = "VALIDATION_ERROR";
+/// `error.code` of a refused `POST …/retry` (400): the attempts are used up.
+pub const RETRY_FAILED: &str = "RETRY_FAILED";
+/// `error.message` of a 404 about an unknown operation (any other 404 is a route the API lacks).
+pub const OPERATION_NOT_FOUND: &str = "Operation not found";
+
+/// `{"error": {"code", "message"}}`, the real API's error body; both `None` for any other body.
+#[derive(Debug, Default)]
+struct ErrorBody {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+impl ErrorBody {
+    fn parse(bytes: &[u8]) -> ErrorBody {
+        let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+            return ErrorBody::default();
+        };
+        let text = |key: &str| {
+            value
+                .pointer(&format!("/error/{key}"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        ErrorBody {
+            code: text("code"),
+            message: text("message"),
+        }
+    }
+}
 
 /// How many bytes of a response body an error keeps.
 pub const BODY_EXCERPT_LIMIT: usize = 512;
@@ -365,13 +412,40 @@ pub enum ApiError {
         /// The start of the response body.
         body: String,
     },
-    /// The API does not know the operation (404).
+    /// The API does not know the operation (404 `Operation not found`).
     #[error("operation {id} not found")]
     NotFound {
         /// The operation.
         id: OperationId,
     },
-    /// `POST .../retry` answered 400: the attempts are used up and the API dead-lettered the job.
+    /// A 404 that is not about the operation: the API has no such route, so `API_URL` points at
+    /// the wrong place (retryable, and a configuration error: see [`ApiError::is_configuration`]).
+    #[error(
+        "{method} {url}: the API has no such route ({message}); API_URL is wrong: it must be the \
+         API's base including the version, e.g. http://<docker-host>:3000/api/v1"
+    )]
+    UnknownRoute {
+        /// Request method.
+        method: Method,
+        /// Request URL.
+        url: String,
+        /// The API's message (`Route GET /x not found`), or the start of a body that is not the
+        /// API's.
+        message: String,
+    },
+    /// 400 `DATABASE_ERROR`: the API's database failed (retryable; the API answers it for any
+    /// database hiccup, on every route).
+    #[error("{method} {url}: the API's database failed (400 DATABASE_ERROR): {body}")]
+    Database {
+        /// Request method.
+        method: Method,
+        /// Request URL.
+        url: String,
+        /// The start of the response body.
+        body: String,
+    },
+    /// `POST .../retry` answered 400 `RETRY_FAILED`: the attempts are used up and the API moved
+    /// the job to its dead-letter stream and marked the operation failed.
     #[error("operation {id}: retry refused, attempts exhausted: {body}")]
     RetryLimitReached {
         /// The operation.
@@ -389,7 +463,8 @@ pub enum ApiError {
         /// 401 or 403.
         status: StatusCode,
     },
-    /// Any other status that is not success; retryable only for 408 and 429.
+    /// Any other status that is not success; retryable for 408, 429 and a 400 that is not a
+    /// validation refusal.
     #[error("{method} {url}: rejected with {status}: {body}")]
     Rejected {
         /// Request method.
@@ -398,6 +473,8 @@ pub enum ApiError {
         url: String,
         /// The status code.
         status: StatusCode,
+        /// `error.code` of the body, when it is the API's JSON.
+        code: Option<String>,
         /// The start of the response body.
         body: String,
     },
@@ -423,9 +500,14 @@ impl ApiError {
             ApiError::Timeout { .. }
             | ApiError::Transport { .. }
             | ApiError::Server { .. }
+            | ApiError::Database { .. }
+            | ApiError::UnknownRoute { .. }
             | ApiError::Unauthorized { .. } => true,
-            ApiError::Rejected { status, .. } => {
-                *status == StatusCode::REQUEST_TIMEOUT || *status == StatusCode::TOO_MANY_REQUESTS
+            ApiError::Rejected { status, code, .. } => {
+                *status == StatusCode::REQUEST_TIMEOUT
+                    || *status == StatusCode::TOO_MANY_REQUESTS
+                    || (*status == StatusCode::BAD_REQUEST
+                        && code.as_deref() != Some(VALIDATION_ERROR))
             }
             ApiError::Settings { .. }
             | ApiError::NotFound { .. }
@@ -434,10 +516,20 @@ impl ApiError {
         }
     }
 
-    /// Whether the API could not be reached at all (timeout or transport failure): other
-    /// requests to it will fail the same way right now.
+    /// Whether the API could not be reached at all (timeout, transport failure, or no such route
+    /// under `API_URL`): other requests to it will fail the same way right now.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ApiError::Timeout { .. } | ApiError::Transport { .. })
+        matches!(
+            self,
+            ApiError::Timeout { .. } | ApiError::Transport { .. } | ApiError::UnknownRoute { .. }
+        )
+    }
+
+    /// Whether the error says the worker's configuration is wrong (`API_URL` reaches no API
+    /// route), so that no job can be handled until it is fixed: stop consuming, loudly, rather
+    /// than fail or dead-letter entries one by one.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, ApiError::UnknownRoute { .. })
     }
 
     /// The HTTP status, when the API answered.
@@ -446,8 +538,12 @@ impl ApiError {
             ApiError::Server { status, .. }
             | ApiError::Unauthorized { status, .. }
             | ApiError::Rejected { status, .. } => Some(*status),
-            ApiError::NotFound { .. } => Some(StatusCode::NOT_FOUND),
-            ApiError::RetryLimitReached { .. } => Some(StatusCode::BAD_REQUEST),
+            ApiError::NotFound { .. } | ApiError::UnknownRoute { .. } => {
+                Some(StatusCode::NOT_FOUND)
+            }
+            ApiError::RetryLimitReached { .. } | ApiError::Database { .. } => {
+                Some(StatusCode::BAD_REQUEST)
+            }
             _ => None,
         }
     }
@@ -619,12 +715,30 @@ impl ApiClient {
             return Ok((method, url_text, bytes.to_vec()));
         }
         let body = self.excerpt(&bytes);
+        let error_body = ErrorBody::parse(&bytes);
+        let code = error_body.code.as_deref();
         Err(match status {
-            StatusCode::NOT_FOUND => ApiError::NotFound { id: id.clone() },
-            StatusCode::BAD_REQUEST if call == Call::PostRetry => ApiError::RetryLimitReached {
-                id: id.clone(),
+            StatusCode::NOT_FOUND if error_body.message.as_deref() == Some(OPERATION_NOT_FOUND) => {
+                ApiError::NotFound { id: id.clone() }
+            }
+            StatusCode::NOT_FOUND => ApiError::UnknownRoute {
+                method,
+                url: url_text,
+                message: error_body
+                    .message
+                    .map_or(body, |message| self.excerpt(message.as_bytes())),
+            },
+            StatusCode::BAD_REQUEST if code == Some(DATABASE_ERROR) => ApiError::Database {
+                method,
+                url: url_text,
                 body,
             },
+            StatusCode::BAD_REQUEST if call == Call::PostRetry && code == Some(RETRY_FAILED) => {
+                ApiError::RetryLimitReached {
+                    id: id.clone(),
+                    body,
+                }
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ApiError::Unauthorized {
                 method,
                 url: url_text,
@@ -640,6 +754,7 @@ impl ApiClient {
                 method,
                 url: url_text,
                 status,
+                code: error_body.code,
                 body,
             },
         })

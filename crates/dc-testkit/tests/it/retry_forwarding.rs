@@ -46,7 +46,9 @@ async fn a_retry_is_re_enqueued_with_the_new_attempt() {
     assert_eq!(status, 200, "{body}");
     let operation = api.operation(MACCT_ID).expect("still there");
     assert_eq!(operation["attempt"], 2);
-    assert_eq!(operation["status"], "pending");
+    // As the real API: `retrying`, and the error cleared while the next attempt waits.
+    assert_eq!(operation["status"], "retrying");
+    assert_eq!(operation["error"], serde_json::Value::Null);
     let entries = redis.range(JOB_STREAM);
     assert_eq!(entries.len(), 1, "{entries:?}");
     let fields = &entries[0].fields;
@@ -101,7 +103,19 @@ async fn a_refused_retry_is_dead_lettered() {
     let (status, body) = post_retry(api.address(), MACCT_ID).await;
 
     assert_eq!(status, 400, "{body}");
-    assert_eq!(api.operation(MACCT_ID).expect("still there")["attempt"], 3);
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+    assert_eq!(
+        answer,
+        json!({"error": {"code": "RETRY_FAILED", "message": "Max retries exceeded, moved to DLQ"}})
+    );
+    // moveToDLQ (macct.service.js:251-257): the operation fails with the API's own message.
+    let operation = api.operation(MACCT_ID).expect("still there");
+    assert_eq!(operation["attempt"], 3);
+    assert_eq!(operation["status"], "failed");
+    assert_eq!(
+        operation["error"],
+        "Max retries (3) exceeded. Moved to DLQ."
+    );
     assert_eq!(redis.stream_len(JOB_STREAM), 0);
     let entries = redis.dead_letters(DEAD_LETTER_STREAM);
     assert_eq!(entries.len(), 1, "{entries:?}");

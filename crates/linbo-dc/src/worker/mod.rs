@@ -168,6 +168,12 @@ impl Worker {
             connect_timeout: settings.api_timeout.min(Duration::from_secs(5)),
         })?;
         let outbox = Outbox::open(&settings.outbox_dir)?;
+        if !settings.repair_script.is_file() {
+            tracing::warn!(
+                script = %settings.repair_script.display(),
+                "REPAIR_SCRIPT does not exist: machine-account repairs will fail at once until it is installed or REPAIR_SCRIPT names it"
+            );
+        }
         let private_dir = settings.state_dir.join("tmp");
         create_private_dir(&private_dir)?;
         purge_auth_files(&private_dir);
@@ -201,6 +207,19 @@ impl Worker {
     /// The reporter (API client and outbox), e.g. to flush the outbox.
     pub fn reporter(&self) -> &Reporter {
         &self.context.reporter
+    }
+
+    /// Cancelled when the API answered that the worker's configuration is wrong (`API_URL`
+    /// reaches no API route): the caller stops consuming; [`configuration_error`] says why.
+    ///
+    /// [`configuration_error`]: Worker::configuration_error
+    pub fn configuration_stop(&self) -> CancellationToken {
+        self.context.reporter.stop()
+    }
+
+    /// Why the worker stopped itself, when the API answered that its configuration is wrong.
+    pub fn configuration_error(&self) -> Option<String> {
+        self.context.reporter.configuration_error()
     }
 
     /// The [`job_stream::Settings`] for this worker's consumer, from the configuration.

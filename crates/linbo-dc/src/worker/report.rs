@@ -1,7 +1,9 @@
 //! Status reports: sent at once, or kept in the durable outbox while the API cannot take them.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiClient, ApiError, Operation, OperationId, StatusUpdate};
 use crate::outbox::{self, Outbox};
@@ -11,11 +13,18 @@ use crate::outbox::{self, Outbox};
 /// Once a report finds the API unreachable, later reports go straight to the outbox (no request,
 /// no timeout per job) until a flush of the outbox gets through again; a batch of fifty jobs
 /// during an outage costs one timeout, not fifty. Otherwise it is [`outbox::deliver_or_store`].
+///
+/// An answer that says the configuration is wrong ([`ApiError::is_configuration`]: `API_URL`
+/// reaches no API route) is kept as [`configuration_error`](Self::configuration_error) and
+/// cancels [`stop`](Self::stop), so the worker stops consuming instead of failing or
+/// dead-lettering its entries one by one.
 #[derive(Debug)]
 pub struct Reporter {
     api: ApiClient,
     outbox: Arc<Outbox>,
     api_down: AtomicBool,
+    configuration_error: Mutex<Option<String>>,
+    stop: CancellationToken,
 }
 
 impl Reporter {
@@ -25,7 +34,31 @@ impl Reporter {
             api,
             outbox,
             api_down: AtomicBool::new(false),
+            configuration_error: Mutex::new(None),
+            stop: CancellationToken::new(),
         }
+    }
+
+    /// The first answer that showed the configuration is wrong, if any.
+    pub fn configuration_error(&self) -> Option<String> {
+        self.configuration_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Cancelled when an answer showed the configuration is wrong.
+    pub fn stop(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// `POST …/retry` for `id`, noting what the answer says about the API.
+    pub async fn retry(&self, id: &OperationId) -> Result<(), ApiError> {
+        let result = self.api.post_retry(id).await;
+        if let Err(error) = &result {
+            self.note(Some(error));
+        }
+        result
     }
 
     /// The API client.
@@ -82,6 +115,9 @@ impl Reporter {
             return;
         }
         let report = self.outbox.flush(&self.api).await;
+        for (_, error) in &report.deferred {
+            self.note(Some(error));
+        }
         if report.unreachable {
             self.api_down.store(true, Ordering::Relaxed);
         } else {
@@ -108,10 +144,20 @@ impl Reporter {
     }
 
     fn note(&self, error: Option<&ApiError>) {
-        if let Some(error) = error
-            && error.is_unreachable()
-        {
+        let Some(error) = error else { return };
+        if error.is_unreachable() {
             self.api_down.store(true, Ordering::Relaxed);
+        }
+        if error.is_configuration() {
+            let mut slot = self
+                .configuration_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if slot.is_none() {
+                tracing::error!(%error, "THE API ANSWERS THAT THE CONFIGURATION IS WRONG; stopping: fix API_URL and restart the worker");
+                *slot = Some(error.to_string());
+            }
+            self.stop.cancel();
         }
     }
 }

@@ -169,6 +169,9 @@ async fn post_retry_increments_until_the_limit() {
         "{error:?}"
     );
     assert!(!error.is_retryable());
+    assert!(error.to_string().contains("RETRY_FAILED"), "{error}");
+    let operation = api.operation(ID).expect("exists");
+    assert_eq!(operation["status"], "failed");
     let requests = api.requests();
     assert_eq!(requests.len(), 4);
     for request in &requests {
@@ -201,6 +204,7 @@ async fn unknown_operation_is_not_found_for_every_call() {
             "{error:?}"
         );
         assert!(!error.is_retryable());
+        assert!(!error.is_configuration());
     }
 }
 
@@ -219,6 +223,126 @@ async fn server_errors_are_retryable_and_carry_the_body() {
         .get_operation(&id(ID))
         .await
         .expect("only one failure");
+}
+
+#[tokio::test]
+async fn a_database_error_is_retryable_on_every_route() {
+    // The real API answers 400 DATABASE_ERROR for any database hiccup (index.js:330-338).
+    let api = FakeApi::start(KEY).await;
+    api.insert_operation(provision_operation());
+    let client = client(&api);
+    api.database_error_next(3);
+    let errors = [
+        client.get_operation(&id(ID)).await.expect_err("database"),
+        client
+            .patch_status(&id(ID), &StatusUpdate::running())
+            .await
+            .expect_err("database"),
+        client.post_retry(&id(ID)).await.expect_err("database"),
+    ];
+    for error in errors {
+        assert!(matches!(error, ApiError::Database { .. }), "{error:?}");
+        assert!(error.is_retryable(), "{error:?}");
+        assert!(!error.is_configuration());
+        assert_eq!(error.status().map(|status| status.as_u16()), Some(400));
+    }
+    // Nothing changed: the retry that met the database error did not count.
+    assert_eq!(api.operation(ID).expect("exists")["attempt"], 0);
+    client
+        .post_retry(&id(ID))
+        .await
+        .expect("the database is back");
+    assert_eq!(api.operation(ID).expect("exists")["attempt"], 1);
+}
+
+#[tokio::test]
+async fn a_validation_refusal_is_final_and_another_400_is_not() {
+    let api = FakeApi::start(KEY).await;
+    api.insert_operation(provision_operation());
+    let client = client(&api);
+    // The worker never sends an invalid status, so provoke the refusal with a raw request.
+    let validation = raw_patch(&api, br#"{"result": {}}"#).await;
+    assert_eq!(validation.0, 400, "{}", validation.1);
+    assert!(
+        validation.1.contains("VALIDATION_ERROR"),
+        "{}",
+        validation.1
+    );
+    let refused = ApiError::Rejected {
+        method: reqwest::Method::PATCH,
+        url: String::new(),
+        status: reqwest::StatusCode::BAD_REQUEST,
+        code: Some("VALIDATION_ERROR".to_owned()),
+        body: validation.1,
+    };
+    assert!(!refused.is_retryable());
+    let other = ApiError::Rejected {
+        method: reqwest::Method::PATCH,
+        url: String::new(),
+        status: reqwest::StatusCode::BAD_REQUEST,
+        code: Some("SOMETHING_NEW".to_owned()),
+        body: String::new(),
+    };
+    assert!(other.is_retryable(), "only a validation refusal is final");
+    // `pending` and nulls are taken, as the real API takes them.
+    client
+        .patch_status(&id(ID), &StatusUpdate::new(Status::Running))
+        .await
+        .expect("accepted");
+    let pending = raw_patch(&api, br#"{"status": "pending", "error": null}"#).await;
+    assert_eq!(pending.0, 200, "{}", pending.1);
+    assert_eq!(api.operation(ID).expect("exists")["status"], "pending");
+}
+
+/// `PATCH …/status` with `body` as it is, for requests the client would never make.
+async fn raw_patch(api: &FakeApi, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(api.address())
+        .await
+        .expect("connecting");
+    let head = format!(
+        "PATCH /api/v1/internal/operations/{ID}/status HTTP/1.1\r\nhost: x\r\n\
+         x-internal-key: {KEY}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("writing");
+    stream.write_all(body).await.expect("writing");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("reading");
+    let status = answer[9..12].parse().expect("a status code");
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_wrong_api_url_is_a_configuration_error_not_an_unknown_operation() {
+    let api = FakeApi::start(KEY).await;
+    api.insert_operation(provision_operation());
+    let wrong = format!("http://{}/api/v2", api.address());
+    let client = ApiClient::new(&settings(wrong, Duration::from_secs(5))).expect("valid");
+    let errors = [
+        client.get_operation(&id(ID)).await.expect_err("no route"),
+        client
+            .patch_status(&id(ID), &StatusUpdate::running())
+            .await
+            .expect_err("no route"),
+        client.post_retry(&id(ID)).await.expect_err("no route"),
+    ];
+    for error in errors {
+        assert!(matches!(error, ApiError::UnknownRoute { .. }), "{error:?}");
+        assert!(error.is_configuration(), "{error:?}");
+        assert!(error.is_retryable(), "a report must not be dropped for it");
+        let text = error.to_string();
+        assert!(
+            text.contains("Route ") && text.contains("/api/v2/internal/operations/"),
+            "{text}"
+        );
+        assert!(text.contains("API_URL is wrong"), "{text}");
+    }
 }
 
 #[tokio::test]
