@@ -76,9 +76,9 @@ pub struct RepairResult {
     pub unicode_pwd_updated: bool,
     /// stdout mentions `pwdLastSet` (`pwdLastSet_fixed`).
     pub pwd_last_set_fixed: bool,
-    /// stdout mentions `skipped`.
+    /// stdout mentions `skipped`, in any case (as the predecessor read it: `stdout.lower()`).
     pub skipped: bool,
-    /// stdout mentions `no changes`.
+    /// stdout mentions `no changes`, in any case.
     pub no_changes: bool,
 }
 
@@ -103,12 +103,13 @@ pub fn assess(command: &str, output: &Output) -> Result<RepairResult> {
 
 /// The result flags from the script's stdout (pure).
 pub fn parse(stdout: &str) -> RepairResult {
+    let lowercase = stdout.to_lowercase();
     RepairResult {
         processed: true,
         stdout_lines: stdout.lines().count(),
         unicode_pwd_updated: stdout.contains("unicodePwd"),
         pwd_last_set_fixed: stdout.contains("pwdLastSet"),
-        skipped: stdout.contains("skipped"),
-        no_changes: stdout.contains("no changes"),
+        skipped: lowercase.contains("skipped"),
+        no_changes: lowercase.contains("no changes"),
     }
 }

@@ -2,8 +2,14 @@
 //! changing AD. The import runs `sophomorix-device --sync` and (on linuxmuster 7.3) ignores its
 //! exit code, so a pre-check turns sophomorix's verdict into a clear error (SPEC §12).
 //!
-//! Assumption (not verified against a live DC): `--dry-run` takes no school argument and checks
-//! the device files of all schools, exiting with the same codes as `--sync`.
+//! From sophomorix4's source (`sophomorix-samba/scripts/sophomorix-device`, UPSTREAM.md §B):
+//! `--dry-run` takes no school, reads every school's device file, binds to AD, and exits 0
+//! (fine), 1 (errors collected in the files: bad room characters, a device name twice), 88
+//! (fatal: bad host or group characters, a MAC or IP twice across all files, a bad IP, an unknown
+//! role, a PXE flag without a digit — or the sophomorix lock held by another sophomorix command
+//! for 5 tries: "try again later ...", `SophomorixBase.pm` log_script_start) or 255 (Perl died
+//! on a MAC it cannot read). The lock is [`DeviceFailure::Locked`]: a reason to wait, not a fault
+//! of the files.
 
 use std::fmt;
 use std::path::Path;
@@ -23,8 +29,11 @@ pub enum DeviceFailure {
     /// Exit 1: errors collected in the files (bad room, duplicate host name).
     Collected,
     /// Exit 88: fatal (bad host/group characters, duplicate MAC or IP across all schools, bad IP,
-    /// unknown role, empty PXE flag, or the sophomorix lock is held).
+    /// unknown role, empty PXE flag).
     Fatal,
+    /// Exit 88 after "try again later": another sophomorix command holds the sophomorix lock
+    /// (it can run for minutes); nothing is wrong with the files.
+    Locked,
     /// Exit 255: a MAC address it cannot parse.
     UnparsableMac,
     /// Any other exit code, or killed by a signal (`None`).
@@ -52,8 +61,11 @@ impl fmt::Display for DeviceFailure {
             }
             DeviceFailure::Fatal => f.write_str(
                 "fatal device error (bad host/group characters, duplicate MAC or IP across \
-                 schools, bad IP, unknown role, empty PXE flag, or the sophomorix lock is held; \
-                 exit 88)",
+                 schools, bad IP, unknown role, empty PXE flag; exit 88)",
+            ),
+            DeviceFailure::Locked => f.write_str(
+                "another sophomorix command holds the sophomorix lock (\"try again later\", exit \
+                 88)",
             ),
             DeviceFailure::UnparsableMac => {
                 f.write_str("a MAC address sophomorix cannot parse (exit 255)")
@@ -74,9 +86,12 @@ pub fn dry_run(binary: &Path, timeout: Duration) -> Result<()> {
 
 /// The verdict on a dry run's output (pure): the exit code decides, the lines explain.
 pub fn assess(output: &Output) -> Result<()> {
-    let Some(failure) = DeviceFailure::from_code(output.code) else {
+    let Some(mut failure) = DeviceFailure::from_code(output.code) else {
         return Ok(());
     };
+    if failure == DeviceFailure::Fatal && mentions_lock(&output.stdout) {
+        failure = DeviceFailure::Locked;
+    }
     let mut relevant = lines::matching(output, is_error_line);
     if relevant.is_empty() {
         relevant = lines::tail(output);
@@ -87,9 +102,24 @@ pub fn assess(output: &Output) -> Result<()> {
     })
 }
 
-/// Whether a line of sophomorix's output reports a problem.
+/// Whether sophomorix's output says its lock is held ("try again later ..." after "sophomorix
+/// locked (<script>, PID: <pid>)").
+pub fn mentions_lock(text: &str) -> bool {
+    text.contains("try again later") && text.contains("sophomorix locked")
+}
+
+/// Whether a line of sophomorix's output reports a problem (its messages:
+/// `  ERROR: …`, `… (Field:1) contains invalid characters …`, `Device Name (Field2) is double: …`,
+/// `sophomorix locked (…)`).
 pub fn is_error_line(line: &str) -> bool {
-    ["ERROR", "Error:", "errors detected", "syntax check failed"]
-        .iter()
-        .any(|marker| line.contains(marker))
+    [
+        "ERROR",
+        "Error:",
+        "errors detected",
+        "contains invalid characters",
+        "is double",
+        "sophomorix locked",
+    ]
+    .iter()
+    .any(|marker| line.contains(marker))
 }

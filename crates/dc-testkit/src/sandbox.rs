@@ -12,7 +12,8 @@
 //!   runs the fake of the link's name; `usr/bin/python3` runs the system `python3` with that
 //!   environment;
 //! * the repair script [`REPAIR_SCRIPT`] as a symlink to `fixtures/fake-dc/repair_macct.py`;
-//! * the directories the DC has and the worker and the fakes expect ([`DIRECTORIES`]).
+//! * the directories the DC has and the worker and the fakes expect ([`DIRECTORIES`]), and
+//!   `/etc/linuxmuster/subnets.csv` ([`SUBNETS_CSV`]).
 //!
 //! The fakes keep the DC's state as files under `var/lib/fake-dc/`: AD objects in `ad/<name>`,
 //! DNS A records in `dns/<name>`, PTR records in `ptr/<ip>`, and every call in `calls.log`; the
@@ -60,6 +61,22 @@ pub const DIRECTORIES: [&str; 8] = [
     "var/lock",
     "var/lib/fake-dc",
 ];
+
+/// The `/etc/linuxmuster/subnets.csv` a new sandbox gets: linuxmuster-base7's template
+/// (`share/templates/subnets.csv`) filled in for the server network `10.0.0.0/16` and a second
+/// subnet `10.1.0.0/16`, so the fake import writes DHCP blocks for fixed IPs in both (it skips
+/// fixed IPs outside every subnet, as the real one does). Tests may overwrite it.
+pub const SUBNETS_CSV: &str = "\
+# /etc/linuxmuster/subnets.csv
+#
+# Network/Prefix ; Router-IP (last available IP in network) ; 1. Range-IP ; Last-Range-IP ;Namserver(use lmn server if empty);nextserver (tftp server leave empty for default; SETUP-Flag
+#
+# server subnet definition
+10.0.0.0/16;10.0.255.254;10.0.100.1;10.0.100.254;;;SETUP
+
+# add your subnets below
+10.1.0.0/16;10.1.255.254;10.1.100.1;10.1.100.254;;;
+";
 
 /// Where the post-import hook is installed by [`SandboxDc::install_hook`] (relative to the root).
 pub const HOOK_LINK: &str = "var/lib/linuxmuster/hooks/device-import.post.d/50-linbo-docker-dhcp";
@@ -174,6 +191,9 @@ impl SandboxDc {
             self.symlink(&launcher, command);
         }
         self.symlink(&fake_dc_file("repair_macct.py"), REPAIR_SCRIPT);
+        if !self.exists("/etc/linuxmuster/subnets.csv") {
+            self.write("/etc/linuxmuster/subnets.csv", SUBNETS_CSV);
+        }
         self.knobs(&[]);
     }
 

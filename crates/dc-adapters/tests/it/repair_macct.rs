@@ -47,6 +47,25 @@ fn flags_from_recorded_output() {
     );
 }
 
+#[test]
+fn skipped_and_no_changes_are_found_in_any_case() {
+    // The predecessor searched `stdout.lower()` (macct-worker.py:1261-1264, UPSTREAM.md §A.11).
+    for (stdout, skipped, no_changes) in [
+        ("Host r100-pc01: Skipped (no image)\n", true, false),
+        ("SKIPPED\n", true, false),
+        ("No changes needed\n", false, true),
+        ("NO CHANGES\n", false, true),
+        ("unicodePwd updated\n", false, false),
+    ] {
+        let result = parse(stdout);
+        assert_eq!(
+            (result.skipped, result.no_changes),
+            (skipped, no_changes),
+            "{stdout:?}"
+        );
+    }
+}
+
 const OPERATION_ID: &str = "3f2b1c9e-8d7a-4e6f-9a0b-1c2d3e4f5a6b";
 
 fn request<'a>(

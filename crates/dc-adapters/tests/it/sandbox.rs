@@ -21,10 +21,17 @@ pub(crate) const SHORT: Duration = Duration::from_millis(500);
 
 impl Sandbox {
     pub(crate) fn new() -> Sandbox {
-        Sandbox {
+        let sandbox = Sandbox {
             dir: tempfile::tempdir().expect("temp dir"),
             n_launchers: Cell::new(0),
-        }
+        };
+        // The subnets the fake import writes DHCP blocks for (it skips fixed IPs outside them).
+        sandbox.write(
+            "etc/linuxmuster/subnets.csv",
+            "10.0.0.0/16;10.0.255.254;10.0.100.1;10.0.100.254;;;SETUP\n\
+             10.1.0.0/16;10.1.255.254;10.1.100.1;10.1.100.254;;;\n",
+        );
+        sandbox
     }
 
     pub(crate) fn root(&self) -> &Path {
