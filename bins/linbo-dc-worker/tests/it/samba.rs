@@ -117,12 +117,13 @@ async fn a_rename_on_a_real_dc_removes_the_old_object_and_adds_the_new() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_cleans_up_on_a_real_dc_with_the_authentication_file() {
-    // Two hosts of an earlier import, whose objects this import does not remove (sophomorix
-    // failed, and linuxmuster 7.3's import said nothing): one written by sophomorix (with
-    // dNSHostName), one by `samba-tool computer create` (without).
+    // Two hosts of an earlier import, whose objects this import does not remove: sophomorix
+    // failed, linuxmuster 7.3's import hid it, and the administrator turned the pre-check off.
+    // One object written by sophomorix (with dNSHostName), one by `samba-tool computer create`
+    // (without).
     let master = "r210;s3-pc01;win11;00:1A:2B:3C:23:01;10.0.210.31;;;;;;1;;;;\n\
                   r210;s3-pc02;win11;00:1A:2B:3C:23:02;10.0.210.32;;;;;;1;;;;\n";
-    let mut harness = Harness::with_samba(master, "").await;
+    let mut harness = Harness::with_samba(master, "SOPHOMORIX_PRECHECK=false").await;
     let dc = harness.samba();
     dc.add_computer("default-school", "r210", "s3-pc01");
     dc.samba_tool_ok(&[
@@ -135,9 +136,7 @@ async fn a_delete_cleans_up_on_a_real_dc_with_the_authentication_file() {
         dc.add_a(name, ip);
         dc.add_ptr(ip, &format!("{name}.linuxmuster.lan"));
     }
-    harness
-        .dc
-        .knobs(&[("FAKE_IMPORT_SOPHOMORIX_SWALLOWED", "1")]);
+    harness.dc.knobs(&[("FAKE_SOPHOMORIX_EXIT", "1")]);
     harness.start_worker();
     let first = harness.provision("default-school", delete("s3-pc01"));
     let second = harness.provision("default-school", delete("s3-pc02"));

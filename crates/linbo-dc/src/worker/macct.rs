@@ -10,8 +10,19 @@
 //!
 //! Every entry first asks the API for its operation: an entry older than the operation's
 //! `attempt` (the API already enqueued the next attempt) or of an operation that already ended
-//! is acknowledged without running again, so a crash between a retry request and the
-//! acknowledgement cannot run a repair twice or spend an attempt.
+//! (`completed`, `failed`, or `cancelled` by an administrator) is acknowledged without running
+//! again and without a report, so a crash between a retry request and the acknowledgement cannot
+//! run a repair twice or spend an attempt, and a cancel is never overwritten.
+//!
+//! Attempts differ from the Python predecessor (UPSTREAM.md §A.13): it reported `attempt + 1`
+//! and the API's retry incremented again, so it ran twice and ended with the API's own
+//! "Max retries (3) exceeded. Moved to DLQ."; this worker reports the attempt it ran (SPEC §6),
+//! so a repair runs at attempts 0, 1, 2 and 3 and the last failure is this worker's
+//! `Max retries (3) exceeded: <error>`. The API's retry clears `error` while the next attempt
+//! waits, so the UI shows the error only until the retry is requested.
+//!
+//! A `REPAIR_SCRIPT` that does not exist fails its jobs at once, without retries (linuxmuster
+//! ships no public `repair_macct.py`, UPSTREAM.md §A.12; the worker also warns at start).
 
 use std::time::Duration;
 
@@ -59,7 +70,10 @@ pub(crate) async fn run(
     match context.reporter.operation(operation_id).await {
         Ok(operation)
             if operation.attempt > *attempt
-                || matches!(operation.status.as_str(), "completed" | "failed") =>
+                || matches!(
+                    operation.status.as_str(),
+                    "completed" | "failed" | "cancelled"
+                ) =>
         {
             tracing::info!(
                 entry_attempt = attempt,
@@ -80,6 +94,25 @@ pub(crate) async fn run(
             return Outcome::RetryAfter(SHORT_RETRY);
         }
     }
+    let settings = &context.settings;
+    if !settings.repair_script.is_file() {
+        let problem = format!(
+            "REPAIR_SCRIPT {} does not exist: set REPAIR_SCRIPT in the worker's configuration to \
+             the machine-account repair script; no repair ran",
+            settings.repair_script.display()
+        );
+        tracing::error!(host = %host, "{problem}");
+        return if context
+            .reporter
+            .report(operation_id, StatusUpdate::failed(problem))
+            .await
+        {
+            context.settled(&delivery.id);
+            Outcome::Ack
+        } else {
+            context.defer(&delivery.id)
+        };
+    }
     if !context
         .reporter
         .report(operation_id, StatusUpdate::running())
@@ -87,7 +120,6 @@ pub(crate) async fn run(
     {
         return context.defer(&delivery.id);
     }
-    let settings = &context.settings;
     let log_dir = settings.log_dir.clone();
     let python = context.programs.python.clone();
     let script = settings.repair_script.clone();
@@ -166,7 +198,7 @@ async fn request_retry(
         context.settled(entry);
         Outcome::Ack
     };
-    let final_failure = match context.reporter.api().post_retry(operation_id).await {
+    let final_failure = match context.reporter.retry(operation_id).await {
         Ok(()) => {
             tracing::info!(
                 attempt,

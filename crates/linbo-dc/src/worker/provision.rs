@@ -108,6 +108,12 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
             }
             // The same delay for all, so they come back together and in order.
             _ if waiting.is_some() => outcomes[slot] = waiting.clone(),
+            Ok(operation) if operation.status == "cancelled" => {
+                // An administrator cancelled it: not run, and not reported (a report would
+                // overwrite the cancel).
+                tracing::info!(operation_id = %id, "the operation was cancelled; acknowledged without running");
+                outcomes[slot] = Some(Outcome::Ack);
+            }
             Ok(operation) => match plan(&operation, &delivery.job) {
                 Ok(job) => planned.push(Planned { slot, id, job }),
                 Err(problem) => {
@@ -510,15 +516,27 @@ async fn provision(
             commit_and_import(&context, &school, &files, &output, lock)
         })
         .await
-        .unwrap_or_else(|error| Err(format!("the import step failed: {error}")))
+        .unwrap_or_else(|error| {
+            Err(ImportFailure::Failed(format!(
+                "the import step failed: {error}"
+            )))
+        })
     };
     let import_output = match imported {
         Ok(import_output) => import_output,
-        Err(problem) => {
+        Err(ImportFailure::Failed(problem)) => {
             fail_each(
                 &mut results,
                 live.into_iter().map(|job| (job.slot, job.id)),
                 &problem,
+            );
+            return results;
+        }
+        Err(ImportFailure::Locked(problem)) => {
+            tracing::warn!(%problem, "sophomorix is locked by another command; the batch stays pending and is tried again later");
+            results.extend(
+                live.into_iter()
+                    .map(|job| (job.slot, job.id, Err(Left::Deferred))),
             );
             return results;
         }
@@ -626,21 +644,35 @@ fn read_optional(path: &Path) -> Result<Option<String>, String> {
     }
 }
 
-/// Writes delta and master when they changed, runs the optional sophomorix check and the import;
-/// restores both files from the rollback point when a step fails. Holds `lock` until the import
-/// ended. `Ok` = the import's output for `importOutput`.
+/// Why the commit-and-import step did not import the batch.
+#[derive(Debug)]
+enum ImportFailure {
+    /// The batch's jobs fail with this message (the files were restored).
+    Failed(String),
+    /// Another sophomorix command holds the sophomorix lock: the files were restored and the
+    /// batch stays pending, to be tried again later; the message is for the log.
+    Locked(String),
+}
+
+/// Writes delta and master when they changed, runs the sophomorix check (when enabled) and the
+/// import; restores both files from the rollback point when a step fails, and after a failed
+/// import imports the restored files once more, since sophomorix may already have synced AD and
+/// DNS to the failed batch (UPSTREAM.md §A.6). A held sophomorix lock is no failure: the files
+/// are restored and the batch waits. Holds `lock` until the imports ended. `Ok` = the import's
+/// output for `importOutput`.
 fn commit_and_import(
     context: &Context,
     school: &School,
     files: &Files,
     output: &MergeOutput,
     lock: ProvisionLock,
-) -> Result<String, String> {
+) -> Result<String, ImportFailure> {
     let _lock = lock;
     let settings = &context.settings;
     let point = RollbackPoint::new(&settings.state_dir, school);
     let changed = output.changed(files.master_text(), files.delta_text());
-    let saved = match point.pending()? {
+    let failed = ImportFailure::Failed;
+    let saved = match point.pending().map_err(failed)? {
         Some(saved) => {
             tracing::warn!(
                 "the import of an earlier batch did not finish; its changes are undone if this import fails"
@@ -652,17 +684,17 @@ fn commit_and_import(
                 master: files.master.clone(),
                 delta: files.delta.clone(),
             };
-            point.save(&saved)?;
+            point.save(&saved).map_err(failed)?;
             Some(saved)
         }
         None => None,
     };
     let undo = |problem: String| -> String {
         match &saved {
-            Some(saved) => format!(
-                "{problem}{}",
-                point.restore(saved, &files.master_path, &files.delta_path)
-            ),
+            Some(saved) => {
+                let restored = point.restore(saved, &files.master_path, &files.delta_path);
+                format!("{problem}{}", restored.unwrap_or_else(|failed| failed))
+            }
             None => problem,
         }
     };
@@ -676,7 +708,7 @@ fn commit_and_import(
             if let Err(error) =
                 atomic::replace_file(path, text.as_bytes(), &ReplaceOptions::default())
             {
-                return Err(undo(format!("writing {name} failed: {error}")));
+                return Err(failed(undo(format!("writing {name} failed: {error}"))));
             }
         }
         tracing::info!(master = %files.master_path.display(), "device files written");
@@ -686,34 +718,96 @@ fn commit_and_import(
             &context.programs.sophomorix_device,
             settings.command_timeout,
         );
-        if let Err(error) = check {
-            return Err(undo(format!(
-                "sophomorix rejected the device files: {error}"
-            )));
+        match check {
+            Ok(()) => {}
+            Err(
+                error @ AdapterError::SophomorixDevice {
+                    failure: sophomorix_device::DeviceFailure::Locked,
+                    ..
+                },
+            ) => {
+                return Err(ImportFailure::Locked(undo(error.to_string())));
+            }
+            Err(error) => {
+                return Err(failed(undo(format!(
+                    "sophomorix rejected the device files: {error}"
+                ))));
+            }
         }
     }
-    let report = import_devices::import(
-        &context.programs.import,
-        school.as_str(),
-        settings.import_timeout,
-    );
-    match report {
+    let import_log = settings.root.resolve(Path::new(import_devices::LOG_FILE));
+    let import = || {
+        import_devices::import_logged(
+            &context.programs.import,
+            school.as_str(),
+            settings.import_timeout,
+            Some(&import_log),
+        )
+    };
+    let problem = match import() {
         Ok(report) if report.success => {
             if let Err(problem) = point.clear() {
                 tracing::error!(%problem, "the import succeeded, but the rollback marker stays");
             }
-            Ok(tail(&report.output, MAX_IMPORT_OUTPUT))
+            return Ok(tail(&report.output, MAX_IMPORT_OUTPUT));
+        }
+        Ok(report) if report.sophomorix_locked() => {
+            // 7.4 stops before sophomorix's sync when its check finds the lock: nothing was
+            // imported, so restoring the files is all there is to undo.
+            return Err(ImportFailure::Locked(undo(format!(
+                "the import found sophomorix locked ({}): {}",
+                report.status,
+                report.error_lines.join(" | ")
+            ))));
         }
         Ok(report) => {
             tracing::error!(status = %report.status, "the import failed");
-            Err(undo(format!(
+            let mut lines = report.error_lines.clone();
+            if !report.log_lines.is_empty() {
+                lines.push(format!(
+                    "{}: {}",
+                    import_devices::LOG_FILE,
+                    report.log_lines.join(" | ")
+                ));
+            }
+            format!(
                 "the import failed ({}): {}",
                 report.status,
-                report.error_lines.join(" | ")
-            )))
+                lines.join(" | ")
+            )
         }
-        Err(error) => Err(undo(format!("the import failed: {error}"))),
-    }
+        Err(error) => format!("the import failed: {error}"),
+    };
+    let Some(saved) = &saved else {
+        return Err(failed(problem));
+    };
+    let restored = match point.restore(saved, &files.master_path, &files.delta_path) {
+        Ok(restored) => restored,
+        Err(not_restored) => return Err(failed(format!("{problem}{not_restored}"))),
+    };
+    // sophomorix may have synced AD and DNS to the failed batch already: import the restored
+    // files, so AD, DNS and DHCP follow them again.
+    let again = match import() {
+        Ok(report) if report.success => {
+            "; the restored files were imported again, so AD, DNS and DHCP match them".to_owned()
+        }
+        // The first failure's lines explain it; the last line says what went wrong this time.
+        Ok(report) => format!(
+            "; importing the restored files failed too ({}: {}): AD and DNS may hold the failed \
+             batch until the next successful import",
+            report.status,
+            report
+                .error_lines
+                .last()
+                .map_or("no output", String::as_str)
+        ),
+        Err(error) => format!(
+            "; importing the restored files failed too ({error}): AD and DNS may hold the failed \
+             batch until the next successful import"
+        ),
+    };
+    tracing::warn!(again = %again, "the restored files were imported again");
+    Err(failed(format!("{problem}{restored}{again}")))
 }
 
 /// What verification should find for an applied job.

@@ -92,8 +92,13 @@ impl RollbackPoint {
     }
 
     /// Puts `saved` back into `master` and `delta` and clears the marker; a text for the
-    /// failure message.
-    pub(crate) fn restore(&self, saved: &Saved, master: &Path, delta: &Path) -> String {
+    /// failure message (`Err` when a file could not be restored).
+    pub(crate) fn restore(
+        &self,
+        saved: &Saved,
+        master: &Path,
+        delta: &Path,
+    ) -> Result<String, String> {
         let mut problems = Vec::new();
         for (path, previous) in [(master, &saved.master), (delta, &saved.delta)] {
             let result = match previous {
@@ -117,13 +122,13 @@ impl RollbackPoint {
                 tracing::error!(%problem, "the files are restored, but the rollback marker stays");
             }
             tracing::warn!("devices.csv and the delta file restored to their previous versions");
-            "; devices.csv and the delta file were restored".to_owned()
+            Ok("; devices.csv and the delta file were restored".to_owned())
         } else {
-            format!(
+            Err(format!(
                 "; restoring the previous files FAILED ({}); the saved versions are in {}",
                 problems.join("; "),
                 self.dir.display()
-            )
+            ))
         }
     }
 
@@ -161,7 +166,9 @@ mod tests {
         let (master, delta) = (files.path().join("m.csv"), files.path().join("d.csv"));
         std::fs::write(&master, "changed\n").expect("write");
         std::fs::write(&delta, "new delta\n").expect("write");
-        let message = point.restore(&saved, &master, &delta);
+        let message = point
+            .restore(&saved, &master, &delta)
+            .expect("both files restored");
         assert!(message.contains("restored"), "{message}");
         assert_eq!(std::fs::read_to_string(&master).expect("read"), "a;b\n");
         assert!(!delta.exists(), "the delta did not exist before");

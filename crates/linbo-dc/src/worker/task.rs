@@ -101,9 +101,16 @@ impl Task {
             Some("macct_repair") => {
                 let host = match fields.get("host") {
                     None => return Err(Invalid::new("missing field host")),
-                    Some(value) => value.parse::<Hostname>().map_err(|rule| {
-                        Invalid::new(format!("field host {:?}: {rule}", excerpt(value)))
-                    })?,
+                    // The API's rsync hook may send the client's FQDN (rsyncd's reverse lookup,
+                    // UPSTREAM.md §A.10): the host is its first label, as linbo7 takes it.
+                    Some(value) => {
+                        let short = value
+                            .split_once('.')
+                            .map_or(value.as_str(), |(first, _)| first);
+                        short.parse::<Hostname>().map_err(|rule| {
+                            Invalid::new(format!("field host {:?}: {rule}", excerpt(value)))
+                        })?
+                    }
                 };
                 let attempt = match fields.get("attempt") {
                     None => return Err(Invalid::new("missing field attempt")),
@@ -189,6 +196,37 @@ mod tests {
         };
         assert_eq!(host.as_str(), "r100-pc01");
         assert_eq!(attempt, 2);
+    }
+
+    #[test]
+    fn a_machine_account_host_given_as_fqdn_is_its_first_label() {
+        for (given, host) in [
+            ("r100-pc01.linuxmuster.lan", "r100-pc01"),
+            ("R100-PC01.Schule.Example.", "r100-pc01"),
+            ("pc1", "pc1"),
+        ] {
+            let task = decode(&[
+                ("type", "macct_repair"),
+                ("operation_id", ID),
+                ("host", given),
+                ("attempt", "0"),
+            ])
+            .unwrap_or_else(|invalid| panic!("{given}: {invalid:?}"));
+            let Task::MachineAccount { host: decoded, .. } = task else {
+                panic!("not a machine-account task");
+            };
+            assert_eq!(decoded.as_str(), host, "{given}");
+        }
+        for bad in [".linuxmuster.lan", "-rf.x", "pc_1.lan"] {
+            let invalid = decode(&[
+                ("type", "macct_repair"),
+                ("operation_id", ID),
+                ("host", bad),
+                ("attempt", "0"),
+            ])
+            .expect_err(bad);
+            assert!(format!("{invalid:?}").contains("field host"), "{invalid:?}");
+        }
     }
 
     #[test]

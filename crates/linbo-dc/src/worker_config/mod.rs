@@ -55,18 +55,18 @@
 //! | `PROVISION_DEBOUNCE_SEC` | `5` | batching window after the first job (0 = no wait) |
 //! | `STATE_DIR` | `/var/lib/linbo-dc` | durable state (outbox) |
 //! | `OUTBOX_DIR` | `<STATE_DIR>/outbox` | durable outbox of undelivered API reports |
-//! | `IMPORT_TIMEOUT_SEC` | `300` | limit for one `IMPORT_SCRIPT` run, > 0 |
+//! | `IMPORT_TIMEOUT_SEC` | `600` | limit for one `IMPORT_SCRIPT` run, > 0 (the predecessor's; the import runs sophomorix twice, each binding to AD and reading every device) |
 //! | `COMMAND_TIMEOUT_SEC` | `120` | limit for other DC commands (repair script, samba-tool, host), > 0 |
 //! | `VERIFY_TIMEOUT_SEC` | `60` | limit for a batch's verification, > 0 |
 //! | `VERIFY_CONCURRENCY` | `8` | verification commands at once, > 0 |
 //! | `MACCT_CONCURRENCY` | `2` | machine-account repairs at once, > 0 |
 //! | `MACCT_RETRY_BACKOFF_SEC` | `10` | a failed repair is retried after this × 2^attempt, > 0 |
-//! | `CLAIM_MIN_IDLE_SEC` | `600` | claim entries of crashed consumers idle this long, > 0; a warning unless above `LOCK_TIMEOUT_SEC` + `IMPORT_TIMEOUT_SEC` + `VERIFY_TIMEOUT_SEC` (the longest batch) |
+//! | `CLAIM_MIN_IDLE_SEC` | `900` | claim entries of crashed consumers idle this long, > 0; a warning unless above `LOCK_TIMEOUT_SEC` + `IMPORT_TIMEOUT_SEC` + `VERIFY_TIMEOUT_SEC` (the longest batch) |
 //! | `CLAIM_INTERVAL_SEC` | `30` | how often to look for such entries, 1..=60 |
 //! | `MAX_DELIVERIES` | `5` | deliveries before an entry is dead-lettered, > 0 |
 //! | `API_TIMEOUT_SEC` | `10` | limit for one API request, > 0 |
 //! | `LOCK_TIMEOUT_SEC` | `120` | wait for the provisioning lock this long, then retry later (jobs stay pending), > 0 |
-//! | `SOPHOMORIX_PRECHECK` | `false` | run `sophomorix-device --dry-run` before the import |
+//! | `SOPHOMORIX_PRECHECK` | `true` | run `sophomorix-device --dry-run` before the import (linuxmuster 7.3's import hides sophomorix's verdict and exits 0; its lock answer keeps the batch pending) |
 //! | `DEFAULT_ROOM` | `unknown` | room of hosts without one, `[A-Za-z0-9-]+` |
 //! | `HEARTBEAT_INTERVAL_SEC` | `10` | refresh of `linbo:workers:<consumer>`, > 0 |
 //! | `HEARTBEAT_TTL_SEC` | `30` | its expiry, greater than the interval |
@@ -615,10 +615,10 @@ impl Settings {
             Some(_) => path("OUTBOX_DIR", "")?,
             None => state_dir.join("outbox"),
         };
-        let import_timeout = raw.seconds("IMPORT_TIMEOUT_SEC", 300, 1)?;
+        let import_timeout = raw.seconds("IMPORT_TIMEOUT_SEC", 600, 1)?;
         let verify_timeout = raw.seconds("VERIFY_TIMEOUT_SEC", 60, 1)?;
         let lock_timeout = raw.seconds("LOCK_TIMEOUT_SEC", 120, 1)?;
-        let claim_min_idle = raw.seconds("CLAIM_MIN_IDLE_SEC", 600, 1)?;
+        let claim_min_idle = raw.seconds("CLAIM_MIN_IDLE_SEC", 900, 1)?;
         let longest_batch = lock_timeout + import_timeout + verify_timeout;
         if claim_min_idle <= longest_batch {
             warnings.push(format!(
@@ -703,7 +703,7 @@ impl Settings {
             max_deliveries,
             api_timeout: raw.seconds("API_TIMEOUT_SEC", 10, 1)?,
             lock_timeout,
-            sophomorix_precheck: raw.parsed("SOPHOMORIX_PRECHECK", false, parse_bool)?,
+            sophomorix_precheck: raw.parsed("SOPHOMORIX_PRECHECK", true, parse_bool)?,
             default_room: raw.parsed(
                 "DEFAULT_ROOM",
                 "unknown".parse().expect("a valid room"),

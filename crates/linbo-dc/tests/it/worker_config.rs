@@ -114,18 +114,18 @@ PROVISION_BATCH_SIZE=50
 PROVISION_DEBOUNCE_SEC=5
 STATE_DIR=<root>/var/lib/linbo-dc
 OUTBOX_DIR=<root>/var/lib/linbo-dc/outbox
-IMPORT_TIMEOUT_SEC=300
+IMPORT_TIMEOUT_SEC=600
 COMMAND_TIMEOUT_SEC=120
 VERIFY_TIMEOUT_SEC=60
 VERIFY_CONCURRENCY=8
 MACCT_CONCURRENCY=2
 MACCT_RETRY_BACKOFF_SEC=10
-CLAIM_MIN_IDLE_SEC=600
+CLAIM_MIN_IDLE_SEC=900
 CLAIM_INTERVAL_SEC=30
 MAX_DELIVERIES=5
 API_TIMEOUT_SEC=10
 LOCK_TIMEOUT_SEC=120
-SOPHOMORIX_PRECHECK=false
+SOPHOMORIX_PRECHECK=true
 DEFAULT_ROOM=unknown
 HEARTBEAT_INTERVAL_SEC=10
 HEARTBEAT_TTL_SEC=30
@@ -384,7 +384,7 @@ fn warnings() {
             "SAMBA_TOOL_AUTH and SAMBA_TOOL_AUTH_FILE are both set: SAMBA_TOOL_AUTH is ignored, \
              the authentication file is used",
             "CLAIM_MIN_IDLE_SEC (300) is not above LOCK_TIMEOUT_SEC + IMPORT_TIMEOUT_SEC + \
-             VERIFY_TIMEOUT_SEC (480): another worker may claim the entries of a batch that is \
+             VERIFY_TIMEOUT_SEC (780): another worker may claim the entries of a batch that is \
              still running",
         ]
     );
