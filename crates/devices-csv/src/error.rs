@@ -128,6 +128,8 @@ pub enum Rule {
     Hostname,
     /// Room syntax.
     Room,
+    /// A room must start with a letter or digit: the import skips lines whose room does not.
+    RoomStart,
     /// Device group syntax.
     Group,
     /// MAC syntax.
@@ -162,6 +164,9 @@ impl fmt::Display for Rule {
                 "expected 1 to 15 characters of A-Z, a-z, 0-9 and '-', not starting or ending with '-'",
             ),
             Rule::Room => f.write_str("expected one or more characters of A-Z, a-z, 0-9 and '-'"),
+            Rule::RoomStart => f.write_str(
+                "expected a letter or digit as the first character: linuxmuster-import-devices skips lines whose room starts with anything else",
+            ),
             Rule::Group => {
                 f.write_str("expected one or more characters of A-Z, a-z, 0-9, '_' and '-'")
             }

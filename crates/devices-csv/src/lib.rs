@@ -60,6 +60,21 @@
 //! assert!(output.diff.contains("-r100;pc01;win11;"));
 //! ```
 //!
+//! # Value rules (SPEC §4)
+//!
+//! * hostname: 1–15 characters of `A-Z a-z 0-9 -`, not starting or ending with `-`; written
+//!   lowercase and compared case-insensitively;
+//! * room: one or more characters of `A-Z a-z 0-9 -`, **the first a letter or digit** —
+//!   linuxmuster-import-devices skips every line whose room starts otherwise, so the host would
+//!   get AD/DNS entries from sophomorix but no DHCP block and no LINBO links; empty → the
+//!   default room ([`MergeOptions::default_room`]);
+//! * device group: one or more characters of `A-Z a-z 0-9 _ -`; empty → `nopxe`;
+//! * MAC: `aa:bb:..`, `aa-bb-..` or 12 hex digits; written `AA:BB:CC:DD:EE:FF`;
+//! * IP: empty or `DHCP` → `DHCP`, else a strict dotted quad with first and last octet 1–254;
+//! * role: empty (keep the host's role) or one of the fifteen sophomorix roles ([`Role::ALL`]);
+//! * PXE flag: 0–3, absent → 1;
+//! * no value may contain `;`, CR, LF or NUL.
+//!
 //! # Merge rules (SPEC §5)
 //!
 //! A master line whose hostname (case-insensitive) is in the delta gets the managed columns
