@@ -13,7 +13,7 @@ pub enum Error {
     /// A value breaks a devices.csv rule (SPEC §4).
     #[error(transparent)]
     Invalid(#[from] FieldError),
-    /// The job's hostname, MAC or IP is already used by another host.
+    /// The job's hostname, MAC, IP or AD/DNS name is already used by another host.
     #[error(transparent)]
     Conflict(#[from] Conflict),
 }
@@ -243,6 +243,8 @@ pub enum ConflictKind {
     Mac,
     /// The fixed IP address.
     Ip,
+    /// The AD/DNS name: the hostname, with a `<school>-` prefix outside default-school.
+    DnsName,
 }
 
 impl fmt::Display for ConflictKind {
@@ -251,6 +253,7 @@ impl fmt::Display for ConflictKind {
             ConflictKind::Hostname => "hostname",
             ConflictKind::Mac => "MAC",
             ConflictKind::Ip => "IP",
+            ConflictKind::DnsName => "AD/DNS name",
         })
     }
 }
@@ -305,7 +308,7 @@ impl fmt::Display for Location {
     }
 }
 
-/// A job's hostname, MAC or IP is already used by another host.
+/// A job's hostname, MAC, IP or AD/DNS name is already used by another host.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {value} is already used by host {other_host} ({location})")]
 pub struct Conflict {

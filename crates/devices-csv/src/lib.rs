@@ -86,8 +86,13 @@
 //! (an interrupted write, a manual edit) is repaired by the next batch.
 //!
 //! A job is refused — and changes nothing — when a value breaks a rule, when its MAC or fixed IP
-//! is used by another host of the merged view or of another school, when a rename's new name
-//! belongs to another host, or when its hostname only exists on a malformed master line. Jobs see
+//! is used by another host of the merged view or of another school, when its AD/DNS name is that
+//! of a host of another school, when a rename's new name belongs to another host, or when its
+//! hostname only exists on a malformed master line. AD/DNS names are what sophomorix makes of the
+//! hostname: `<school>-<host>` outside default-school, the bare `<host>` in default-school
+//! ([`MergeOptions::school`] says which school the master belongs to). sophomorix-device reads
+//! every school's file and stops at a name used twice, so default-school's `gym-pc01` and
+//! school `gym`'s `pc01` collide. Jobs see
 //! the effects of earlier jobs in the batch: create then delete leaves the host absent, delete then
 //! create leaves it present (as a new line at the end).
 //!
