@@ -13,7 +13,7 @@ pub enum Error {
     /// A value breaks a devices.csv rule (SPEC §4).
     #[error(transparent)]
     Invalid(#[from] FieldError),
-    /// The job's hostname, MAC or IP is already used by another host.
+    /// The job's hostname, MAC, IP or AD/DNS name is already used by another host.
     #[error(transparent)]
     Conflict(#[from] Conflict),
 }
@@ -128,6 +128,8 @@ pub enum Rule {
     Hostname,
     /// Room syntax.
     Room,
+    /// A room must start with a letter or digit: the import skips lines whose room does not.
+    RoomStart,
     /// Device group syntax.
     Group,
     /// MAC syntax.
@@ -162,6 +164,9 @@ impl fmt::Display for Rule {
                 "expected 1 to 15 characters of A-Z, a-z, 0-9 and '-', not starting or ending with '-'",
             ),
             Rule::Room => f.write_str("expected one or more characters of A-Z, a-z, 0-9 and '-'"),
+            Rule::RoomStart => f.write_str(
+                "expected a letter or digit as the first character: linuxmuster-import-devices skips lines whose room starts with anything else",
+            ),
             Rule::Group => {
                 f.write_str("expected one or more characters of A-Z, a-z, 0-9, '_' and '-'")
             }
@@ -238,6 +243,8 @@ pub enum ConflictKind {
     Mac,
     /// The fixed IP address.
     Ip,
+    /// The AD/DNS name: the hostname, with a `<school>-` prefix outside default-school.
+    DnsName,
 }
 
 impl fmt::Display for ConflictKind {
@@ -246,6 +253,7 @@ impl fmt::Display for ConflictKind {
             ConflictKind::Hostname => "hostname",
             ConflictKind::Mac => "MAC",
             ConflictKind::Ip => "IP",
+            ConflictKind::DnsName => "AD/DNS name",
         })
     }
 }
@@ -300,7 +308,7 @@ impl fmt::Display for Location {
     }
 }
 
-/// A job's hostname, MAC or IP is already used by another host.
+/// A job's hostname, MAC, IP or AD/DNS name is already used by another host.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {value} is already used by host {other_host} ({location})")]
 pub struct Conflict {

@@ -60,6 +60,21 @@
 //! assert!(output.diff.contains("-r100;pc01;win11;"));
 //! ```
 //!
+//! # Value rules (SPEC §4)
+//!
+//! * hostname: 1–15 characters of `A-Z a-z 0-9 -`, not starting or ending with `-`; written
+//!   lowercase and compared case-insensitively;
+//! * room: one or more characters of `A-Z a-z 0-9 -`, **the first a letter or digit** —
+//!   linuxmuster-import-devices skips every line whose room starts otherwise, so the host would
+//!   get AD/DNS entries from sophomorix but no DHCP block and no LINBO links; empty → the
+//!   default room ([`MergeOptions::default_room`]);
+//! * device group: one or more characters of `A-Z a-z 0-9 _ -`; empty → `nopxe`;
+//! * MAC: `aa:bb:..`, `aa-bb-..` or 12 hex digits; written `AA:BB:CC:DD:EE:FF`;
+//! * IP: empty or `DHCP` → `DHCP`, else a strict dotted quad with first and last octet 1–254;
+//! * role: empty (keep the host's role) or one of the fifteen sophomorix roles ([`Role::ALL`]);
+//! * PXE flag: 0–3, absent → 1;
+//! * no value may contain `;`, CR, LF or NUL.
+//!
 //! # Merge rules (SPEC §5)
 //!
 //! A master line whose hostname (case-insensitive) is in the delta gets the managed columns
@@ -71,8 +86,13 @@
 //! (an interrupted write, a manual edit) is repaired by the next batch.
 //!
 //! A job is refused — and changes nothing — when a value breaks a rule, when its MAC or fixed IP
-//! is used by another host of the merged view or of another school, when a rename's new name
-//! belongs to another host, or when its hostname only exists on a malformed master line. Jobs see
+//! is used by another host of the merged view or of another school, when its AD/DNS name is that
+//! of a host of another school, when a rename's new name belongs to another host, or when its
+//! hostname only exists on a malformed master line. AD/DNS names are what sophomorix makes of the
+//! hostname: `<school>-<host>` outside default-school, the bare `<host>` in default-school
+//! ([`MergeOptions::school`] says which school the master belongs to). sophomorix-device reads
+//! every school's file and stops at a name used twice, so default-school's `gym-pc01` and
+//! school `gym`'s `pc01` collide. Jobs see
 //! the effects of earlier jobs in the batch: create then delete leaves the host absent, delete then
 //! create leaves it present (as a new line at the end).
 //!

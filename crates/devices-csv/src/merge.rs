@@ -3,8 +3,10 @@
 //!
 //! The engine keeps one entry per host of the merged view (master hosts with the delta's managed
 //! columns applied), indexed by hostname, MAC and fixed IP, so each job is checked and applied in
-//! constant time. Files are written once at the end from the original lines: a line no job
-//! touched is copied byte for byte.
+//! constant time. The other schools' files are indexed by MAC, fixed IP and AD/DNS name (the
+//! hostname, `<school>-` prefixed outside default-school), again only for the values the jobs
+//! use. Files are written once at the end from the original lines: a line no job touched is
+//! copied byte for byte.
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
@@ -27,9 +29,16 @@ use crate::value::{Hostname, Ip, Mac, Room};
 type HashMap<K, V> = StdHashMap<K, V, RandomState>;
 type HashSet<T> = StdHashSet<T, RandomState>;
 
+/// The school whose names carry no prefix in AD and DNS (sophomorix `name_default_school`).
+const DEFAULT_SCHOOL: &str = "default-school";
+
 /// Settings of a merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergeOptions {
+    /// The school whose master and delta are merged (default `default-school`). Outside
+    /// default-school, AD and DNS names carry a `<school>-` prefix, which the check against the
+    /// other schools' host names needs.
+    pub school: String,
     /// The room for jobs without one (`DEFAULT_ROOM`, default `unknown`).
     pub default_room: Room,
     /// Whether to build [`MergeOutput::diff`] (costs time on large files).
@@ -41,6 +50,7 @@ pub struct MergeOptions {
 impl Default for MergeOptions {
     fn default() -> MergeOptions {
         MergeOptions {
+            school: DEFAULT_SCHOOL.to_owned(),
             default_room: "unknown".parse().expect("`unknown` is a valid room"),
             diff: true,
             file_name: "devices.csv".to_owned(),
@@ -48,10 +58,12 @@ impl Default for MergeOptions {
     }
 }
 
-/// Another school's devices file, read only: its MACs and fixed IPs may not be reused.
+/// Another school's devices file, read only: its MACs, fixed IPs and AD/DNS names may not be
+/// reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OtherSchool<'a> {
-    /// The school's name, used in conflict messages.
+    /// The school's name, used in conflict messages and for the `<school>-` prefix of its hosts'
+    /// AD/DNS names (none for `default-school`).
     pub school: &'a str,
     /// The file's text.
     pub devices: &'a str,
@@ -144,9 +156,12 @@ pub struct DryRun {
 /// Applies `jobs` in order to the merged view of `master` and `delta` and writes both files anew.
 ///
 /// Each job is validated and checked for hostname, MAC and fixed-IP conflicts against every other
-/// host of the merged view (including hosts created earlier in the batch) and MAC/IP conflicts
-/// against `other_schools`. A refused job changes nothing; the others proceed. Dry-run jobs are
-/// evaluated at their place in the batch and never written.
+/// host of the merged view (including hosts created earlier in the batch) and for AD/DNS name,
+/// MAC and fixed-IP conflicts against `other_schools`. sophomorix-device reads every school's file
+/// and refuses an AD/DNS name used twice, so default-school's `gym-pc01` collides with `pc01` of
+/// school `gym` ([`MergeOptions::school`] says which school `master` belongs to). A refused job
+/// changes nothing; the others proceed. Dry-run jobs are evaluated at their place in the batch
+/// and never written.
 pub fn merge(
     master: &str,
     delta: &str,
@@ -162,6 +177,7 @@ pub fn merge(
         operations
             .iter()
             .filter_map(|operation| operation.as_ref().ok()),
+        &dns_prefix(&options.school),
     );
     let master_file = DevicesFile::parse(master);
     let delta_file = DevicesFile::parse(delta);
@@ -225,6 +241,21 @@ pub fn merge(
     }
 }
 
+/// What comes before a host name of `school` in AD and DNS: nothing in default-school, else
+/// `<school>-`, lowercase (sophomorix `AD_get_name_tokened`; DNS names compare case-insensitively).
+fn dns_prefix(school: &str) -> String {
+    if school == DEFAULT_SCHOOL {
+        String::new()
+    } else {
+        format!("{}-", school.to_ascii_lowercase())
+    }
+}
+
+/// The AD/DNS name of `hostname` in the school whose [`dns_prefix`] is `prefix`.
+fn dns_name(prefix: &str, hostname: &Hostname) -> String {
+    format!("{prefix}{hostname}")
+}
+
 /// A MAC as the index compares it: its six bytes in one word.
 fn mac_key(mac: Mac) -> u64 {
     let [a, b, c, d, e, f] = mac.octets();
@@ -240,11 +271,18 @@ struct Interest {
     names: HashSet<String>,
     macs: HashSet<u64>,
     ips: HashSet<Ipv4Addr>,
+    /// The AD/DNS names the jobs would write: checked against the other schools only.
+    dns_names: HashSet<String>,
+    /// The `<school>-` prefix of this school's AD/DNS names (empty in default-school).
+    dns_prefix: String,
 }
 
 impl Interest {
-    fn new<'o>(operations: impl Iterator<Item = &'o Operation>) -> Interest {
-        let mut interest = Interest::default();
+    fn new<'o>(operations: impl Iterator<Item = &'o Operation>, dns_prefix: &str) -> Interest {
+        let mut interest = Interest {
+            dns_prefix: dns_prefix.to_owned(),
+            ..Interest::default()
+        };
         for operation in operations {
             match operation {
                 Operation::Delete { hostname } => {
@@ -255,6 +293,9 @@ impl Interest {
                     old_hostname,
                 } => {
                     interest.names.insert(device.hostname.as_str().to_owned());
+                    // The old name of a rename is not written, so only the new one can collide.
+                    let name = dns_name(&interest.dns_prefix, &device.hostname);
+                    interest.dns_names.insert(name);
                     if let Some(old) = old_hostname {
                         interest.names.insert(old.as_str().to_owned());
                     }
@@ -329,10 +370,14 @@ impl Owners {
     }
 }
 
-/// MACs and fixed IPs of the other schools that a job uses, with the host and line that use them.
+/// MACs, fixed IPs and AD/DNS names of the other schools that a job uses, with the host and line
+/// that use them.
 struct OtherIndex {
     macs: HashMap<u64, (String, Location)>,
     ips: HashMap<Ipv4Addr, (String, Location)>,
+    dns_names: HashMap<String, (String, Location)>,
+    /// The `<school>-` prefix of this school's AD/DNS names, for looking up a job's host.
+    dns_prefix: String,
 }
 
 impl OtherIndex {
@@ -340,13 +385,22 @@ impl OtherIndex {
         let mut index = OtherIndex {
             macs: HashMap::default(),
             ips: HashMap::default(),
+            dns_names: HashMap::default(),
+            dns_prefix: interest.dns_prefix.clone(),
         };
+        // One buffer for every line's AD/DNS name: no allocation per line of a large file.
+        let mut line_name = String::new();
         for school in schools {
+            let prefix = dns_prefix(school.school);
             for (line, record) in DevicesFile::parse(school.devices).records() {
                 let mut fields = record.fields().skip(3);
                 let mac = fields.next().and_then(|value| interest.mac(value));
                 let ip = fields.next().and_then(|value| interest.ip(value));
-                if mac.is_none() && ip.is_none() {
+                line_name.clear();
+                line_name.push_str(&prefix);
+                line_name.extend(record.hostname().chars().map(|c| c.to_ascii_lowercase()));
+                let name_used = interest.dns_names.contains(line_name.as_str());
+                if mac.is_none() && ip.is_none() && !name_used {
                     continue;
                 }
                 let location = Location::OtherSchool {
@@ -358,7 +412,10 @@ impl OtherIndex {
                     index.macs.entry(mac).or_insert_with(|| owner.clone());
                 }
                 if let Some(ip) = ip {
-                    index.ips.entry(ip).or_insert(owner);
+                    index.ips.entry(ip).or_insert_with(|| owner.clone());
+                }
+                if name_used {
+                    index.dns_names.entry(line_name.clone()).or_insert(owner);
                 }
             }
         }
@@ -637,14 +694,26 @@ impl<'f, 'a> View<'f, 'a> {
         .into()
     }
 
-    /// Checks `device`'s MAC and fixed IP against every other host and the other schools.
-    /// `id` is the host the device will be stored in, if it exists already.
+    /// Checks `device`'s AD/DNS name against the other schools, and its MAC and fixed IP against
+    /// every other host and the other schools. `id` is the host the device will be stored in, if
+    /// it exists already. (Its hostname is checked against this school's hosts by the caller.)
     fn check_conflicts(
         &self,
         id: Option<u32>,
         device: &Device,
         others: &OtherIndex,
     ) -> Result<(), Error> {
+        if !others.dns_names.is_empty() {
+            let name = dns_name(&others.dns_prefix, &device.hostname);
+            if let Some((host, location)) = others.dns_names.get(&name) {
+                return Err(foreign_conflict(
+                    ConflictKind::DnsName,
+                    name,
+                    host,
+                    location,
+                ));
+            }
+        }
         let mac = mac_key(device.mac);
         if let Some(other) = self
             .by_mac

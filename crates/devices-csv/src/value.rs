@@ -68,7 +68,11 @@ impl fmt::Display for Hostname {
     }
 }
 
-/// A room: one or more characters of `[A-Za-z0-9-]`, kept as written.
+/// A room: one or more characters of `[A-Za-z0-9-]`, the first a letter or digit, kept as written.
+///
+/// linuxmuster-import-devices skips every line whose room does not start with a letter or digit
+/// (base7 7.3 `lib/functions.py` `getDevicesArray`), while sophomorix-device still creates the
+/// host's AD and DNS entries: such a host would get no DHCP block and no LINBO links.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Room(String);
 
@@ -83,7 +87,11 @@ impl FromStr for Room {
     type Err = Rule;
 
     fn from_str(value: &str) -> Result<Room, Rule> {
-        word(value, is_name_char, Rule::Room).map(|room| Room(room.to_owned()))
+        let room = word(value, is_name_char, Rule::Room)?;
+        if !room.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(Rule::RoomStart);
+        }
+        Ok(Room(room.to_owned()))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use devices_csv::{Device, Hostname, Ip, Mac, PxeFlag, Role, Rule};
+use devices_csv::{Device, Hostname, Ip, Mac, PxeFlag, Role, Room, Rule};
 
 /// Parses `input` as `T` and compares the canonical text (or the rule message) with `expect`.
 #[track_caller]
@@ -113,6 +113,26 @@ fn hostname_rules() {
 }
 
 #[test]
+fn room_rules() {
+    check::<Room>("r100", "r100");
+    check::<Room>("R-100", "R-100");
+    check::<Room>("1og", "1og");
+    check::<Room>("r100-", "r100-");
+    check::<Room>(" r100 ", "r100");
+    // linuxmuster-import-devices skips every line whose room does not start with a letter or
+    // digit, so such a host would get AD/DNS entries but no DHCP block and no LINBO links.
+    let start = "error: expected a letter or digit as the first character: linuxmuster-import-devices skips lines whose room starts with anything else";
+    for bad in ["-r100", "-", " -r100", "--"] {
+        check::<Room>(bad, start);
+    }
+    let characters = "error: expected one or more characters of A-Z, a-z, 0-9 and '-'";
+    for bad in ["r1.00", "_r100", "r 100", "räum", "-r_1"] {
+        check::<Room>(bad, characters);
+    }
+    check::<Room>("", "error: expected a value, found none");
+}
+
+#[test]
 fn roles_and_computer_accounts() {
     check::<Role>("classroom-studentcomputer", "classroom-studentcomputer");
     check::<Role>("Server", &format!("error: {}", Rule::Role));
@@ -185,6 +205,10 @@ fn device_lines() {
     check_device(
         "r100;pc01;win11;00:1A:2B:3C:4D:01;10.0.0.300;;;;;;1",
         "error: line 7: IP (column 4) \"10.0.0.300\": expected `DHCP`, empty, or a dotted-quad IPv4 address without leading zeros, first and last octet 1-254",
+    );
+    check_device(
+        "-r100;pc01;win11;00:1A:2B:3C:4D:01;DHCP;;;;;;1",
+        "error: line 7: room (column 0) \"-r100\": expected a letter or digit as the first character: linuxmuster-import-devices skips lines whose room starts with anything else",
     );
     check_device(
         "r100;pc01;win11;00:1A:2B:3C:4D:01;DHCP;;;;teacher;;1",

@@ -412,6 +412,7 @@ async fn provision(
         let (files, options) = (
             Arc::clone(&files),
             MergeOptions {
+                school: school.to_string(),
                 default_room: context.settings.default_room.clone(),
                 diff: false,
                 file_name: files.master_path.display().to_string(),

@@ -67,7 +67,7 @@
 //! | `API_TIMEOUT_SEC` | `10` | limit for one API request, > 0 |
 //! | `LOCK_TIMEOUT_SEC` | `120` | wait for the provisioning lock this long, then retry later (jobs stay pending), > 0 |
 //! | `SOPHOMORIX_PRECHECK` | `true` | run `sophomorix-device --dry-run` before the import (linuxmuster 7.3's import hides sophomorix's verdict and exits 0; its lock answer keeps the batch pending) |
-//! | `DEFAULT_ROOM` | `unknown` | room of hosts without one, `[A-Za-z0-9-]+` |
+//! | `DEFAULT_ROOM` | `unknown` | room of hosts without one, `[A-Za-z0-9-]+` starting with a letter or digit |
 //! | `HEARTBEAT_INTERVAL_SEC` | `10` | refresh of `linbo:workers:<consumer>`, > 0 |
 //! | `HEARTBEAT_TTL_SEC` | `30` | its expiry, greater than the interval |
 //!
