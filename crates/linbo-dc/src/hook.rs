@@ -6,6 +6,11 @@
 //! server; a non-zero exit aborts the restart. So the hook changes nothing it does not own,
 //! writes atomically with the temporary file outside `/etc/dhcp/devices/` (every file there is
 //! included), checks the result with `dhcpd -t` and restores the original when dhcpd rejects it.
+//!
+//! The import names the block of host `H` plain `H` in default-school and `<school>-H` in every
+//! other school, with the case devices.csv has (linuxmuster-base7 7.3 lib/functions.py:273-276,
+//! 7.4 functions/network.py:128-130); the hook looks blocks up by that name, without regard to
+//! case.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -16,6 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use dc_adapters::atomic::{ReplaceOptions, replace_file};
 use dc_adapters::dhcpd;
+use dc_adapters::samba_tool::school_host_name;
 use devices_csv::{DevicesFile, PxeFlag};
 use job_stream::time::rfc3339_utc_seconds;
 
@@ -244,9 +250,12 @@ impl<'c> HookLog<'c> {
     }
 }
 
-/// The hostnames of the delta whose PXE flag is 1, 2 or 3, lowercase. Comments, short and
-/// malformed lines are ignored, as the import ignores them.
-pub fn managed_pxe_hosts(delta: &str) -> HashSet<String> {
+/// The names of the DHCP host blocks of the delta's hosts whose PXE flag is 1, 2 or 3, lowercase:
+/// `<school>-<host>` outside default-school, `<host>` in it, as `linuxmuster-import-devices`
+/// names the blocks (linuxmuster-base7 7.3 lib/functions.py:273-276, 7.4
+/// functions/network.py:128-130). Comments, short and malformed lines are ignored, as the import
+/// ignores them.
+pub fn managed_host_blocks(delta: &str, school: &School) -> HashSet<String> {
     DevicesFile::parse(delta)
         .records()
         .filter(|(_, record)| {
@@ -255,7 +264,7 @@ pub fn managed_pxe_hosts(delta: &str) -> HashSet<String> {
                 .parse::<PxeFlag>()
                 .is_ok_and(|flag| flag != PxeFlag::None)
         })
-        .map(|(_, record)| record.hostname_key().into_owned())
+        .map(|(_, record)| school_host_name(school.as_str(), record.hostname()))
         .collect()
 }
 
@@ -272,7 +281,7 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
 
     let delta_path = root.resolve(&settings.delta_csv);
     let managed = match fs::read(&delta_path) {
-        Ok(bytes) => managed_pxe_hosts(&String::from_utf8_lossy(&bytes)),
+        Ok(bytes) => managed_host_blocks(&String::from_utf8_lossy(&bytes), &settings.school),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
         Err(error) => {
             log.line(&format!(
@@ -320,7 +329,8 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
     let mut seen = HashSet::new();
     let (mut patched, mut released) = (Vec::new(), Vec::new());
     config.patch_hosts(|host| {
-        let name = host.name().trim_matches('"').to_ascii_lowercase();
+        // linuxmuster writes the host name with the case devices.csv has.
+        let name = host.name().trim_matches('"').to_lowercase();
         if managed.contains(&name) {
             seen.insert(name.clone());
             if host.set_next_server(ip) {
