@@ -3,7 +3,8 @@
 //!
 //! `linuxmuster-import-devices` runs every executable in its hook directory as `<hook> -s
 //! <school>` after writing `/etc/dhcp/devices/<school>.conf` and before restarting the DHCP
-//! server; a non-zero exit aborts the restart. So the hook changes nothing it does not own,
+//! server; a non-zero exit aborts the restart. So the hook changes nothing it does not own (the
+//! blocks of hosts the delta does not name stay byte for byte, whatever their `next-server`),
 //! writes atomically with the temporary file outside `/etc/dhcp/devices/` (every file there is
 //! included), checks the result with `dhcpd -t` and restores the original when dhcpd rejects it.
 //!
@@ -193,8 +194,6 @@ pub struct HookReport {
     pub already_correct: usize,
     /// Managed hosts without a host block in the devices file.
     pub not_found: usize,
-    /// Hosts no longer managed whose `next-server LINBO_DOCKER_IP` was removed.
-    pub released: usize,
     /// Whether the devices file was written.
     pub written: bool,
 }
@@ -327,7 +326,10 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
 
     let ip = settings.linbo_docker_ip;
     let mut seen = HashSet::new();
-    let (mut patched, mut released) = (Vec::new(), Vec::new());
+    let mut patched = Vec::new();
+    // Blocks of hosts not managed stay as they are, even with a `next-server` naming our address:
+    // the import rewrote the file from devices.csv just before, copying column 7 verbatim, so
+    // such a statement can only be the administrator's own.
     config.patch_hosts(|host| {
         // linuxmuster writes the host name with the case devices.csv has.
         let name = host.name().trim_matches('"').to_lowercase();
@@ -338,18 +340,11 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
             } else {
                 report.already_correct += 1;
             }
-        } else if host.remove_next_server_if(ip) {
-            released.push(name);
         }
     });
     report.patched = patched.len();
-    report.released = released.len();
     report.not_found = managed.len() - seen.len();
     log.names(&format!("next-server {ip} set for"), &patched);
-    log.names(
-        &format!("next-server {ip} removed from hosts no longer managed"),
-        &released,
-    );
     let mut missing: Vec<String> = managed.difference(&seen).cloned().collect();
     missing.sort();
     log.names(
@@ -357,7 +352,7 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
         &missing,
     );
 
-    if patched.is_empty() && released.is_empty() {
+    if patched.is_empty() {
         log_summary(&mut log, &report, &devices_name);
         return report;
     }
@@ -405,7 +400,6 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
                         log.line(&format!("  dhcpd: {message}"));
                     }
                     report.patched = 0;
-                    report.released = 0;
                     return report;
                 }
                 Check::Skipped(_) | Check::Valid | Check::Failed(_) => {
