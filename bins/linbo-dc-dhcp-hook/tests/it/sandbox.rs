@@ -163,7 +163,7 @@ impl Sandbox {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         };
-        for line in run.stdout.lines() {
+        for line in run.stdout.lines().chain(run.stderr.lines()) {
             assert!(
                 !line.starts_with("ERROR:"),
                 "the import would take this for a sophomorix error: {line}"
