@@ -2,8 +2,8 @@
 //! workflow is `linbo_dc::hook`.
 //!
 //! Exit codes: 0 done, nothing to do, or not configured (no configuration file); 1 the devices
-//! file could not be patched (left unchanged or restored); 2 bad command line; 78 the
-//! configuration file is invalid.
+//! file could not be patched (left unchanged or restored; why is on stderr as well as stdout);
+//! 2 bad command line; 78 the configuration file is invalid.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -62,6 +62,11 @@ fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    let report = hook::run(&settings, &mut std::io::stdout().lock());
+    // The import keeps only stderr of a hook that exits 1, so failures are written there too.
+    let report = hook::run(
+        &settings,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
     Ok(ExitCode::from(report.exit_code))
 }

@@ -37,7 +37,8 @@ pub const DEFAULT_BINARY: &str = "/usr/bin/samba-tool";
 pub const DEFAULT_SCHOOL: &str = "default-school";
 
 /// The AD/DNS name of `host` in `school`: `host` in the default school, `school-host` elsewhere
-/// (SPEC §4), lowercase.
+/// (SPEC §4), lowercase. linuxmuster names the host's DHCP block the same way (SPEC §7), with the
+/// case of devices.csv.
 pub fn school_host_name(school: &str, host: &str) -> String {
     if school == DEFAULT_SCHOOL {
         host.to_lowercase()

@@ -3,9 +3,19 @@
 //!
 //! `linuxmuster-import-devices` runs every executable in its hook directory as `<hook> -s
 //! <school>` after writing `/etc/dhcp/devices/<school>.conf` and before restarting the DHCP
-//! server; a non-zero exit aborts the restart. So the hook changes nothing it does not own,
+//! server; a non-zero exit aborts the restart. So the hook changes nothing it does not own (the
+//! blocks of hosts the delta does not name stay byte for byte, whatever their `next-server`),
 //! writes atomically with the temporary file outside `/etc/dhcp/devices/` (every file there is
 //! included), checks the result with `dhcpd -t` and restores the original when dhcpd rejects it.
+//!
+//! Log lines go to `LOGFILE` and stdout, which the import prints; the lines explaining a failure
+//! (exit 1) go to stderr as well, because the import runs hooks with `subprocess.check_output`,
+//! which drops a failing hook's stdout and passes only its stderr on.
+//!
+//! The import names the block of host `H` plain `H` in default-school and `<school>-H` in every
+//! other school, with the case devices.csv has (linuxmuster-base7 7.3 lib/functions.py:273-276,
+//! 7.4 functions/network.py:128-130); the hook looks blocks up by that name, without regard to
+//! case.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -16,6 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use dc_adapters::atomic::{ReplaceOptions, replace_file};
 use dc_adapters::dhcpd;
+use dc_adapters::samba_tool::school_host_name;
 use devices_csv::{DevicesFile, PxeFlag};
 use job_stream::time::rfc3339_utc_seconds;
 
@@ -187,26 +198,29 @@ pub struct HookReport {
     pub already_correct: usize,
     /// Managed hosts without a host block in the devices file.
     pub not_found: usize,
-    /// Hosts no longer managed whose `next-server LINBO_DOCKER_IP` was removed.
-    pub released: usize,
     /// Whether the devices file was written.
     pub written: bool,
 }
 
-/// Writes `[timestamp] [linbo-docker-dhcp] message` lines to the log file and the console (the
-/// import prints the hook's stdout). Lines never start with `ERROR:`, which the worker's import
-/// output scan treats as a sophomorix failure.
+/// Writes `[timestamp] [linbo-docker-dhcp] message` lines to the log file and stdout (the import
+/// prints the hook's stdout when the hook succeeds), and the lines explaining a failure to stderr
+/// as well: the import runs hooks with `subprocess.check_output`, which drops the stdout of a
+/// hook that exits non-zero and passes only its stderr on (linuxmuster-base7 7.3
+/// sbin/linuxmuster-import-devices:360). Lines never start with `ERROR:`, which the worker's
+/// import output scan treats as a sophomorix failure.
 struct HookLog<'c> {
     file: Option<File>,
-    console: &'c mut dyn Write,
+    stdout: &'c mut dyn Write,
+    stderr: &'c mut dyn Write,
 }
 
 impl<'c> HookLog<'c> {
-    fn open(path: &Path, console: &'c mut dyn Write) -> HookLog<'c> {
+    fn open(path: &Path, stdout: &'c mut dyn Write, stderr: &'c mut dyn Write) -> HookLog<'c> {
         let file = OpenOptions::new().create(true).append(true).open(path);
         let mut log = HookLog {
             file: file.as_ref().ok().and_then(|file| file.try_clone().ok()),
-            console,
+            stdout,
+            stderr,
         };
         if let Err(error) = file {
             log.line(&format!(
@@ -217,13 +231,26 @@ impl<'c> HookLog<'c> {
         log
     }
 
+    /// A line for the log file and stdout.
     fn line(&mut self, message: &str) {
+        self.write(message, false);
+    }
+
+    /// A line that explains why the hook exits 1: on stderr too, or the worker never sees it.
+    fn failure(&mut self, message: &str) {
+        self.write(message, true);
+    }
+
+    fn write(&mut self, message: &str, to_stderr: bool) {
         let line = format!(
             "[{}] {LOG_TAG} {message}\n",
             rfc3339_utc_seconds(SystemTime::now())
         );
         // Logging must never make the hook fail; a full disk shows up in the write that matters.
-        let _ = self.console.write_all(line.as_bytes());
+        let _ = self.stdout.write_all(line.as_bytes());
+        if to_stderr {
+            let _ = self.stderr.write_all(line.as_bytes());
+        }
         if let Some(file) = &mut self.file {
             let _ = file.write_all(line.as_bytes());
         }
@@ -244,9 +271,12 @@ impl<'c> HookLog<'c> {
     }
 }
 
-/// The hostnames of the delta whose PXE flag is 1, 2 or 3, lowercase. Comments, short and
-/// malformed lines are ignored, as the import ignores them.
-pub fn managed_pxe_hosts(delta: &str) -> HashSet<String> {
+/// The names of the DHCP host blocks of the delta's hosts whose PXE flag is 1, 2 or 3, lowercase:
+/// `<school>-<host>` outside default-school, `<host>` in it, as `linuxmuster-import-devices`
+/// names the blocks (linuxmuster-base7 7.3 lib/functions.py:273-276, 7.4
+/// functions/network.py:128-130). Comments, short and malformed lines are ignored, as the import
+/// ignores them.
+pub fn managed_host_blocks(delta: &str, school: &School) -> HashSet<String> {
     DevicesFile::parse(delta)
         .records()
         .filter(|(_, record)| {
@@ -255,14 +285,15 @@ pub fn managed_pxe_hosts(delta: &str) -> HashSet<String> {
                 .parse::<PxeFlag>()
                 .is_ok_and(|flag| flag != PxeFlag::None)
         })
-        .map(|(_, record)| record.hostname_key().into_owned())
+        .map(|(_, record)| school_host_name(school.as_str(), record.hostname()))
         .collect()
 }
 
-/// Runs the hook with validated settings, logging to the log file and `console`.
-pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
+/// Runs the hook with validated settings, logging to the log file and `stdout`; the lines that
+/// explain a failure (exit code 1) go to `stderr` as well.
+pub fn run(settings: &HookSettings, stdout: &mut dyn Write, stderr: &mut dyn Write) -> HookReport {
     let root = &settings.root;
-    let mut log = HookLog::open(&root.resolve(&settings.logfile), console);
+    let mut log = HookLog::open(&root.resolve(&settings.logfile), stdout, stderr);
     for warning in &settings.warnings {
         log.line(&format!("warning: {warning}"));
     }
@@ -272,10 +303,10 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
 
     let delta_path = root.resolve(&settings.delta_csv);
     let managed = match fs::read(&delta_path) {
-        Ok(bytes) => managed_pxe_hosts(&String::from_utf8_lossy(&bytes)),
+        Ok(bytes) => managed_host_blocks(&String::from_utf8_lossy(&bytes), &settings.school),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
         Err(error) => {
-            log.line(&format!(
+            log.failure(&format!(
                 "failed: cannot read {}: {error}",
                 settings.delta_csv.display()
             ));
@@ -293,13 +324,13 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
             return report;
         }
         Err(error) => {
-            log.line(&format!("failed: cannot read {devices_name}: {error}"));
+            log.failure(&format!("failed: cannot read {devices_name}: {error}"));
             report.exit_code = 1;
             return report;
         }
     };
     let Ok(text) = std::str::from_utf8(&original) else {
-        log.line(&format!(
+        log.failure(&format!(
             "failed: {devices_name} is not UTF-8 text; left unchanged"
         ));
         report.exit_code = 1;
@@ -308,7 +339,7 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
     let mut config = match dhcpd_conf::parse(text) {
         Ok(config) => config,
         Err(error) => {
-            log.line(&format!(
+            log.failure(&format!(
                 "failed: cannot parse {devices_name}: {error}; left unchanged"
             ));
             report.exit_code = 1;
@@ -318,9 +349,13 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
 
     let ip = settings.linbo_docker_ip;
     let mut seen = HashSet::new();
-    let (mut patched, mut released) = (Vec::new(), Vec::new());
+    let mut patched = Vec::new();
+    // Blocks of hosts not managed stay as they are, even with a `next-server` naming our address:
+    // the import rewrote the file from devices.csv just before, copying column 7 verbatim, so
+    // such a statement can only be the administrator's own.
     config.patch_hosts(|host| {
-        let name = host.name().trim_matches('"').to_ascii_lowercase();
+        // linuxmuster writes the host name with the case devices.csv has.
+        let name = host.name().trim_matches('"').to_lowercase();
         if managed.contains(&name) {
             seen.insert(name.clone());
             if host.set_next_server(ip) {
@@ -328,18 +363,11 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
             } else {
                 report.already_correct += 1;
             }
-        } else if host.remove_next_server_if(ip) {
-            released.push(name);
         }
     });
     report.patched = patched.len();
-    report.released = released.len();
     report.not_found = managed.len() - seen.len();
     log.names(&format!("next-server {ip} set for"), &patched);
-    log.names(
-        &format!("next-server {ip} removed from hosts no longer managed"),
-        &released,
-    );
     let mut missing: Vec<String> = managed.difference(&seen).cloned().collect();
     missing.sort();
     log.names(
@@ -347,7 +375,7 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
         &missing,
     );
 
-    if patched.is_empty() && released.is_empty() {
+    if patched.is_empty() {
         log_summary(&mut log, &report, &devices_name);
         return report;
     }
@@ -363,7 +391,7 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
         ..ReplaceOptions::default()
     };
     if let Err(error) = replace_file(&devices_path, new_text.as_bytes(), &options) {
-        log.line(&format!("failed: {error}; {devices_name} left unchanged"));
+        log.failure(&format!("failed: {error}; {devices_name} left unchanged"));
         report.exit_code = 1;
         return report;
     }
@@ -379,9 +407,12 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
             // Our change made dhcpd fail, or the configuration failed already: find out which
             // by checking the original again.
             if let Err(error) = replace_file(&devices_path, &original, &options) {
-                log.line(&format!(
+                log.failure(&format!(
                     "failed: dhcpd -t rejects the patched {devices_name} and restoring it failed: {error}"
                 ));
+                for message in &messages {
+                    log.failure(&format!("  dhcpd: {message}"));
+                }
                 report.exit_code = 1;
                 return report;
             }
@@ -395,15 +426,14 @@ pub fn run(settings: &HookSettings, console: &mut dyn Write) -> HookReport {
                         log.line(&format!("  dhcpd: {message}"));
                     }
                     report.patched = 0;
-                    report.released = 0;
                     return report;
                 }
                 Check::Skipped(_) | Check::Valid | Check::Failed(_) => {
-                    log.line(&format!(
+                    log.failure(&format!(
                         "failed: dhcpd -t rejects the patched {devices_name}; original restored:"
                     ));
                     for message in &messages {
-                        log.line(&format!("  dhcpd: {message}"));
+                        log.failure(&format!("  dhcpd: {message}"));
                     }
                     report.exit_code = 1;
                     return report;

@@ -8,20 +8,25 @@
 //! crate, and turn its reports into exit codes.
 //!
 //! ```
-//! use linbo_dc::hook::managed_pxe_hosts;
+//! use linbo_dc::hook::managed_host_blocks;
+//! use linbo_dc::paths::School;
 //!
 //! let delta = "# managed-by: linbo-docker — DO NOT EDIT MANUALLY\n\
 //!              r100;R100-PC01;win11;00:1A:2B:3C:4D:01;10.0.100.1;;;;;;1;;;;\n\
 //!              r100;r100-pr01;nopxe;00:1A:2B:3C:4D:02;10.0.100.2;;;;printer;;0;;;;\n";
-//! let managed = managed_pxe_hosts(delta);
+//! let managed = managed_host_blocks(delta, &School::default_school());
 //! assert!(managed.contains("r100-pc01"));
 //! assert!(!managed.contains("r100-pr01"), "PXE flag 0: not booted by LINBO");
+//! // Outside default-school linuxmuster names the block `<school>-<host>`.
+//! let gym: School = "gym".parse().expect("a valid school name");
+//! assert!(managed_host_blocks(delta, &gym).contains("gym-r100-pc01"));
 //! ```
 //!
 //! # Limitations
 //!
-//! * The hook matches DHCP host blocks by their exact host name (case-insensitive), as
-//!   linuxmuster writes them; a block named differently (hand-written aliases) is not patched.
+//! * The hook matches DHCP host blocks by the exact name linuxmuster gives them (`<school>-<host>`
+//!   outside default-school, case-insensitive); a block named differently (hand-written aliases)
+//!   is not patched.
 //! * Log timestamps are UTC.
 //! * After a failed import the worker restores both device files but does not run the import
 //!   again, so AD/DNS/DHCP keep whatever the failed import changed until the next batch.

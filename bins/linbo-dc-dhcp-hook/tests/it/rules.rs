@@ -69,6 +69,7 @@ host r100-pc03 {
 host r100-laptop {
   option host-name \"r100-laptop\";
   hardware ethernet 00:1A:2B:3C:4D:05;
+  next-server 10.0.0.13;
 }
 ";
 
@@ -89,12 +90,12 @@ fn managed_pxe_hosts_get_exactly_one_next_server_and_dhcpd_accepts_it() {
     let run = sandbox.run(&["-s", "default-school"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(sandbox.devices(), PATCHED);
+    assert_eq!(run.stderr, "", "a run that succeeds says nothing on stderr");
     let lines = messages(&run.stdout);
     assert_eq!(
         lines,
         [
             "[linbo-docker-dhcp] next-server 10.0.0.13 set for: r100-pc01, r100-pc02",
-            "[linbo-docker-dhcp] next-server 10.0.0.13 removed from hosts no longer managed: r100-laptop",
             "[linbo-docker-dhcp] managed hosts without a host block in /etc/dhcp/devices/default-school.conf: r100-gone",
             "[linbo-docker-dhcp] dhcpd -t accepts /etc/dhcp/dhcpd.conf with the patched /etc/dhcp/devices/default-school.conf",
             "[linbo-docker-dhcp] Done: 2 patched, 0 already correct, 1 not found in /etc/dhcp/devices/default-school.conf",
@@ -136,25 +137,27 @@ fn second_run_reports_nothing_to_patch_and_writes_nothing() {
 }
 
 #[test]
-fn hosts_dropped_from_the_delta_lose_the_docker_next_server_only() {
+fn blocks_of_hosts_not_managed_stay_as_they_are() {
+    // The import rewrites the devices file before every hook run and copies column 7 verbatim,
+    // so a `next-server` in a block the delta does not name can only be the administrator's own
+    // statement (UPSTREAM §A.17), even when it names LINBO_DOCKER_IP: DEVICES' r100-laptop.
     let sandbox = Sandbox::new(DEVICES, &delta(), "");
     assert_eq!(sandbox.run(&["-s", "default-school"]).code, 0);
+    assert_eq!(sandbox.devices(), PATCHED);
+    // A host dropped from the delta keeps its block too (only a standalone run sees this: after
+    // an import the block is linuxmuster's again).
     sandbox.write(
         "etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv",
         &delta_line("r100-pc01", 1),
     );
     let run = sandbox.run(&["-s", "default-school"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    let devices = sandbox.devices();
+    assert_eq!(sandbox.devices(), PATCHED);
     assert_eq!(
-        devices.matches("next-server 10.0.0.13;").count(),
-        1,
-        "{devices}"
-    );
-    assert!(devices.contains("  hardware ethernet 00:1A:2B:3C:4D:01;\n  next-server 10.0.0.13;\n"));
-    assert!(
-        devices.contains("next-server 10.0.0.1;"),
-        "another server's next-server stays"
+        messages(&run.stdout),
+        [
+            "[linbo-docker-dhcp] Done: 0 patched, 1 already correct, 0 not found in /etc/dhcp/devices/default-school.conf"
+        ]
     );
 }
 
@@ -321,6 +324,104 @@ fn dhcpd_rejecting_our_change_restores_the_original() {
         "{lines:?}"
     );
     assert_eq!(sandbox.devices_dir_listing(), ["default-school.conf"]);
+}
+
+/// Runs the hook in `sandbox` with the environment `env` and expects it to fail: exit 1, the
+/// devices file as it was, and exactly the lines `expect` (without timestamps) on stderr, each of
+/// them also on stdout. linuxmuster runs hooks with `subprocess.check_output`, which drops the
+/// hook's stdout when it exits non-zero (UPSTREAM §A.5): stderr is all the worker gets to see.
+#[track_caller]
+fn check_failure(sandbox: &Sandbox, env: &[(&str, &str)], expect: &[&str]) {
+    let devices_path = sandbox.path("etc/dhcp/devices/default-school.conf");
+    let before = std::fs::read(&devices_path).expect("reading the devices file");
+    let run = sandbox.run_with_env(&["-s", "default-school"], env);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(messages(&run.stderr), expect, "stderr:\n{}", run.stderr);
+    let stdout: Vec<&str> = run.stdout.lines().collect();
+    for line in run.stderr.lines() {
+        assert!(
+            stdout.contains(&line),
+            "{line:?} not on stdout:\n{}",
+            run.stdout
+        );
+    }
+    assert_eq!(
+        std::fs::read(&devices_path).expect("reading the devices file"),
+        before,
+        "the devices file changed"
+    );
+}
+
+#[test]
+fn a_devices_file_that_cannot_be_parsed_is_reported_on_stderr() {
+    check_failure(
+        &Sandbox::new("host r100-pc01 {\n", &delta(), ""),
+        &[],
+        &[
+            "[linbo-docker-dhcp] failed: cannot parse /etc/dhcp/devices/default-school.conf: line 2, column 1: expected `}` to close the block `host r100-pc01` opened at line 1, column 1; left unchanged",
+        ],
+    );
+}
+
+#[test]
+fn a_devices_file_that_is_not_text_is_reported_on_stderr() {
+    let sandbox = Sandbox::new("", &delta(), "");
+    std::fs::write(
+        sandbox.path("etc/dhcp/devices/default-school.conf"),
+        b"host r100-pc01 { hardware ethernet 00:1A:2B:3C:4D:01; } # \xff\n",
+    )
+    .expect("writing the devices file");
+    check_failure(
+        &sandbox,
+        &[],
+        &[
+            "[linbo-docker-dhcp] failed: /etc/dhcp/devices/default-school.conf is not UTF-8 text; left unchanged",
+        ],
+    );
+}
+
+#[test]
+fn a_delta_that_cannot_be_read_is_reported_on_stderr() {
+    let sandbox = Sandbox::new(DEVICES, "", "");
+    let delta = sandbox.path("etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv");
+    std::fs::remove_file(&delta).expect("removing the delta");
+    std::fs::create_dir(&delta).expect("a directory where the delta should be");
+    check_failure(
+        &sandbox,
+        &[],
+        &[
+            "[linbo-docker-dhcp] failed: cannot read /etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv: Is a directory (os error 21)",
+        ],
+    );
+}
+
+#[test]
+fn dhcpd_rejecting_our_change_is_reported_on_stderr() {
+    let clean = DEVICES.replace("  next-server 10.0.0.13;\n", "");
+    let sandbox = Sandbox::new(
+        &clean,
+        &delta(),
+        &format!("DHCPD={}\n", fake_dhcpd().display()),
+    );
+    let devices_path = sandbox
+        .path("etc/dhcp/devices/default-school.conf")
+        .display()
+        .to_string();
+    check_failure(
+        &sandbox,
+        &[
+            ("FAKE_DHCPD_MODE", "reject-pattern"),
+            ("FAKE_DHCPD_PATTERN", "next-server 10.0.0.13;"),
+            ("FAKE_DHCPD_FILE", &devices_path),
+        ],
+        &[
+            "[linbo-docker-dhcp] failed: dhcpd -t rejects the patched /etc/dhcp/devices/default-school.conf; original restored:",
+            &format!(
+                "[linbo-docker-dhcp]   dhcpd: {devices_path} line 3: pretend error about next-server 10.0.0.13;."
+            ),
+            "[linbo-docker-dhcp]   dhcpd: Configuration file errors encountered -- exiting",
+        ],
+    );
 }
 
 #[test]

@@ -11,6 +11,8 @@ pub(crate) const LINBO_DOCKER_IP: &str = "10.0.0.13";
 
 pub(crate) struct Sandbox {
     dir: tempfile::TempDir,
+    /// The school whose devices file and delta the sandbox holds.
+    school: String,
 }
 
 pub(crate) struct Run {
@@ -54,8 +56,20 @@ impl Sandbox {
     /// The DHCP layout with `devices` as `/etc/dhcp/devices/default-school.conf`, the hook
     /// configured with `LINBO_DOCKER_IP` plus `extra_config` lines, and the delta `delta`.
     pub(crate) fn new(devices: &str, delta: &str, extra_config: &str) -> Sandbox {
+        Sandbox::for_school("default-school", devices, delta, extra_config)
+    }
+
+    /// [`Sandbox::new`] for `school`: `devices` as `/etc/dhcp/devices/<school>.conf` and the
+    /// delta in `/etc/linuxmuster/sophomorix/<school>/`.
+    pub(crate) fn for_school(
+        school: &str,
+        devices: &str,
+        delta: &str,
+        extra_config: &str,
+    ) -> Sandbox {
         let sandbox = Sandbox {
             dir: tempfile::tempdir().expect("temporary directory"),
+            school: school.to_owned(),
         };
         let root = sandbox.root().display().to_string();
         let skeleton = std::fs::read_to_string(
@@ -76,11 +90,11 @@ impl Sandbox {
         sandbox.write("etc/dhcp/custom.conf", "");
         sandbox.write(
             "etc/dhcp/devices.conf",
-            &format!("include \"{root}/etc/dhcp/devices/default-school.conf\";\n"),
+            &format!("include \"{root}/etc/dhcp/devices/{school}.conf\";\n"),
         );
-        sandbox.write("etc/dhcp/devices/default-school.conf", devices);
+        sandbox.write(&format!("etc/dhcp/devices/{school}.conf"), devices);
         sandbox.write(
-            "etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv",
+            &format!("etc/linuxmuster/sophomorix/{school}/linbo-docker.devices.csv"),
             &format!("# managed-by: linbo-docker — DO NOT EDIT MANUALLY\n{delta}"),
         );
         sandbox.write(
@@ -110,8 +124,9 @@ impl Sandbox {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
     }
 
+    /// The school's devices file.
     pub(crate) fn devices(&self) -> String {
-        self.read("etc/dhcp/devices/default-school.conf")
+        self.read(&format!("etc/dhcp/devices/{}.conf", self.school))
     }
 
     /// The files in `etc/dhcp/devices/` (every one of them is included by dhcpd).
@@ -148,7 +163,7 @@ impl Sandbox {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         };
-        for line in run.stdout.lines() {
+        for line in run.stdout.lines().chain(run.stderr.lines()) {
             assert!(
                 !line.starts_with("ERROR:"),
                 "the import would take this for a sophomorix error: {line}"

@@ -20,7 +20,7 @@ use dhcpd_conf::Config;
 /// ```
 ///
 /// `next-server` + `managed` is the DHCP hook's rule: managed hosts get exactly one `next-server`,
-/// the others lose a `next-server` naming that address.
+/// the others stay as they are (after an import, a `next-server` there is the administrator's).
 #[derive(Debug, Default)]
 struct Patch {
     remove_hosts: Vec<String>,
@@ -88,12 +88,8 @@ impl Patch {
         if let Some(address) = self.next_server {
             config.patch_hosts(|host| {
                 let name = host.name().to_owned();
-                if self.managed.contains(&name) {
-                    if host.set_next_server(address) {
-                        changes.push(format!("set next-server {address} in {name}"));
-                    }
-                } else if host.remove_next_server_if(address) {
-                    changes.push(format!("removed next-server {address} from {name}"));
+                if self.managed.contains(&name) && host.set_next_server(address) {
+                    changes.push(format!("set next-server {address} in {name}"));
                 }
             });
         }

@@ -18,8 +18,8 @@
 //!   already removed is reported as a failed clean-up. A PTR record that cannot be removed is a
 //!   warning in the result (PTR records are informational), not a failure.
 //!
-//! Names outside `default-school` carry the `<school>-` prefix in AD and DNS; DHCP blocks are
-//! named by the plain host name.
+//! Names outside `default-school` carry the `<school>-` prefix in AD, DNS and DHCP host blocks
+//! alike (`samba_tool::school_host_name`), compared without regard to case.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -37,7 +37,7 @@ use crate::worker::Context;
 /// A host as verification sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
-    /// The devices.csv host name (DHCP block name).
+    /// The devices.csv host name (without the `<school>-` prefix of its AD, DNS and DHCP names).
     pub(crate) host: String,
     /// Whether its role has an AD computer account.
     pub(crate) account: bool,
@@ -86,8 +86,36 @@ pub(crate) struct Verdict {
 struct Listings {
     /// AD computer names (lowercase), or why they could not be listed.
     ad: Option<Result<HashSet<String>, String>>,
-    /// DHCP host names (lowercase) in `DHCP_VERIFY_FILE`, or why it could not be read.
-    dhcp: Option<Result<HashSet<String>, String>>,
+    /// The host blocks of `DHCP_VERIFY_FILE`, or why it could not be read.
+    dhcp: Option<Result<DhcpBlocks, String>>,
+}
+
+/// The names of the host blocks in a school's DHCP file, lowercase and without quotes, looked up
+/// by the name `linuxmuster-import-devices` gives a host's block (the same name as in AD and
+/// DNS; linuxmuster-base7 7.3 lib/functions.py:273-276, 7.4 functions/network.py:128-130).
+#[derive(Debug, Default)]
+struct DhcpBlocks {
+    names: HashSet<String>,
+}
+
+impl DhcpBlocks {
+    fn parse(text: &str) -> dhcpd_conf::Result<DhcpBlocks> {
+        let config = dhcpd_conf::Config::parse(text)?;
+        Ok(DhcpBlocks {
+            names: config
+                .hosts()
+                .map(|host| host.name().trim_matches('"').to_lowercase())
+                .collect(),
+        })
+    }
+
+    /// Whether the file has a block for `host` of `school`: `<school>-<host>` outside
+    /// default-school. linuxmuster writes the host name as devices.csv has it, so the case of
+    /// neither name matters.
+    fn has_host(&self, school: &School, host: &str) -> bool {
+        self.names
+            .contains(&samba_tool::school_host_name(school.as_str(), host))
+    }
 }
 
 /// Verifies every expectation; the verdicts come back in the same order. Jobs whose checks do not
@@ -165,14 +193,8 @@ async fn listings(context: &Arc<Context>, school: &School, expectations: &[Expec
             blocking(move || {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|error| format!("reading {}: {error}", path.display()))?;
-                let config = dhcpd_conf::Config::parse(&text)
-                    .map_err(|error| format!("parsing {}: {error}", path.display()))?;
-                Ok::<_, String>(
-                    config
-                        .hosts()
-                        .map(|host| host.name().to_lowercase())
-                        .collect::<HashSet<String>>(),
-                )
+                DhcpBlocks::parse(&text)
+                    .map_err(|error| format!("parsing {}: {error}", path.display()))
             })
             .await,
         );
@@ -442,7 +464,7 @@ impl Checker<'_> {
 
     fn dhcp_exists(&self, host: &str) -> Option<bool> {
         match &self.listings.dhcp {
-            Some(Ok(names)) => Some(names.contains(&host.to_lowercase())),
+            Some(Ok(blocks)) => Some(blocks.has_host(self.school, host)),
             Some(Err(error)) => {
                 tracing::warn!(%error, "DHCP_VERIFY_FILE could not be checked");
                 None
@@ -512,4 +534,45 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(call)
         .await
         .unwrap_or_else(|error| Err(format!("verification task failed: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether a DHCP file `text` of `school` has a host block for `host`.
+    #[track_caller]
+    fn check(school: &str, text: &str, host: &str, expect: bool) {
+        let school: School = school.parse().expect("a valid school name");
+        let blocks = DhcpBlocks::parse(text).expect("a valid DHCP file");
+        assert_eq!(
+            blocks.has_host(&school, host),
+            expect,
+            "school {school}, host {host}, file:\n{text}"
+        );
+    }
+
+    #[test]
+    fn outside_default_school_the_block_is_named_school_dash_host() {
+        check("gym", "host gym-r100-pc01 { }\n", "r100-pc01", true);
+        check("gym", "host r100-pc01 { }\n", "r100-pc01", false);
+    }
+
+    #[test]
+    fn block_names_are_compared_without_regard_to_case() {
+        check("gym", "host gym-R100-PC01 { }\n", "r100-pc01", true);
+        check("gym", "host gym-r100-pc01 { }\n", "R100-Pc01", true);
+        check("default-school", "host R100-PC01 { }\n", "r100-pc01", true);
+    }
+
+    #[test]
+    fn in_default_school_the_block_has_the_bare_name() {
+        check("default-school", "host r100-pc01 { }\n", "r100-pc01", true);
+        check(
+            "default-school",
+            "host default-school-r100-pc01 { }\n",
+            "r100-pc01",
+            false,
+        );
+    }
 }
