@@ -8,3 +8,4 @@ mod macct;
 mod provision;
 mod resilience;
 mod samba;
+mod upstream;

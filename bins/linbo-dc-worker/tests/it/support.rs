@@ -166,6 +166,25 @@ impl Harness {
         }
     }
 
+    /// Waits (at most `patience`) for the worker to exit by itself; its exit status.
+    pub(crate) fn wait_for_exit(&mut self, patience: Duration) -> ExitStatus {
+        let mut child = self.worker.take().expect("a running worker");
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for the worker") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "the worker did not exit within {patience:?}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The process id of the running worker.
     #[allow(
         dead_code,

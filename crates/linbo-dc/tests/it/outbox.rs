@@ -394,6 +394,30 @@ async fn a_refused_report_is_not_stored() {
 }
 
 #[tokio::test]
+async fn a_report_the_api_database_refused_is_kept_and_sent_later() {
+    // 400 DATABASE_ERROR is the API's answer to any database hiccup: the report is not lost.
+    let api = FakeApi::start(KEY).await;
+    api.insert_operation(operation(ID));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let outbox = std::sync::Arc::new(Outbox::open(dir.path()).expect("opens"));
+    let client = client(&api);
+    api.database_error_next(1);
+    let completed = StatusUpdate::completed(result(2));
+    let delivery = deliver_or_store(&client, &outbox, &id(ID), completed.clone())
+        .await
+        .expect("recorded");
+    assert!(
+        matches!(delivery, Delivery::Stored(Some(ApiError::Database { .. }))),
+        "{delivery:?}"
+    );
+    assert_eq!(outbox.pending(), 1);
+    let report = outbox.flush(&client).await;
+    assert_eq!(report.delivered, 1, "{report:?}");
+    assert_eq!(outbox.pending(), 0);
+    assert_eq!(api.operation(ID).expect("exists")["status"], "completed");
+}
+
+#[tokio::test]
 async fn a_hanging_api_stops_the_flush_after_one_timeout() {
     let api = FakeApi::start(KEY).await;
     api.insert_operation(operation(ID));
