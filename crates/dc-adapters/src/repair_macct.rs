@@ -1,6 +1,11 @@
 //! `python3 repair_macct.py --only-hosts HOST -s SCHOOL --log-file LOG_DIR/<operation_id>.log`:
 //! repairs a host's machine-account password in `sam.ldb` (SPEC §3.1); the result flags come
 //! from substrings of its stdout (SPEC §2.2).
+//!
+//! No public linuxmuster repository has a `repair_macct.py` (UPSTREAM.md §A.12: linbo7 repairs
+//! machine accounts inline in `rsync-pre-download.sh` with `ldbmodify`); the script's options,
+//! output and exit codes follow the Python predecessor's call and cannot be checked against a
+//! source. The path is whatever the installation configures as `REPAIR_SCRIPT`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::lines;
 use crate::process::{CommandSpec, Output, run};
 
-/// Where linuxmuster's LINBO installs the repair script.
+/// The predecessor's default `REPAIR_SCRIPT` (no linuxmuster package installs a script there).
 pub const DEFAULT_SCRIPT: &str = "/usr/share/linuxmuster/linbo/repair_macct.py";
 
 /// The interpreter the script runs with.
