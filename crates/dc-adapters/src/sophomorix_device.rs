@@ -102,8 +102,8 @@ pub fn assess(output: &Output) -> Result<()> {
     })
 }
 
-/// Whether sophomorix's output says its lock is held ("try again later ..." after "sophomorix
-/// locked (<script>, PID: <pid>)").
+/// Whether sophomorix's output says its lock is held (`try again later ...` after `sophomorix
+/// locked (<script>, PID: <pid>)`).
 pub fn mentions_lock(text: &str) -> bool {
     text.contains("try again later") && text.contains("sophomorix locked")
 }
