@@ -804,6 +804,49 @@ fn attempt_of(operation: &Value) -> String {
         .to_string()
 }
 
+/// Sends one raw HTTP/1.1 request to `address` (with `X-Internal-Key: key` and `body` as JSON)
+/// and returns the status code and the body: for requests a client would never make, or to see
+/// the exact bytes an answer has.
+///
+/// # Panics
+/// When the connection fails or the answer is not HTTP.
+pub async fn send_raw(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(address)
+        .await
+        .unwrap_or_else(|error| panic!("connecting to the fake LINBO API: {error}"));
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nx-internal-key: {key}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .and(stream.write_all(body).await)
+        .unwrap_or_else(|error| panic!("writing to the fake LINBO API: {error}"));
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .await
+        .unwrap_or_else(|error| panic!("reading the fake LINBO API's answer: {error}"));
+    let status = answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
 /// A `macct_repair` operation as the real API stores it (SPEC §2.2): `status` `pending`, empty
 /// `options`.
 pub fn macct_operation(id: &str, host: &str, school: &str, attempt: u64) -> Value {

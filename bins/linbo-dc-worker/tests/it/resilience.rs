@@ -1,22 +1,8 @@
 //! Outages, crashes, poison entries and stopping: nothing is lost, nothing runs twice in effect.
 
-use std::time::{Duration, Instant};
-
 use dc_testkit::RedisServer;
 
-use crate::support::{CONSUMER, DLQ, Harness, MASTER, PATIENCE, STREAM, create, delete, hosts};
-
-async fn wait_until(harness: &Harness, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}\n{}",
-            harness.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::support::{CONSUMER, DLQ, Harness, MASTER, STREAM, create, delete, hosts, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_outage_loses_no_status_report() {

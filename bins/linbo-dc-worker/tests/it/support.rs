@@ -148,22 +148,8 @@ impl Harness {
 
     /// SIGTERM, then waits for the exit (at most 30 s).
     pub(crate) fn stop_worker(&mut self) -> ExitStatus {
-        let mut child = self.worker.take().expect("a running worker");
-        signal(&child, "-TERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().expect("waiting for the worker") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!(
-                    "the worker did not stop within 30 s of SIGTERM\n{}",
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        signal(self.worker.as_ref().expect("a running worker"), "-TERM");
+        self.wait_for_exit(Duration::from_secs(30))
     }
 
     /// Waits (at most `patience`) for the worker to exit by itself; its exit status.
@@ -348,6 +334,19 @@ impl Drop for Harness {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Waits until `condition` holds, at most [`PATIENCE`]; panics with `what` and the logs.
+pub(crate) async fn wait_until(harness: &Harness, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            harness.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -3,9 +3,11 @@
 //! the import run again on restored files, school-prefixed DHCP blocks and names.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{DLQ, GROUP, Harness, LINBO_DOCKER_IP, STREAM, create, next_server};
+use crate::support::{
+    DLQ, GROUP, Harness, LINBO_DOCKER_IP, STREAM, create, next_server, wait_until,
+};
 
 /// A committed test command from `fixtures/commands/`.
 fn fixture_command(name: &str) -> PathBuf {
@@ -15,15 +17,6 @@ fn fixture_command(name: &str) -> PathBuf {
             .join(name),
     )
     .expect("a committed fixture command")
-}
-
-/// Waits until `condition` holds (at most 30 s).
-async fn wait_until(harness: &Harness, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}\n{}", harness.logs());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,11 +2,11 @@
 
 use std::net::SocketAddr;
 
-use dc_testkit::fake_api::{DEAD_LETTER_STREAM, JOB_STREAM, macct_operation, provision_operation};
+use dc_testkit::fake_api::{
+    DEAD_LETTER_STREAM, JOB_STREAM, macct_operation, provision_operation, send_raw,
+};
 use dc_testkit::{FakeApi, RedisServer};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const KEY: &str = "key";
 const MACCT_ID: &str = "0b9c3e5a-1d2f-4a6b-8c7d-9e0f1a2b3c4d";
@@ -14,24 +14,14 @@ const PROVISION_ID: &str = "7f3e2d1c-0b9a-4877-8665-544332211000";
 
 /// `POST {base}/internal/operations/{id}/retry` over raw HTTP; returns the status code and body.
 async fn post_retry(address: SocketAddr, id: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).await.expect("connecting");
-    let request = format!(
-        "POST /api/v1/internal/operations/{id}/retry HTTP/1.1\r\nhost: x\r\n\
-         x-internal-key: {KEY}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.expect("writing");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.expect("reading");
-    let status = answer
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    send_raw(
+        address,
+        "POST",
+        &format!("/api/v1/internal/operations/{id}/retry"),
+        KEY,
+        b"",
+    )
+    .await
 }
 
 #[tokio::test]

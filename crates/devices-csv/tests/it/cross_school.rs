@@ -4,34 +4,19 @@
 //! the same name.
 
 use devices_csv::{
-    Conflict, ConflictKind, DevicesFile, Error, HostSpec, Job, JobOutcome, Location, MergeOptions,
-    OtherSchool, merge,
+    Conflict, ConflictKind, Error, HostSpec, Job, JobOutcome, Location, MergeOptions, OtherSchool,
+    merge,
 };
 
-const MASTER: &str = "r100;r100-pc01;win11;00:1A:2B:3C:4D:01;10.0.100.1;;;;;;1;;;;;\n";
+use crate::{create, hostnames};
 
-fn create(hostname: &str, mac: &str) -> Job {
-    Job::upsert(HostSpec {
-        hostname: hostname.into(),
-        room: "r100".into(),
-        group: "win11".into(),
-        mac: mac.into(),
-        ..HostSpec::default()
-    })
-}
+const MASTER: &str = "r100;r100-pc01;win11;00:1A:2B:3C:4D:01;10.0.100.1;;;;;;1;;;;;\n";
 
 fn options(school: &str) -> MergeOptions {
     MergeOptions {
         school: school.to_owned(),
         ..MergeOptions::default()
     }
-}
-
-fn hostnames(text: &str) -> Vec<String> {
-    DevicesFile::parse(text)
-        .records()
-        .map(|(_, record)| record.hostname_key().into_owned())
-        .collect()
 }
 
 /// Merges one `job` into `MASTER` of `school` next to `others` (school, text) and compares the
@@ -62,7 +47,7 @@ r100;gym-pc01;win11;00:1A:2B:3C:4D:0A;10.0.100.10;;;;;;1;;;;;\n";
 #[test]
 fn default_school_host_named_like_a_prefixed_host_of_another_school_is_refused() {
     let others = [("gym", GYM)];
-    let job = create("GYM-PC01", "00:1A:2B:3C:4D:02");
+    let job = create("GYM-PC01", "00:1A:2B:3C:4D:02", "");
     let output = merge(
         MASTER,
         "",
@@ -101,7 +86,7 @@ fn host_of_a_school_named_like_a_default_school_host_is_refused() {
     check(
         "gym",
         &[("default-school", DEFAULT)],
-        create("pc01", "00:1A:2B:3C:4D:02"),
+        create("pc01", "00:1A:2B:3C:4D:02", ""),
         "AD/DNS name gym-pc01 is already used by host gym-pc01 (devices file of school default-school, line 2)",
     );
 }
@@ -113,13 +98,13 @@ fn hosts_of_two_non_default_schools_with_the_same_prefixed_name_collide() {
     check(
         "a",
         &[("a-b", school_a_b)],
-        create("b-pc01", "00:1A:2B:3C:4D:02"),
+        create("b-pc01", "00:1A:2B:3C:4D:02", ""),
         "AD/DNS name a-b-pc01 is already used by host pc01 (devices file of school a-b, line 1)",
     );
     check(
         "a-b",
         &[("a", "r1;B-PC01;nopxe;00:1A:2B:3C:4F:01;DHCP;;;;;;0\n")],
-        create("pc01", "00:1A:2B:3C:4D:02"),
+        create("pc01", "00:1A:2B:3C:4D:02", ""),
         "AD/DNS name a-b-pc01 is already used by host B-PC01 (devices file of school a, line 1)",
     );
 }
@@ -130,20 +115,20 @@ fn same_host_name_in_different_schools_is_no_collision() {
     check(
         "default-school",
         &[("gym", GYM)],
-        create("pc01", "00:1A:2B:3C:4D:02"),
+        create("pc01", "00:1A:2B:3C:4D:02", ""),
         "applied",
     );
     check(
         "gymnasium",
         &[("gym", GYM), ("default-school", DEFAULT)],
-        create("pc01", "00:1A:2B:3C:4D:02"),
+        create("pc01", "00:1A:2B:3C:4D:02", ""),
         "applied",
     );
     // `gym-pc01` of school `gym` is `gym-gym-pc01`, not `gym-pc01`.
     check(
         "gym",
         &[("default-school", DEFAULT)],
-        create("gym-pc01", "00:1A:2B:3C:4D:02"),
+        create("gym-pc01", "00:1A:2B:3C:4D:02", ""),
         "applied",
     );
 }
@@ -165,8 +150,8 @@ fn renaming_onto_another_schools_name_is_refused_and_the_batch_proceeds() {
     });
     let jobs = [
         rename,
-        create("gym-pc01", "00:1A:2B:3C:4D:02").dry_run(),
-        create("r100-pc03", "00:1A:2B:3C:4D:03"),
+        create("gym-pc01", "00:1A:2B:3C:4D:02", "").dry_run(),
+        create("r100-pc03", "00:1A:2B:3C:4D:03", ""),
     ];
     let output = merge(MASTER, "", &others, &jobs, &MergeOptions::default());
     let kinds: Vec<Option<ConflictKind>> = output
@@ -216,7 +201,7 @@ fn mac_and_ip_of_other_schools_are_still_checked() {
     check(
         "gym",
         &[("default-school", DEFAULT)],
-        create("pc02", "00:1a:2b:3c:4d:09"),
+        create("pc02", "00:1a:2b:3c:4d:09", ""),
         "MAC 00:1A:2B:3C:4D:09 is already used by host r100-pc09 (devices file of school default-school, line 1)",
     );
 }

@@ -1,30 +1,12 @@
 //! One test per devices.csv defect of the Python predecessor (SPEC §9), each asserting the fixed
 //! behaviour directly on the merge output.
 
-use devices_csv::{
-    Change, ConflictKind, DevicesFile, Error, HostSpec, Job, JobOutcome, MergeOptions, merge,
-};
+use devices_csv::{Change, ConflictKind, DevicesFile, Error, Job, JobOutcome, MergeOptions, merge};
+
+use crate::{create, hostnames};
 
 const MASTER: &str = "# r100\n\
 r100;r100-pc01;win11;00:1A:2B:3C:4D:01;10.0.100.1;KEY;;;classroom-teachercomputer;;1;;;;asset 17;\n";
-
-fn create(hostname: &str, mac: &str, ip: &str) -> Job {
-    Job::upsert(HostSpec {
-        hostname: hostname.into(),
-        room: "r100".into(),
-        group: "win11".into(),
-        mac: mac.into(),
-        ip: ip.into(),
-        ..HostSpec::default()
-    })
-}
-
-fn hostnames(text: &str) -> Vec<String> {
-    DevicesFile::parse(text)
-        .records()
-        .map(|(_, record)| record.hostname_key().into_owned())
-        .collect()
-}
 
 #[test]
 fn conflicting_job_is_not_written_when_others_of_the_batch_survive() {

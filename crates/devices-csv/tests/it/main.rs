@@ -9,3 +9,25 @@ mod merge_cases;
 mod properties;
 mod report;
 mod values;
+
+use devices_csv::{DevicesFile, HostSpec, Job};
+
+/// A create job for `hostname` in room r100, device group win11 (`ip` empty = dynamic).
+pub(crate) fn create(hostname: &str, mac: &str, ip: &str) -> Job {
+    Job::upsert(HostSpec {
+        hostname: hostname.into(),
+        room: "r100".into(),
+        group: "win11".into(),
+        mac: mac.into(),
+        ip: ip.into(),
+        ..HostSpec::default()
+    })
+}
+
+/// The host names of the records of `text`, in file order.
+pub(crate) fn hostnames(text: &str) -> Vec<String> {
+    DevicesFile::parse(text)
+        .records()
+        .map(|(_, record)| record.hostname_key().into_owned())
+        .collect()
+}

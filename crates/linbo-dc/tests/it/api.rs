@@ -296,26 +296,14 @@ async fn a_validation_refusal_is_final_and_another_400_is_not() {
 
 /// `PATCH …/status` with `body` as it is, for requests the client would never make.
 async fn raw_patch(api: &FakeApi, body: &[u8]) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(api.address())
-        .await
-        .expect("connecting");
-    let head = format!(
-        "PATCH /api/v1/internal/operations/{ID}/status HTTP/1.1\r\nhost: x\r\n\
-         x-internal-key: {KEY}\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("writing");
-    stream.write_all(body).await.expect("writing");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.expect("reading");
-    let status = answer[9..12].parse().expect("a status code");
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    dc_testkit::fake_api::send_raw(
+        api.address(),
+        "PATCH",
+        &format!("/api/v1/internal/operations/{ID}/status"),
+        KEY,
+        body,
+    )
+    .await
 }
 
 #[tokio::test]
