@@ -135,6 +135,10 @@ enum Failure {
     Internal,
     /// 400 `DATABASE_ERROR`.
     Database,
+    /// 400 `VALIDATION_ERROR`.
+    Validation,
+    /// 404 with an HTML body: not the API answering (a proxy, another service on the port).
+    ForeignNotFound,
 }
 
 #[derive(Debug)]
@@ -369,6 +373,18 @@ impl FakeApi {
     /// [`clear_failures`](Self::clear_failures).
     pub fn database_error_always(&self) {
         self.lock().failures = Some((Failure::Database, None));
+    }
+
+    /// Answers the next `count` requests with 400 `VALIDATION_ERROR`, the API's refusal of a
+    /// request it considers invalid.
+    pub fn validation_error_next(&self, count: u64) {
+        self.lock().failures = Some((Failure::Validation, Some(count)));
+    }
+
+    /// Answers the next `count` requests with a 404 whose body is an HTML page, as a reverse
+    /// proxy or another service on the port would: not the API's own answer.
+    pub fn foreign_not_found_next(&self, count: u64) {
+        self.lock().failures = Some((Failure::ForeignNotFound, Some(count)));
     }
 
     /// Stops injecting 500s.
@@ -729,6 +745,13 @@ fn injected(failure: Failure, with_request_id: impl Fn(Value) -> Value) -> Answe
             400,
             with_request_id(error_body("DATABASE_ERROR", "Database operation failed")),
         ),
+        Failure::Validation => {
+            Answer::new(400, error_body("VALIDATION_ERROR", "status is required"))
+        }
+        Failure::ForeignNotFound => Answer::new(
+            404,
+            Value::String("<html><body><h1>404 Not Found</h1>nginx</body></html>".to_owned()),
+        ),
     }
 }
 
@@ -951,10 +974,14 @@ fn response(status: u16, body: &Value, keep_alive: bool) -> Vec<u8> {
         501 => "Not Implemented",
         _ => "Unknown",
     };
-    let body = body.to_string();
+    // A JSON string stands for a body that is not JSON (a foreign HTML page).
+    let (body, content_type) = match body {
+        Value::String(text) => (text.clone(), "text/html"),
+        other => (other.to_string(), "application/json"),
+    };
     let connection = if keep_alive { "keep-alive" } else { "close" };
     format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: {connection}\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: {connection}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

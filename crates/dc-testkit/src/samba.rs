@@ -644,9 +644,17 @@ fn provision(dir: &Path, address: Ipv4Addr) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    // The generated password stays out of every message (CI logs show panics).
+    let shown: String = text
+        .lines()
+        .map(|line| match line.split_once("Admin password:") {
+            Some((before, _)) => format!("{before}Admin password: ***\n"),
+            None => format!("{line}\n"),
+        })
+        .collect();
     assert!(
         output.status.success(),
-        "samba-tool domain provision failed ({}):\n{text}",
+        "samba-tool domain provision failed ({}):\n{shown}",
         output.status
     );
     let password = text
@@ -656,7 +664,7 @@ fn provision(dir: &Path, address: Ipv4Addr) -> String {
                 .map(|(_, rest)| rest.trim())
         })
         .filter(|password| !password.is_empty())
-        .unwrap_or_else(|| panic!("provisioning printed no generated admin password:\n{text}"))
+        .unwrap_or_else(|| panic!("provisioning printed no generated admin password:\n{shown}"))
         .to_owned();
 
     let smb_conf = dir.join("etc/smb.conf");

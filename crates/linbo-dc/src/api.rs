@@ -39,7 +39,8 @@
 //! | 400 `RETRY_FAILED` on `POST …/retry` (attempts used up; the API moved the job to its DLQ) | [`ApiError::RetryLimitReached`] | no |
 //! | any other 400 | [`ApiError::Rejected`] | yes: only a validation refusal is final |
 //! | 404 `Operation not found` | [`ApiError::NotFound`] | no |
-//! | any other 404, e.g. `Route GET /api/v2/… not found`: `API_URL` is wrong | [`ApiError::UnknownRoute`] | yes, and [`ApiError::is_configuration`]: no request can succeed until the configuration is fixed |
+//! | 404 `Route GET /api/v2/… not found` (the API's own answer for a path it has no route for): `API_URL` is wrong | [`ApiError::UnknownRoute`] | yes, and [`ApiError::is_configuration`]: no request can succeed until the configuration is fixed |
+//! | any other 404 (not the API's JSON: a proxy, another service on the port) | [`ApiError::Rejected`] | yes: it may be passing |
 //! | 401/403 (wrong key: the whole worker's problem, not the report's) | [`ApiError::Unauthorized`] | yes |
 //! | 408, 429 | [`ApiError::Rejected`] | yes |
 //! | other 4xx, an unreadable success body | [`ApiError::Rejected`], [`ApiError::InvalidResponse`] | no |
@@ -463,8 +464,8 @@ pub enum ApiError {
         /// 401 or 403.
         status: StatusCode,
     },
-    /// Any other status that is not success; retryable for 408, 429 and a 400 that is not a
-    /// validation refusal.
+    /// Any other status that is not success; retryable for 408, 429, a 400 that is not a
+    /// validation refusal, and a 404 that is not the API's own answer.
     #[error("{method} {url}: rejected with {status}: {body}")]
     Rejected {
         /// Request method.
@@ -506,6 +507,7 @@ impl ApiError {
             ApiError::Rejected { status, code, .. } => {
                 *status == StatusCode::REQUEST_TIMEOUT
                     || *status == StatusCode::TOO_MANY_REQUESTS
+                    || *status == StatusCode::NOT_FOUND
                     || (*status == StatusCode::BAD_REQUEST
                         && code.as_deref() != Some(VALIDATION_ERROR))
             }
@@ -721,13 +723,21 @@ impl ApiClient {
             StatusCode::NOT_FOUND if error_body.message.as_deref() == Some(OPERATION_NOT_FOUND) => {
                 ApiError::NotFound { id: id.clone() }
             }
-            StatusCode::NOT_FOUND => ApiError::UnknownRoute {
-                method,
-                url: url_text,
-                message: error_body
+            // Express's 404 for a path it has no route for (index.js:316-324): API_URL is wrong.
+            StatusCode::NOT_FOUND
+                if error_body
                     .message
-                    .map_or(body, |message| self.excerpt(message.as_bytes())),
-            },
+                    .as_deref()
+                    .is_some_and(|message| message.starts_with("Route ")) =>
+            {
+                ApiError::UnknownRoute {
+                    method,
+                    url: url_text,
+                    message: error_body
+                        .message
+                        .map_or(body, |message| self.excerpt(message.as_bytes())),
+                }
+            }
             StatusCode::BAD_REQUEST if code == Some(DATABASE_ERROR) => ApiError::Database {
                 method,
                 url: url_text,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::{
-    DLQ, GROUP, Harness, LINBO_DOCKER_IP, STREAM, create, next_server, wait_until,
+    DLQ, GROUP, Harness, LINBO_DOCKER_IP, STREAM, create, delete, next_server, wait_until,
 };
 
 /// A committed test command from `fixtures/commands/`.
@@ -50,18 +50,42 @@ async fn a_retry_request_that_meets_a_database_error_is_made_again() {
         harness.statuses(&id).contains(&"retrying".to_owned())
     })
     .await;
-    // The next request is the worker's POST …/retry after its backoff.
+    // The next request belongs to the retry protocol (the look-up before the POST …/retry).
     harness.api.database_error_next(1);
     harness.dc.knobs(&[("FAKE_MACCT_MODE", "updated")]);
     let done = harness.completed(&[&id]).await;
     assert_eq!(done[0]["attempt"], 1, "{:#}", done[0]);
-    let retries = harness
-        .api
-        .requests()
-        .iter()
-        .filter(|request| request.method == "POST")
-        .count();
-    assert_eq!(retries, 2, "the refused retry request was made again");
+    assert_eq!(
+        harness.statuses(&id),
+        ["running", "retrying", "running", "completed"],
+        "a database error is no refused retry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_cancelled_during_its_retry_wait_is_not_retried() {
+    let mut harness = Harness::new("MACCT_RETRY_BACKOFF_SEC=2").await;
+    harness.api.forward_retries_to(&harness.redis.url());
+    harness.dc.knobs(&[("FAKE_MACCT_MODE", "fail")]);
+    harness.start_worker();
+    let id = harness.macct("r100-pc01", "default-school");
+    wait_until(&harness, "no retrying report", || {
+        harness.statuses(&id).contains(&"retrying".to_owned())
+    })
+    .await;
+    harness.api.cancel(&id);
+    harness.drained().await;
+    let operation = harness.operation(&id);
+    assert_eq!(operation["status"], "cancelled", "{operation:#}");
+    assert_eq!(operation["attempt"], 0, "no retry was requested");
+    assert!(
+        !harness
+            .api
+            .requests()
+            .iter()
+            .any(|request| request.method == "POST"),
+        "no POST …/retry"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,11 +157,9 @@ async fn cancelled_operations_are_acknowledged_without_running() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_held_sophomorix_lock_keeps_the_batch_pending_until_it_is_released() {
-    let mut harness = Harness::new("").await;
-    harness.dc.knobs(&[("FAKE_SOPHOMORIX_LOCK_WAIT", "0")]);
-    // sophomorix-add runs (this test process stands in for it): the lock is held.
+/// Writes the sophomorix lock as `sophomorix-add` holds it; this test process stands in for it,
+/// so the holder is alive.
+fn hold_sophomorix_lock(harness: &Harness) {
     harness.dc.write(
         "/var/lib/sophomorix/lock/sophomorix.lock",
         &format!(
@@ -145,35 +167,74 @@ async fn a_held_sophomorix_lock_keeps_the_batch_pending_until_it_is_released() {
             std::process::id()
         ),
     );
+}
+
+fn release_sophomorix_lock(harness: &Harness) {
+    std::fs::remove_file(harness.dc.path("/var/lib/sophomorix/lock/sophomorix.lock"))
+        .expect("releasing the sophomorix lock");
+}
+
+fn sophomorix_checks(harness: &Harness) -> usize {
+    harness
+        .dc
+        .calls()
+        .iter()
+        .filter(|call| call.as_str() == "sophomorix-device --dry-run")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_sophomorix_lock_keeps_the_batch_waiting_until_it_is_released() {
+    let mut harness = Harness::new("").await;
+    harness.dc.knobs(&[("FAKE_SOPHOMORIX_LOCK_WAIT", "0")]);
+    hold_sophomorix_lock(&harness);
     let id = harness.provision(
         "default-school",
         create("r200-pc54", "00:1a:2b:3c:20:54", ""),
     );
     harness.start_worker();
-    wait_until(&harness, "no sophomorix check while locked", || {
-        harness
-            .dc
-            .calls()
-            .iter()
-            .filter(|call| call.as_str() == "sophomorix-device --dry-run")
-            .count()
-            >= 2
+    wait_until(&harness, "a second sophomorix check", || {
+        sophomorix_checks(&harness) >= 2
     })
     .await;
-    let statuses = harness.statuses(&id);
-    assert!(
-        statuses.iter().all(|status| status == "running"),
-        "not failed while waiting: {statuses:?}"
+    assert_eq!(
+        harness.statuses(&id),
+        ["running"],
+        "reported running once, not failed while waiting"
     );
     assert!(harness.dc.import_calls().is_empty());
-    assert!(
-        !harness.dc.master("default-school").contains("r200-pc54"),
-        "the files are restored while the batch waits"
-    );
-    std::fs::remove_file(harness.dc.path("/var/lib/sophomorix/lock/sophomorix.lock"))
-        .expect("releasing the lock");
+    release_sophomorix_lock(&harness);
     harness.completed(&[&id]).await;
     assert!(harness.dc.master("default-school").contains("r200-pc54"));
+    assert_eq!(harness.dc.import_calls().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_waiting_for_sophomorix_is_not_overtaken_by_a_later_one() {
+    let mut harness = Harness::new("").await;
+    harness.dc.knobs(&[("FAKE_SOPHOMORIX_LOCK_WAIT", "0")]);
+    hold_sophomorix_lock(&harness);
+    harness.start_worker();
+    let created = harness.provision(
+        "default-school",
+        create("r200-pc60", "00:1a:2b:3c:20:60", "10.0.200.60"),
+    );
+    // The create's batch is waiting for sophomorix; the delete comes in a batch of its own.
+    wait_until(&harness, "the create's batch checking sophomorix", || {
+        sophomorix_checks(&harness) >= 1
+    })
+    .await;
+    let deleted = harness.provision("default-school", delete("r200-pc60"));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    release_sophomorix_lock(&harness);
+    let done = harness.completed(&[&created, &deleted]).await;
+    assert_eq!(done[1]["result"]["change"], "deleted", "{:#}", done[1]);
+    assert!(
+        !harness.dc.master("default-school").contains("r200-pc60"),
+        "the later delete won: {}",
+        harness.dc.master("default-school")
+    );
+    assert!(!harness.dc.ad_objects().contains(&"r200-pc60".to_owned()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

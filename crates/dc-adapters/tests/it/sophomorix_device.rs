@@ -36,9 +36,10 @@ fn exit_codes_on_recorded_output() {
         Some((
             DeviceFailure::Collected,
             &[
-                "r_100 (Field:1) contains invalid characters in LINE:1 of /etc/linuxmuster/sophomorix/default-school/devices.csv",
-                "devices.csv (Line: 3): Device Name (Field2) is double: r100-pc01",
-                "#### ERROR parsing device files: 2 errors.                                    ####",
+                "Device Name (Field2) is double: r100-pc01",
+                "ERROR   -1: r_100 (Field:1) contains invalid characters in LINE:1 of /etc/linuxmuster/sophomorix/default-school/devices.csv",
+                "ERROR   -1: devices.csv (Line: 3): Device Name (Field2) is double: r100-pc01",
+                "ERROR   -1: ERROR parsing device files: 2 errors.",
             ],
         )),
     );

@@ -198,6 +198,27 @@ async fn request_retry(
         context.settled(entry);
         Outcome::Ack
     };
+    // An administrator may have cancelled the repair during the backoff: the API's retry would
+    // not look (retryJob, macct.service.js:190-225) and run it again.
+    match context.reporter.operation(operation_id).await {
+        Ok(operation)
+            if matches!(
+                operation.status.as_str(),
+                "completed" | "failed" | "cancelled"
+            ) =>
+        {
+            tracing::info!(status = %operation.status, "the operation ended during the backoff; no retry");
+            return done(context);
+        }
+        Ok(_) => {}
+        Err(error) if error.is_retryable() => {
+            tracing::warn!(%error, "cannot fetch the operation before the retry request; trying again later");
+            return context.defer(entry);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot fetch the operation before the retry request; asking for the retry anyway");
+        }
+    }
     let final_failure = match context.reporter.retry(operation_id).await {
         Ok(()) => {
             tracing::info!(

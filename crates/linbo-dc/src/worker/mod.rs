@@ -6,16 +6,23 @@
 //! # Flow of one provisioning batch
 //!
 //! 1. Fetch every operation from the API, concurrently. An entry whose operation cannot be
-//!    fetched (API down) stays pending and comes back after a backoff; an unknown operation (404)
-//!    is dead-lettered.
+//!    fetched (API down, a database error) stays pending and comes back after a backoff; an
+//!    unknown operation (404) is dead-lettered after `MAX_DELIVERIES`; a cancelled operation is
+//!    acknowledged without running; an answer saying `API_URL` is wrong stops the worker.
 //! 2. Wait for the provisioning lock (`flock` on `PROVISION_LOCK_FILE`), as long as it takes: the
-//!    jobs stay pending meanwhile, none fails. Batches of all schools run one at a time.
-//! 3. Report `running`, read master and delta (and the other schools' files for MAC/IP
-//!    conflicts), and merge (`devices-csv`): invalid and conflicting jobs fail with the precise
-//!    reason and change nothing; dry-run jobs complete with their own diff.
+//!    jobs stay pending meanwhile, none fails. Batches of all schools run one at a time. The
+//!    operations are looked up again: one cancelled while the batch waited is left alone.
+//! 3. Report `running`, read master and delta (and the other schools' files for MAC, IP and
+//!    AD/DNS-name conflicts), and merge (`devices-csv`): invalid and conflicting jobs fail with
+//!    the precise reason and change nothing; dry-run jobs complete with their own diff.
 //! 4. Write delta, then master, atomically (backups of both under `STATE_DIR/backup/<school>/`),
-//!    optionally run `sophomorix-device --dry-run`, then `IMPORT_SCRIPT -s <school>`. When either
-//!    fails, both files are restored and the batch's jobs fail with the relevant output lines.
+//!    run `sophomorix-device --dry-run` (`SOPHOMORIX_PRECHECK`, on by default), then
+//!    `IMPORT_SCRIPT -s <school>`. When sophomorix answers that another command holds its lock,
+//!    both files are restored and the batch waits in its lane (5 s doubling to 60 s) and starts
+//!    again at step 2, so no later batch of the school overtakes it. When the check or the import
+//!    fails, both files are restored, a failed import is run again on them (sophomorix may have
+//!    synced AD and DNS already), and the batch's jobs fail with the relevant output lines (on
+//!    linuxmuster 7.4 with what the import logged).
 //! 5. Verify concurrently within `VERIFY_TIMEOUT_SEC` (AD object for roles with an account, DNS A
 //!    for fixed IPs, PTR and the DHCP host block for information), clean up what a delete or
 //!    rename left behind, and report `completed` or `failed`.

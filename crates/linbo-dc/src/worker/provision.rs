@@ -12,7 +12,7 @@ use devices_csv::{
     Change, DevicesFile, HostSpec, Job, JobOutcome, MergeOptions, MergeOutput, MergeStats,
     OtherSchool, Role,
 };
-use job_stream::{Batch, Delivery, Outcome};
+use job_stream::{Batch, Outcome};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -35,9 +35,14 @@ const LOCK_SLICE: Duration = Duration::from_secs(1);
 const DEFER_UNKNOWN: Duration = Duration::from_secs(5);
 /// Most of the import's output sent as `importOutput` (its end, where the summary is).
 const MAX_IMPORT_OUTPUT: usize = 16 * 1024;
+/// First wait after sophomorix answered that another command holds its lock; doubled with each
+/// attempt up to [`SOPHOMORIX_WAIT_CAP`].
+const SOPHOMORIX_WAIT: Duration = Duration::from_secs(5);
+/// Longest wait between two attempts while sophomorix is locked.
+const SOPHOMORIX_WAIT_CAP: Duration = Duration::from_secs(60);
 
 /// One job of the batch that reached the merge.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Planned {
     /// Index in the batch.
     slot: usize,
@@ -93,7 +98,14 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
 
     // 1. The operations. Stream order matters within a school (create then delete), so once an
     // entry has to wait for the API, every later entry of the batch waits with it.
-    let fetched = fetch_all(context, &batch.deliveries).await;
+    let fetched = fetch_all(
+        context,
+        batch
+            .deliveries
+            .iter()
+            .map(|delivery| delivery.job.operation_id().clone()),
+    )
+    .await;
     let mut planned = Vec::new();
     let mut refused = Vec::new();
     let mut waiting: Option<Outcome> = None;
@@ -122,44 +134,86 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
                 }
             },
             Err(error) => {
-                // 404 (unknown operation, or a wrong API_URL) or an answer that is not the
-                // API's: counted retries, so a misconfiguration shows before the entries are
-                // dead-lettered after MAX_DELIVERIES.
+                // 404 "Operation not found" or an answer that is not the API's: counted retries,
+                // so the entry is dead-lettered after MAX_DELIVERIES. (A wrong API_URL is a
+                // retryable configuration error, handled above: the worker stops.)
                 tracing::error!(operation_id = %id, %error, deliveries = delivery.deliveries, "the API does not give the operation");
                 outcomes[slot] = Some(Outcome::RetryAfter(DEFER_UNKNOWN));
             }
         }
     }
 
-    // 2. One batch at a time, under the lock file.
+    // 2. One batch at a time, under the lock file. While another sophomorix command holds the
+    // sophomorix lock the batch waits here, in its school's lane, so no later batch of the school
+    // can overtake it (a delete must not run before the create it follows); the device files are
+    // restored between attempts, and each attempt merges afresh.
     if !planned.is_empty() {
-        let _serial = context.provisioning.lock().await;
-        match wait_for_lock(context, &batch.shutdown).await {
-            LockWait::Held(lock) => {
-                let results = provision(context, &school, planned, lock, &batch.shutdown).await;
-                for (slot, id, result) in results {
-                    match result {
-                        Ok(update) => finals.push((slot, id, update)),
-                        Err(Left::Stopped) => outcomes[slot] = Some(Outcome::Retry),
-                        Err(Left::Deferred) => {
-                            outcomes[slot] = Some(context.defer(&batch.deliveries[slot].id));
+        let mut attempt = 0_u32;
+        loop {
+            let serial = context.provisioning.lock().await;
+            match wait_for_lock(context, &batch.shutdown).await {
+                LockWait::Held(lock) => {
+                    let results = provision(
+                        context,
+                        &school,
+                        planned.clone(),
+                        lock,
+                        &batch.shutdown,
+                        attempt == 0,
+                    )
+                    .await;
+                    let locked = results
+                        .iter()
+                        .any(|(_, _, result)| matches!(result, Err(Left::SophomorixLocked)));
+                    if locked {
+                        drop(serial);
+                        let delay = SOPHOMORIX_WAIT
+                            .saturating_mul(1_u32 << attempt.min(8))
+                            .min(SOPHOMORIX_WAIT_CAP);
+                        attempt += 1;
+                        tracing::warn!(
+                            attempt,
+                            delay_s = delay.as_secs(),
+                            "sophomorix is locked by another command; the batch waits in its lane and tries again (its jobs stay running)"
+                        );
+                        tokio::select! {
+                            () = batch.shutdown.cancelled() => {
+                                for job in &planned {
+                                    outcomes[job.slot] = Some(Outcome::Retry);
+                                }
+                                break;
+                            }
+                            () = tokio::time::sleep(delay) => continue,
+                        }
+                    }
+                    for (slot, id, result) in results {
+                        match result {
+                            Ok(update) => finals.push((slot, id, update)),
+                            Err(Left::Stopped | Left::SophomorixLocked) => {
+                                outcomes[slot] = Some(Outcome::Retry);
+                            }
+                            Err(Left::Deferred) => {
+                                outcomes[slot] = Some(context.defer(&batch.deliveries[slot].id));
+                            }
+                            Err(Left::Cancelled) => outcomes[slot] = Some(Outcome::Ack),
                         }
                     }
                 }
-            }
-            LockWait::Stopped => {
-                for job in &planned {
-                    outcomes[job.slot] = Some(Outcome::Retry);
+                LockWait::Stopped => {
+                    for job in &planned {
+                        outcomes[job.slot] = Some(Outcome::Retry);
+                    }
+                }
+                LockWait::Failed(problem) => {
+                    tracing::error!(%problem, "cannot take the provisioning lock; the batch stays pending");
+                    // One delay for all, so they come back together and in order.
+                    let outcome = context.defer(&batch.deliveries[planned[0].slot].id);
+                    for job in &planned {
+                        outcomes[job.slot] = Some(outcome.clone());
+                    }
                 }
             }
-            LockWait::Failed(problem) => {
-                tracing::error!(%problem, "cannot take the provisioning lock; the batch stays pending");
-                // One delay for all, so they come back together and in order.
-                let outcome = context.defer(&batch.deliveries[planned[0].slot].id);
-                for job in &planned {
-                    outcomes[job.slot] = Some(outcome.clone());
-                }
-            }
+            break;
         }
     }
 
@@ -208,13 +262,18 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
         .collect()
 }
 
-/// Why a job was left pending.
+/// Why a job has no final report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Left {
     /// The worker is stopping; nothing was written for it.
     Stopped,
     /// A report could not even be stored; try again later.
     Deferred,
+    /// Another sophomorix command holds the sophomorix lock: the files are restored and the
+    /// whole batch is tried again.
+    SophomorixLocked,
+    /// An administrator cancelled the operation while the batch waited: acknowledged unrun.
+    Cancelled,
 }
 
 /// The merge job of an operation, or why it cannot be one.
@@ -255,10 +314,10 @@ fn plan(operation: &Operation, task: &Task) -> Result<Job, String> {
 
 async fn fetch_all(
     context: &Arc<Context>,
-    deliveries: &[Delivery<Task>],
+    ids: impl Iterator<Item = OperationId>,
 ) -> Vec<Result<Operation, ApiError>> {
-    let fetches = deliveries.iter().map(|delivery| {
-        let (context, id) = (Arc::clone(context), delivery.job.operation_id().clone());
+    let fetches = ids.map(|id| {
+        let context = Arc::clone(context);
         async move { context.reporter.operation(&id).await }
     });
     bounded(FETCH_CONCURRENCY, fetches)
@@ -365,16 +424,35 @@ async fn provision(
     planned: Vec<Planned>,
     lock: ProvisionLock,
     shutdown: &CancellationToken,
+    report_running: bool,
 ) -> Vec<JobResult> {
-    let running = report_all(
-        context,
-        planned
-            .iter()
-            .map(|job| (job.id.clone(), StatusUpdate::running()))
-            .collect(),
-    )
-    .await;
     let mut results = Vec::new();
+    // The batch may have waited long for the lock: an operation an administrator cancelled
+    // meanwhile is left alone (a failed look-up keeps the job: the API being slow is no cancel).
+    let statuses = fetch_all(context, planned.iter().map(|job| job.id.clone())).await;
+    let mut planned_now = Vec::new();
+    for (job, status) in planned.into_iter().zip(statuses) {
+        match status {
+            Ok(operation) if operation.status == "cancelled" => {
+                tracing::info!(operation_id = %job.id, "the operation was cancelled while the batch waited; acknowledged without running");
+                results.push((job.slot, job.id, Err(Left::Cancelled)));
+            }
+            _ => planned_now.push(job),
+        }
+    }
+    let planned = planned_now;
+    let running = if report_running {
+        report_all(
+            context,
+            planned
+                .iter()
+                .map(|job| (job.id.clone(), StatusUpdate::running()))
+                .collect(),
+        )
+        .await
+    } else {
+        vec![true; planned.len()]
+    };
     let mut jobs = Vec::new();
     for (job, reported) in planned.into_iter().zip(running) {
         if reported {
@@ -534,10 +612,10 @@ async fn provision(
             return results;
         }
         Err(ImportFailure::Locked(problem)) => {
-            tracing::warn!(%problem, "sophomorix is locked by another command; the batch stays pending and is tried again later");
+            tracing::warn!(%problem, "sophomorix is locked by another command");
             results.extend(
                 live.into_iter()
-                    .map(|job| (job.slot, job.id, Err(Left::Deferred))),
+                    .map(|job| (job.slot, job.id, Err(Left::SophomorixLocked))),
             );
             return results;
         }
@@ -715,9 +793,10 @@ fn commit_and_import(
         tracing::info!(master = %files.master_path.display(), "device files written");
     }
     if settings.sophomorix_precheck {
+        // As long as the import may take: sophomorix binds to AD and reads every device.
         let check = sophomorix_device::dry_run(
             &context.programs.sophomorix_device,
-            settings.command_timeout,
+            settings.import_timeout,
         );
         match check {
             Ok(()) => {}

@@ -103,6 +103,12 @@ impl Task {
                     None => return Err(Invalid::new("missing field host")),
                     // The API's rsync hook may send the client's FQDN (rsyncd's reverse lookup,
                     // UPSTREAM.md §A.10): the host is its first label, as linbo7 takes it.
+                    Some(value) if value.parse::<std::net::Ipv4Addr>().is_ok() => {
+                        return Err(Invalid::new(format!(
+                            "field host {:?}: an IP address, not a host name",
+                            excerpt(value)
+                        )));
+                    }
                     Some(value) => {
                         let short = value
                             .split_once('.')
@@ -217,7 +223,7 @@ mod tests {
             };
             assert_eq!(decoded.as_str(), host, "{given}");
         }
-        for bad in [".linuxmuster.lan", "-rf.x", "pc_1.lan"] {
+        for bad in [".linuxmuster.lan", "-rf.x", "pc_1.lan", "10.0.0.5"] {
             let invalid = decode(&[
                 ("type", "macct_repair"),
                 ("operation_id", ID),

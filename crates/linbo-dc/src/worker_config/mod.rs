@@ -61,7 +61,7 @@
 //! | `VERIFY_CONCURRENCY` | `8` | verification commands at once, > 0 |
 //! | `MACCT_CONCURRENCY` | `2` | machine-account repairs at once, > 0 |
 //! | `MACCT_RETRY_BACKOFF_SEC` | `10` | a failed repair is retried after this × 2^attempt, > 0 |
-//! | `CLAIM_MIN_IDLE_SEC` | `900` | claim entries of crashed consumers idle this long, > 0; a warning unless above `LOCK_TIMEOUT_SEC` + `IMPORT_TIMEOUT_SEC` + `VERIFY_TIMEOUT_SEC` (the longest batch) |
+//! | `CLAIM_MIN_IDLE_SEC` | `2400` | claim entries of crashed consumers idle this long, > 0; a warning unless above `LOCK_TIMEOUT_SEC` + 3 × `IMPORT_TIMEOUT_SEC` + `VERIFY_TIMEOUT_SEC` (the longest batch: pre-check, import, and the import of the restored files after a failure) |
 //! | `CLAIM_INTERVAL_SEC` | `30` | how often to look for such entries, 1..=60 |
 //! | `MAX_DELIVERIES` | `5` | deliveries before an entry is dead-lettered, > 0 |
 //! | `API_TIMEOUT_SEC` | `10` | limit for one API request, > 0 |
@@ -618,11 +618,13 @@ impl Settings {
         let import_timeout = raw.seconds("IMPORT_TIMEOUT_SEC", 600, 1)?;
         let verify_timeout = raw.seconds("VERIFY_TIMEOUT_SEC", 60, 1)?;
         let lock_timeout = raw.seconds("LOCK_TIMEOUT_SEC", 120, 1)?;
-        let claim_min_idle = raw.seconds("CLAIM_MIN_IDLE_SEC", 900, 1)?;
-        let longest_batch = lock_timeout + import_timeout + verify_timeout;
+        let claim_min_idle = raw.seconds("CLAIM_MIN_IDLE_SEC", 2400, 1)?;
+        // A batch's longest run: the lock, the sophomorix pre-check and the import (each up to
+        // IMPORT_TIMEOUT_SEC), the import of the restored files after a failure, verification.
+        let longest_batch = lock_timeout + import_timeout * 3 + verify_timeout;
         if claim_min_idle <= longest_batch {
             warnings.push(format!(
-                "CLAIM_MIN_IDLE_SEC ({}) is not above LOCK_TIMEOUT_SEC + IMPORT_TIMEOUT_SEC + \
+                "CLAIM_MIN_IDLE_SEC ({}) is not above LOCK_TIMEOUT_SEC + 3 × IMPORT_TIMEOUT_SEC + \
                  VERIFY_TIMEOUT_SEC ({}): another worker may claim the entries of a batch that is \
                  still running",
                 claim_min_idle.as_secs(),

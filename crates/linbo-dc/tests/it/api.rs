@@ -256,26 +256,29 @@ async fn a_database_error_is_retryable_on_every_route() {
 }
 
 #[tokio::test]
-async fn a_validation_refusal_is_final_and_another_400_is_not() {
+async fn a_validation_refusal_is_final_and_a_foreign_404_is_not() {
     let api = FakeApi::start(KEY).await;
     api.insert_operation(provision_operation());
     let client = client(&api);
-    // The worker never sends an invalid status, so provoke the refusal with a raw request.
-    let validation = raw_patch(&api, br#"{"result": {}}"#).await;
-    assert_eq!(validation.0, 400, "{}", validation.1);
+    api.validation_error_next(1);
+    let refused = client
+        .patch_status(&id(ID), &StatusUpdate::running())
+        .await
+        .expect_err("refused");
     assert!(
-        validation.1.contains("VALIDATION_ERROR"),
-        "{}",
-        validation.1
+        matches!(&refused, ApiError::Rejected { code: Some(code), .. } if code == "VALIDATION_ERROR"),
+        "{refused:?}"
     );
-    let refused = ApiError::Rejected {
-        method: reqwest::Method::PATCH,
-        url: String::new(),
-        status: reqwest::StatusCode::BAD_REQUEST,
-        code: Some("VALIDATION_ERROR".to_owned()),
-        body: validation.1,
-    };
-    assert!(!refused.is_retryable());
+    assert!(!refused.is_retryable(), "a validation refusal is final");
+    // A 404 that is not the API's JSON (a proxy's page): passing, not a configuration error.
+    api.foreign_not_found_next(1);
+    let foreign = client.get_operation(&id(ID)).await.expect_err("404");
+    assert!(
+        matches!(&foreign, ApiError::Rejected { code: None, .. }),
+        "{foreign:?}"
+    );
+    assert!(foreign.is_retryable() && !foreign.is_configuration());
+    // Any other 400 is retryable: only a validation refusal is final.
     let other = ApiError::Rejected {
         method: reqwest::Method::PATCH,
         url: String::new(),
@@ -283,15 +286,14 @@ async fn a_validation_refusal_is_final_and_another_400_is_not() {
         code: Some("SOMETHING_NEW".to_owned()),
         body: String::new(),
     };
-    assert!(other.is_retryable(), "only a validation refusal is final");
+    assert!(other.is_retryable());
     // `pending` and nulls are taken, as the real API takes them.
-    client
-        .patch_status(&id(ID), &StatusUpdate::new(Status::Running))
-        .await
-        .expect("accepted");
     let pending = raw_patch(&api, br#"{"status": "pending", "error": null}"#).await;
     assert_eq!(pending.0, 200, "{}", pending.1);
     assert_eq!(api.operation(ID).expect("exists")["status"], "pending");
+    let missing = raw_patch(&api, br#"{"result": {}}"#).await;
+    assert_eq!(missing.0, 400, "{}", missing.1);
+    assert!(missing.1.contains("VALIDATION_ERROR"), "{}", missing.1);
 }
 
 /// `PATCH …/status` with `body` as it is, for requests the client would never make.

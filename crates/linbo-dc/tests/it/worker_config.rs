@@ -120,7 +120,7 @@ VERIFY_TIMEOUT_SEC=60
 VERIFY_CONCURRENCY=8
 MACCT_CONCURRENCY=2
 MACCT_RETRY_BACKOFF_SEC=10
-CLAIM_MIN_IDLE_SEC=900
+CLAIM_MIN_IDLE_SEC=2400
 CLAIM_INTERVAL_SEC=30
 MAX_DELIVERIES=5
 API_TIMEOUT_SEC=10
@@ -383,8 +383,8 @@ fn warnings() {
             "REDIS_URL is set, so REDIS_HOST, REDIS_DB are ignored",
             "SAMBA_TOOL_AUTH and SAMBA_TOOL_AUTH_FILE are both set: SAMBA_TOOL_AUTH is ignored, \
              the authentication file is used",
-            "CLAIM_MIN_IDLE_SEC (300) is not above LOCK_TIMEOUT_SEC + IMPORT_TIMEOUT_SEC + \
-             VERIFY_TIMEOUT_SEC (780): another worker may claim the entries of a batch that is \
+            "CLAIM_MIN_IDLE_SEC (300) is not above LOCK_TIMEOUT_SEC + 3 × IMPORT_TIMEOUT_SEC + \
+             VERIFY_TIMEOUT_SEC (1980): another worker may claim the entries of a batch that is \
              still running",
         ]
     );
