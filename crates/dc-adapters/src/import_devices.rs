@@ -69,13 +69,22 @@ impl ImportReport {
         if self.success {
             return Ok(self);
         }
-        let mut lines = self.error_lines;
-        lines.extend(self.log_lines);
+        let lines = self.failure_lines();
         Err(Error::CommandFailed {
             command: self.command,
             status: self.status,
             lines,
         })
+    }
+
+    /// The lines that explain a failure: [`error_lines`](Self::error_lines), then, when the
+    /// import logged anything during the run, one line `<LOG_FILE>: <log lines joined by | >`.
+    pub fn failure_lines(&self) -> Vec<String> {
+        let mut lines = self.error_lines.clone();
+        if !self.log_lines.is_empty() {
+            lines.push(format!("{LOG_FILE}: {}", self.log_lines.join(" | ")));
+        }
+        lines
     }
 
     /// Whether the import failed because another sophomorix command held the sophomorix lock

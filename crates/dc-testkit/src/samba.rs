@@ -285,15 +285,8 @@ impl SambaDc {
     }
 
     fn host_answers(&self, words: &[&str], marker: &str) -> Vec<String> {
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "test infrastructure asks the DC's DNS server"
-        )]
-        let output = Command::new("/usr/bin/host")
-            .args(words)
-            .arg(self.address.to_string())
-            .stdin(Stdio::null())
-            .output()
+        let output = self
+            .host(words)
             .unwrap_or_else(|error| panic!("running host {words:?}: {error}"));
         let stdout = String::from_utf8_lossy(&output.stdout);
         let answers: Vec<String> = stdout
@@ -461,6 +454,19 @@ impl SambaDc {
     }
 
     /// Waits until the DNS RPC server (which `samba-tool dns` uses) and the DNS server answer.
+    /// `host WORDS… ADDRESS`: asks the DC's own DNS server.
+    fn host(&self, words: &[&str]) -> std::io::Result<Output> {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "test infrastructure asks the DC's DNS server"
+        )]
+        Command::new("/usr/bin/host")
+            .args(words)
+            .arg(self.address.to_string())
+            .stdin(Stdio::null())
+            .output()
+    }
+
     fn wait_until_ready(&self) {
         let deadline = Instant::now() + READY_TIMEOUT;
         let server = self.server();
@@ -476,14 +482,8 @@ impl SambaDc {
                 .status
                 .success();
             if rpc {
-                #[allow(
-                    clippy::disallowed_methods,
-                    reason = "test infrastructure asks the DC's DNS server"
-                )]
-                let dns = Command::new("/usr/bin/host")
-                    .args(["-W", "2", "-t", "A", &fqdn, &server])
-                    .stdin(Stdio::null())
-                    .output()
+                let dns = self
+                    .host(&["-W", "2", "-t", "A", &fqdn])
                     .is_ok_and(|output| {
                         String::from_utf8_lossy(&output.stdout).contains(" has address ")
                     });

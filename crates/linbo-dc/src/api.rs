@@ -311,6 +311,17 @@ pub struct Operation {
 }
 
 impl Operation {
+    /// Whether an administrator cancelled the operation in the web UI (`status` `cancelled`).
+    pub fn is_cancelled(&self) -> bool {
+        self.status == "cancelled"
+    }
+
+    /// Whether the operation has ended: `completed`, `failed` or `cancelled`. Running it again
+    /// or reporting on it would overwrite that.
+    pub fn has_ended(&self) -> bool {
+        matches!(self.status.as_str(), "completed" | "failed" | "cancelled")
+    }
+
     /// Reads `options` as the options of a `provision_host` operation.
     pub fn provision_options(&self) -> Result<ProvisionOptions, serde_json::Error> {
         ProvisionOptions::deserialize(&self.options)

@@ -37,9 +37,7 @@ async fn a_failing_repair_is_retried_by_the_api_until_attempt_3_then_fails() {
     harness.dc.knobs(&[("FAKE_MACCT_MODE", "fail")]);
     harness.start_worker();
     let id = harness.macct("r100-pc01", "default-school");
-    let done = harness.finished(&[&id]).await;
-    assert_eq!(done[0]["status"], "failed", "{:#}", done[0]);
-    let error = done[0]["error"].as_str().expect("error");
+    let error = harness.failure(&id).await;
     assert!(error.starts_with("Max retries (3) exceeded: "), "{error}");
     assert_eq!(
         harness.statuses(&id),

@@ -347,9 +347,7 @@ async fn a_failed_import_restores_both_files_and_the_worker_goes_on() {
         "default-school",
         create("r200-pc40", "00:1a:2b:3c:20:40", ""),
     );
-    let done = harness.finished(&[&doomed]).await;
-    assert_eq!(done[0]["status"], "failed");
-    let error = done[0]["error"].as_str().expect("error");
+    let error = harness.failure(&doomed).await;
     assert!(
         error.contains("import failed") && error.contains("FileNotFoundError"),
         "{error}"
@@ -479,9 +477,7 @@ async fn a_delete_never_removes_what_the_device_files_did_not_have() {
         .write("/var/lib/fake-dc/dns/r300-pc01", "10.0.30.1\n");
     harness.start_worker();
     let stranger = harness.provision("default-school", delete("r300-pc01"));
-    let done = harness.finished(&[&stranger]).await;
-    assert_eq!(done[0]["status"], "failed", "{:#}", done[0]);
-    let error = done[0]["error"].as_str().unwrap_or_default();
+    let error = harness.failure(&stranger).await;
     assert!(
         error.contains("not removed because it was not in devices.csv"),
         "{error}"
@@ -514,9 +510,7 @@ async fn a_sophomorix_precheck_failure_restores_the_files_and_skips_the_import()
         "default-school",
         create("r200-pc97", "00:1a:2b:3c:20:97", ""),
     );
-    let done = harness.finished(&[&id]).await;
-    assert_eq!(done[0]["status"], "failed", "{:#}", done[0]);
-    let error = done[0]["error"].as_str().unwrap_or_default();
+    let error = harness.failure(&id).await;
     assert!(
         error.contains("sophomorix") && error.contains("restored"),
         "{error}"

@@ -243,9 +243,7 @@ async fn an_entry_delivered_too_often_is_dead_lettered_and_its_operation_failed(
     let _: redis::Value = harness.redis.query(&claim);
     harness.start_worker();
 
-    let done = harness.finished(&[&id]).await;
-    assert_eq!(done[0]["status"], "failed", "{:#}", done[0]);
-    let error = done[0]["error"].as_str().expect("error");
+    let error = harness.failure(&id).await;
     assert!(
         error.contains("dead-letter") && error.contains("delivered"),
         "{error}"

@@ -284,6 +284,22 @@ impl Harness {
         }
     }
 
+    /// Waits until operation `id` is final, asserts it `failed`, and returns its error.
+    pub(crate) async fn failure(&self, id: &str) -> String {
+        let done = self.finished(&[id]).await;
+        assert_eq!(
+            done[0]["status"],
+            "failed",
+            "{:#}\n{}",
+            done[0],
+            self.logs()
+        );
+        done[0]["error"]
+            .as_str()
+            .expect("a failed operation has an error")
+            .to_owned()
+    }
+
     /// Like [`finished`](Self::finished), and asserts `completed` for each.
     pub(crate) async fn completed(&self, ids: &[&str]) -> Vec<Value> {
         self.completed_within(ids, PATIENCE).await

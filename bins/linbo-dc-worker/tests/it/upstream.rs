@@ -249,9 +249,7 @@ async fn on_linuxmuster_7_4_a_failed_import_brings_sophomorixs_lines_from_its_lo
         "default-school",
         create("r200-pc55", "00:1a:2b:3c:20:55", ""),
     );
-    let done = harness.finished(&[&id]).await;
-    assert_eq!(done[0]["status"], "failed");
-    let error = done[0]["error"].as_str().expect("an error");
+    let error = harness.failure(&id).await;
     assert!(
         error.contains("sophomorix-device --dry-run failed with return code 1"),
         "{error}"
@@ -279,9 +277,7 @@ async fn after_a_failed_import_the_restored_files_are_imported_again() {
         "default-school",
         create("r200-pc56", "00:1a:2b:3c:20:56", ""),
     );
-    let done = harness.finished(&[&id]).await;
-    assert_eq!(done[0]["status"], "failed");
-    let error = done[0]["error"].as_str().expect("an error");
+    let error = harness.failure(&id).await;
     assert!(
         error.contains("r200-pc56 is in devices.csv, refusing"),
         "the hook's stderr reaches the job: {error}"
@@ -303,9 +299,7 @@ async fn a_missing_repair_script_fails_its_job_at_once() {
         Harness::new("REPAIR_SCRIPT=/usr/share/linuxmuster/linbo/no-such-repair.py").await;
     harness.start_worker();
     let id = harness.macct("r100-pc01", "default-school");
-    let done = harness.finished(&[&id]).await;
-    assert_eq!(done[0]["status"], "failed");
-    let error = done[0]["error"].as_str().expect("an error");
+    let error = harness.failure(&id).await;
     assert!(
         error.contains("REPAIR_SCRIPT") && error.contains("no-such-repair.py does not exist"),
         "{error}"
@@ -353,9 +347,7 @@ async fn a_name_that_another_school_has_in_ad_and_dns_is_refused() {
         "default-school",
         create("gym-pc58", "00:1a:2b:3c:20:59", ""),
     );
-    let done = harness.finished(&[&id]).await;
-    assert_eq!(done[0]["status"], "failed");
-    let error = done[0]["error"].as_str().expect("an error");
+    let error = harness.failure(&id).await;
     assert!(
         error.contains("gym-pc58") && error.contains("pc58") && error.contains("school gym"),
         "{error}"

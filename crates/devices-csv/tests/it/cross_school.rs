@@ -8,7 +8,7 @@ use devices_csv::{
     merge,
 };
 
-use crate::{create, hostnames};
+use crate::{conflict_kinds, create, hostnames};
 
 const MASTER: &str = "r100;r100-pc01;win11;00:1A:2B:3C:4D:01;10.0.100.1;;;;;;1;;;;;\n";
 
@@ -154,15 +154,7 @@ fn renaming_onto_another_schools_name_is_refused_and_the_batch_proceeds() {
         create("r100-pc03", "00:1A:2B:3C:4D:03", ""),
     ];
     let output = merge(MASTER, "", &others, &jobs, &MergeOptions::default());
-    let kinds: Vec<Option<ConflictKind>> = output
-        .outcomes
-        .iter()
-        .map(|outcome| match outcome {
-            JobOutcome::Rejected(Error::Conflict(conflict)) => Some(conflict.kind),
-            JobOutcome::Applied { .. } => None,
-            other => panic!("unexpected outcome {other:?}"),
-        })
-        .collect();
+    let kinds = conflict_kinds(&output);
     assert_eq!(
         kinds,
         [

@@ -3,7 +3,7 @@
 
 use devices_csv::{Change, ConflictKind, DevicesFile, Error, Job, JobOutcome, MergeOptions, merge};
 
-use crate::{create, hostnames};
+use crate::{conflict_kinds, create, hostnames};
 
 const MASTER: &str = "# r100\n\
 r100;r100-pc01;win11;00:1A:2B:3C:4D:01;10.0.100.1;KEY;;;classroom-teachercomputer;;1;;;;asset 17;\n";
@@ -17,15 +17,7 @@ fn conflicting_job_is_not_written_when_others_of_the_batch_survive() {
         create("r100-pc05", "00:1A:2B:3C:4D:05", "10.0.100.5"),
     ];
     let output = merge(MASTER, "", &[], &jobs, &MergeOptions::default());
-    let kinds: Vec<Option<ConflictKind>> = output
-        .outcomes
-        .iter()
-        .map(|outcome| match outcome {
-            JobOutcome::Rejected(Error::Conflict(conflict)) => Some(conflict.kind),
-            JobOutcome::Applied { .. } => None,
-            other => panic!("unexpected outcome {other:?}"),
-        })
-        .collect();
+    let kinds = conflict_kinds(&output);
     assert_eq!(
         kinds,
         [None, Some(ConflictKind::Mac), Some(ConflictKind::Ip), None]

@@ -10,7 +10,7 @@ mod properties;
 mod report;
 mod values;
 
-use devices_csv::{DevicesFile, HostSpec, Job};
+use devices_csv::{ConflictKind, DevicesFile, Error, HostSpec, Job, JobOutcome, MergeOutput};
 
 /// A create job for `hostname` in room r100, device group win11 (`ip` empty = dynamic).
 pub(crate) fn create(hostname: &str, mac: &str, ip: &str) -> Job {
@@ -29,5 +29,21 @@ pub(crate) fn hostnames(text: &str) -> Vec<String> {
     DevicesFile::parse(text)
         .records()
         .map(|(_, record)| record.hostname_key().into_owned())
+        .collect()
+}
+
+/// Per job of `output`: the kind of conflict that refused it, `None` when it was applied.
+///
+/// # Panics
+/// On an outcome that is neither (an invalid value).
+pub(crate) fn conflict_kinds(output: &MergeOutput) -> Vec<Option<ConflictKind>> {
+    output
+        .outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            JobOutcome::Rejected(Error::Conflict(conflict)) => Some(conflict.kind),
+            JobOutcome::Applied { .. } => None,
+            other => panic!("unexpected outcome {other:?}"),
+        })
         .collect()
 }

@@ -68,13 +68,7 @@ pub(crate) async fn run(
         return Outcome::Retry;
     }
     match context.reporter.operation(operation_id).await {
-        Ok(operation)
-            if operation.attempt > *attempt
-                || matches!(
-                    operation.status.as_str(),
-                    "completed" | "failed" | "cancelled"
-                ) =>
-        {
+        Ok(operation) if operation.attempt > *attempt || operation.has_ended() => {
             tracing::info!(
                 entry_attempt = attempt,
                 operation_attempt = operation.attempt,
@@ -102,16 +96,13 @@ pub(crate) async fn run(
             settings.repair_script.display()
         );
         tracing::error!(host = %host, "{problem}");
-        return if context
-            .reporter
-            .report(operation_id, StatusUpdate::failed(problem))
-            .await
-        {
-            context.settled(&delivery.id);
-            Outcome::Ack
-        } else {
-            context.defer(&delivery.id)
-        };
+        return settle(
+            context,
+            &delivery.id,
+            operation_id,
+            StatusUpdate::failed(problem),
+        )
+        .await;
     }
     if !context
         .reporter
@@ -173,11 +164,22 @@ pub(crate) async fn run(
             StatusUpdate::failed(max_retries(&error))
         }
     };
+    settle(context, &delivery.id, operation_id, update).await
+}
+
+/// Reports the final `update` of entry `entry`'s operation: acknowledged once it is delivered or
+/// in the outbox, else deferred.
+async fn settle(
+    context: &Context,
+    entry: &str,
+    operation_id: &OperationId,
+    update: StatusUpdate,
+) -> Outcome {
     if context.reporter.report(operation_id, update).await {
-        context.settled(&delivery.id);
+        context.settled(entry);
         Outcome::Ack
     } else {
-        context.defer(&delivery.id)
+        context.defer(entry)
     }
 }
 
@@ -189,26 +191,24 @@ async fn request_retry(
     attempt: u32,
     error: &str,
 ) -> Outcome {
-    let done = |context: &Context| {
+    let forget = || {
         context
             .awaiting_retry
             .lock()
             .expect("retry map lock")
             .remove(entry);
+    };
+    let done = || {
+        forget();
         context.settled(entry);
         Outcome::Ack
     };
     // An administrator may have cancelled the repair during the backoff: the API's retry would
     // not look (retryJob, macct.service.js:190-225) and run it again.
     match context.reporter.operation(operation_id).await {
-        Ok(operation)
-            if matches!(
-                operation.status.as_str(),
-                "completed" | "failed" | "cancelled"
-            ) =>
-        {
+        Ok(operation) if operation.has_ended() => {
             tracing::info!(status = %operation.status, "the operation ended during the backoff; no retry");
-            return done(context);
+            return done();
         }
         Ok(_) => {}
         Err(error) if error.is_retryable() => {
@@ -225,7 +225,7 @@ async fn request_retry(
                 attempt,
                 "retry requested; the API enqueues the next attempt"
             );
-            return done(context);
+            return done();
         }
         Err(ApiError::RetryLimitReached { .. }) => max_retries(error),
         Err(api_error) if api_error.is_retryable() => {
@@ -237,15 +237,17 @@ async fn request_retry(
             format!("{error} (the API refused the retry request: {api_error})")
         }
     };
-    if context
-        .reporter
-        .report(operation_id, StatusUpdate::failed(final_failure))
-        .await
-    {
-        done(context)
-    } else {
-        context.defer(entry)
+    let outcome = settle(
+        context,
+        entry,
+        operation_id,
+        StatusUpdate::failed(final_failure),
+    )
+    .await;
+    if matches!(outcome, Outcome::Ack) {
+        forget();
     }
+    outcome
 }
 
 /// `base × 2^attempt`, at most one day.

@@ -40,6 +40,19 @@ const MAX_IMPORT_OUTPUT: usize = 16 * 1024;
 const SOPHOMORIX_WAIT: Duration = Duration::from_secs(5);
 /// Longest wait between two attempts while sophomorix is locked.
 const SOPHOMORIX_WAIT_CAP: Duration = Duration::from_secs(60);
+/// A batch that waited longer than this for its turn looks its operations up again, since an
+/// administrator may have cancelled one meanwhile; a batch that got its turn at once uses what it
+/// just fetched.
+const RECHECK_AFTER: Duration = Duration::from_secs(2);
+
+/// One attempt at a batch.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    /// The first attempt reports `running`; one after waiting for sophomorix does not again.
+    first: bool,
+    /// The batch waited (for its turn, the lock, or sophomorix): look for cancels again.
+    waited: bool,
+}
 
 /// One job of the batch that reached the merge.
 #[derive(Debug, Clone)]
@@ -120,7 +133,7 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
             }
             // The same delay for all, so they come back together and in order.
             _ if waiting.is_some() => outcomes[slot] = waiting.clone(),
-            Ok(operation) if operation.status == "cancelled" => {
+            Ok(operation) if operation.is_cancelled() => {
                 // An administrator cancelled it: not run, and not reported (a report would
                 // overwrite the cancel).
                 tracing::info!(operation_id = %id, "the operation was cancelled; acknowledged without running");
@@ -150,16 +163,21 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
     if !planned.is_empty() {
         let mut attempt = 0_u32;
         loop {
+            let asked = Instant::now();
             let serial = context.provisioning.lock().await;
             match wait_for_lock(context, &batch.shutdown).await {
                 LockWait::Held(lock) => {
+                    let this = Attempt {
+                        first: attempt == 0,
+                        waited: attempt > 0 || asked.elapsed() > RECHECK_AFTER,
+                    };
                     let results = provision(
                         context,
                         &school,
                         planned.clone(),
                         lock,
                         &batch.shutdown,
-                        attempt == 0,
+                        this,
                     )
                     .await;
                     let locked = results
@@ -424,24 +442,28 @@ async fn provision(
     planned: Vec<Planned>,
     lock: ProvisionLock,
     shutdown: &CancellationToken,
-    report_running: bool,
+    attempt: Attempt,
 ) -> Vec<JobResult> {
     let mut results = Vec::new();
-    // The batch may have waited long for the lock: an operation an administrator cancelled
-    // meanwhile is left alone (a failed look-up keeps the job: the API being slow is no cancel).
-    let statuses = fetch_all(context, planned.iter().map(|job| job.id.clone())).await;
-    let mut planned_now = Vec::new();
-    for (job, status) in planned.into_iter().zip(statuses) {
-        match status {
-            Ok(operation) if operation.status == "cancelled" => {
-                tracing::info!(operation_id = %job.id, "the operation was cancelled while the batch waited; acknowledged without running");
-                results.push((job.slot, job.id, Err(Left::Cancelled)));
+    let planned = if attempt.waited {
+        // An operation an administrator cancelled while the batch waited is left alone (a failed
+        // look-up keeps the job: the API being slow is no cancel).
+        let statuses = fetch_all(context, planned.iter().map(|job| job.id.clone())).await;
+        let mut wanted = Vec::new();
+        for (job, status) in planned.into_iter().zip(statuses) {
+            match status {
+                Ok(operation) if operation.is_cancelled() => {
+                    tracing::info!(operation_id = %job.id, "the operation was cancelled while the batch waited; acknowledged without running");
+                    results.push((job.slot, job.id, Err(Left::Cancelled)));
+                }
+                _ => wanted.push(job),
             }
-            _ => planned_now.push(job),
         }
-    }
-    let planned = planned_now;
-    let running = if report_running {
+        wanted
+    } else {
+        planned
+    };
+    let running = if attempt.first {
         report_all(
             context,
             planned
@@ -842,18 +864,10 @@ fn commit_and_import(
         }
         Ok(report) => {
             tracing::error!(status = %report.status, "the import failed");
-            let mut lines = report.error_lines.clone();
-            if !report.log_lines.is_empty() {
-                lines.push(format!(
-                    "{}: {}",
-                    import_devices::LOG_FILE,
-                    report.log_lines.join(" | ")
-                ));
-            }
             format!(
                 "the import failed ({}): {}",
                 report.status,
-                lines.join(" | ")
+                report.failure_lines().join(" | ")
             )
         }
         Err(error) => format!("the import failed: {error}"),
@@ -867,24 +881,26 @@ fn commit_and_import(
     };
     // sophomorix may have synced AD and DNS to the failed batch already: import the restored
     // files, so AD, DNS and DHCP follow them again.
+    let failed_too = |why: String| {
+        format!(
+            "; importing the restored files failed too ({why}): AD and DNS may hold the failed \
+             batch until the next successful import"
+        )
+    };
     let again = match import() {
         Ok(report) if report.success => {
             "; the restored files were imported again, so AD, DNS and DHCP match them".to_owned()
         }
         // The first failure's lines explain it; the last line says what went wrong this time.
-        Ok(report) => format!(
-            "; importing the restored files failed too ({}: {}): AD and DNS may hold the failed \
-             batch until the next successful import",
+        Ok(report) => failed_too(format!(
+            "{}: {}",
             report.status,
             report
                 .error_lines
                 .last()
                 .map_or("no output", String::as_str)
-        ),
-        Err(error) => format!(
-            "; importing the restored files failed too ({error}): AD and DNS may hold the failed \
-             batch until the next successful import"
-        ),
+        )),
+        Err(error) => failed_too(error.to_string()),
     };
     tracing::warn!(again = %again, "the restored files were imported again");
     Err(failed(format!("{problem}{restored}{again}")))
