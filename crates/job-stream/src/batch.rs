@@ -52,6 +52,22 @@ pub(crate) async fn collect_batch<T>(
     Some(batch)
 }
 
+/// `front` (entries coming back after a wait; their window has long passed), then whatever is
+/// already queued, up to `size` items, without waiting.
+pub(crate) fn collect_more<T>(
+    mut front: Vec<T>,
+    receiver: &mut UnboundedReceiver<Queued<T>>,
+    size: usize,
+) -> Vec<T> {
+    while front.len() < size {
+        match receiver.try_recv() {
+            Ok(queued) => front.push(queued.item),
+            Err(_) => break,
+        }
+    }
+    front
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

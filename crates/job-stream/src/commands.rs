@@ -185,54 +185,110 @@ pub(crate) async fn pending(
 /// `XCLAIM s g <this consumer> min_idle id...`: entries still idle that long move to this consumer.
 /// Entries deleted from the stream are dropped from the pending list by Redis and not returned.
 pub(crate) async fn claim(
-    connection: MultiplexedConnection,
-    settings: &Settings,
-    min_idle: Duration,
-    ids: &[String],
-) -> RedisResult<Vec<RawEntry>> {
-    claim_keeping(connection, settings, min_idle, ids, None).await
-}
-
-/// [`claim`], with `RETRYCOUNT keep` when `keep` is set: the entries' delivery counts are set to
-/// that value instead of being incremented.
-pub(crate) async fn claim_keeping(
     mut connection: MultiplexedConnection,
     settings: &Settings,
     min_idle: Duration,
     ids: &[String],
-    keep: Option<u64>,
 ) -> RedisResult<Vec<RawEntry>> {
-    let mut command = redis::cmd("XCLAIM");
-    command
+    let reply: Value = redis::cmd("XCLAIM")
         .arg(&settings.stream)
         .arg(&settings.group)
         .arg(&settings.consumer)
         .arg(min_idle.as_millis() as u64)
-        .arg(ids);
-    if let Some(count) = keep {
-        command.arg("RETRYCOUNT").arg(count);
-    }
-    let reply: Value = command.query_async(&mut connection).await?;
+        .arg(ids)
+        .query_async(&mut connection)
+        .await?;
     parse_entries(reply)
 }
 
-/// `XACK s g id...`.
+/// Resets the idle time of those of `ids` that are pending at this consumer (`XCLAIM ... 0 id
+/// JUSTID`, which counts no delivery), so entries this process holds are never claimed by another
+/// consumer. An entry another consumer owns is left alone. Returns how many were touched.
+const TOUCH_SCRIPT: &str = r"
+local touched = 0
+for i = 3, #ARGV do
+  local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if row[1] and row[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    touched = touched + 1
+  end
+end
+return touched
+";
+
+pub(crate) async fn touch(
+    mut connection: MultiplexedConnection,
+    settings: &Settings,
+    ids: &[String],
+) -> RedisResult<u64> {
+    redis::Script::new(TOUCH_SCRIPT)
+        .key(&settings.stream)
+        .arg(&settings.group)
+        .arg(&settings.consumer)
+        .arg(ids)
+        .invoke_async(&mut connection)
+        .await
+}
+
+/// `HMGET attempts id...`: how many times handling of each entry started (0 when never).
+pub(crate) async fn attempts(
+    mut connection: MultiplexedConnection,
+    settings: &Settings,
+    ids: &[&str],
+) -> RedisResult<Vec<u64>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let counts: Vec<Option<u64>> = redis::cmd("HMGET")
+        .arg(&settings.attempts_key)
+        .arg(ids)
+        .query_async(&mut connection)
+        .await?;
+    Ok(counts.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// `HINCRBY attempts id 1` for each of `ids`, in one round trip; the new counts.
+pub(crate) async fn record_attempts(
+    mut connection: MultiplexedConnection,
+    settings: &Settings,
+    ids: &[&str],
+) -> RedisResult<Vec<u64>> {
+    let mut pipeline = redis::pipe();
+    for id in ids {
+        pipeline
+            .cmd("HINCRBY")
+            .arg(&settings.attempts_key)
+            .arg(*id)
+            .arg(1);
+    }
+    pipeline.query_async(&mut connection).await
+}
+
+/// `MULTI; XACK s g id...; HDEL attempts id...; EXEC`.
 pub(crate) async fn ack(
     mut connection: MultiplexedConnection,
     settings: &Settings,
     ids: &[String],
 ) -> RedisResult<()> {
-    let _acknowledged: u64 = redis::cmd("XACK")
+    let mut pipeline = redis::pipe();
+    pipeline.atomic();
+    pipeline
+        .cmd("XACK")
         .arg(&settings.stream)
         .arg(&settings.group)
         .arg(ids)
-        .query_async(&mut connection)
-        .await?;
+        .ignore();
+    pipeline
+        .cmd("HDEL")
+        .arg(&settings.attempts_key)
+        .arg(ids)
+        .ignore();
+    let _replies: Value = pipeline.query_async(&mut connection).await?;
     Ok(())
 }
 
 /// `TYPE dlq`, then `MULTI; XADD dlq * <fields> last_error .. failed_at .. original_id .. deliveries ..;
-/// XACK s g id; EXEC`.
+/// XACK s g id; HDEL attempts id; EXEC`.
 pub(crate) async fn dead_letter(
     mut connection: MultiplexedConnection,
     settings: &Settings,
@@ -280,30 +336,53 @@ pub(crate) async fn dead_letter(
         .arg(&settings.stream)
         .arg(&settings.group)
         .arg(&letter.original_id);
+    pipeline
+        .cmd("HDEL")
+        .arg(&settings.attempts_key)
+        .arg(&letter.original_id);
     let _replies: Value = pipeline.query_async(&mut connection).await?;
     Ok(())
 }
 
-/// `MULTI; HSET key f v ...; EXPIRE key ttl; EXEC`.
+/// Writes the heartbeat hash only while it belongs to this instance: `instance` absent or equal.
+/// Returns `false` with nothing written when another instance holds it.
+const HEARTBEAT_SCRIPT: &str = r"
+local holder = redis.call('HGET', KEYS[1], 'instance')
+if holder and holder ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'instance', ARGV[1], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+
+/// Sets `fields` (and `instance`) on the heartbeat hash `key` with expiry `ttl`, unless another
+/// instance holds it: then `Some(its fields)`.
 pub(crate) async fn heartbeat(
     mut connection: MultiplexedConnection,
     key: &str,
+    instance: &str,
     fields: &[(&str, String)],
     ttl: Duration,
-) -> RedisResult<()> {
-    let mut pipeline = redis::pipe();
-    pipeline.atomic();
-    let hset = pipeline.cmd("HSET").arg(key);
+) -> RedisResult<Option<std::collections::HashMap<String, String>>> {
+    let script = redis::Script::new(HEARTBEAT_SCRIPT);
+    let mut script = script.prepare_invoke();
+    script
+        .key(key)
+        .arg(instance)
+        .arg(ttl.as_millis().max(1) as u64);
     for (field, value) in fields {
-        hset.arg(field).arg(value);
+        script.arg(*field).arg(value);
     }
-    pipeline
-        .cmd("EXPIRE")
+    let written: u64 = script.invoke_async(&mut connection).await?;
+    if written == 1 {
+        return Ok(None);
+    }
+    let holder: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
         .arg(key)
-        .arg(ttl.as_secs().max(1))
-        .ignore();
-    let _replies: Value = pipeline.query_async(&mut connection).await?;
-    Ok(())
+        .query_async(&mut connection)
+        .await?;
+    Ok(Some(holder))
 }
 
 /// `DEL key`.

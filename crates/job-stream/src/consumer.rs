@@ -28,9 +28,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::backoff::Backoff;
-use crate::batch::{Queued, collect_batch};
+use crate::batch::{Queued, collect_batch, collect_more};
 use crate::commands::{self, Fields, RawEntry, Redis};
-use crate::job::{Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Outcome};
+use crate::job::{
+    Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Outcome, Recorder, Start,
+};
 use crate::time::now_rfc3339;
 use crate::{Result, Settings};
 
@@ -101,6 +103,8 @@ impl<H: Handler> Consumer<H> {
             lanes: Mutex::new(HashMap::new()),
             started_at: now_rfc3339(),
             lane_keys: Mutex::new(BTreeSet::new()),
+            fatal: Mutex::new(None),
+            named: tokio::sync::watch::channel(false).0,
         });
         info!(
             stream = %shared.settings.stream,
@@ -112,7 +116,8 @@ impl<H: Handler> Consumer<H> {
         shared.tracker.spawn(claim_loop(Arc::clone(&shared)));
         shared.tracker.spawn(heartbeat_loop(Arc::clone(&shared)));
 
-        shutdown.cancelled().await;
+        // `stop` is also cancelled by the consumer itself on a fatal error (its name is in use).
+        shared.stop.cancelled().await;
         info!("job-stream consumer stopping");
         shared.tracker.close();
         let grace = shared.settings.shutdown_grace;
@@ -133,6 +138,11 @@ impl<H: Handler> Consumer<H> {
             }
         }
         lock(&shared.lanes).clear();
+        if let Some(error) = lock(&shared.fatal).take() {
+            // The hash belongs to the other instance: leave it.
+            error!(%error, "job-stream consumer stopped");
+            return Err(error);
+        }
         remove_heartbeat(&shared).await;
         info!("job-stream consumer stopped");
         Ok(())
@@ -154,6 +164,28 @@ struct Shared<H: Handler> {
     concurrency: Arc<Semaphore>,
     started_at: String,
     lane_keys: Mutex<BTreeSet<String>>,
+    /// Why the consumer stopped itself.
+    fatal: Mutex<Option<crate::Error>>,
+    /// Set once the consumer name is ours; the heartbeat and the claimer wait for it.
+    named: tokio::sync::watch::Sender<bool>,
+}
+
+impl<H: Handler> Shared<H> {
+    /// Waits until the consumer name is ours; `false` when stopping first.
+    async fn wait_for_name(&self) -> bool {
+        let mut named = self.named.subscribe();
+        tokio::select! {
+            biased;
+            () = self.stop.cancelled() => false,
+            result = named.wait_for(|named| *named) => result.is_ok(),
+        }
+    }
+
+    /// Stops the consumer because of `error`, which `run` returns.
+    fn stop_fatally(&self, error: crate::Error) {
+        lock(&self.fatal).get_or_insert(error);
+        self.stop.cancel();
+    }
 }
 
 /// The sending side of one batching lane.
@@ -165,11 +197,51 @@ struct Work<J> {
     settle: Settle,
 }
 
-/// What the runtime keeps of an entry to apply its outcome.
+/// What the runtime keeps of an entry to apply its outcome, and to hand it over again.
 struct Settle {
     ticket: Ticket,
     fields: Fields,
-    deliveries: u64,
+    /// Attempts started before this handling.
+    attempts: u64,
+    /// Whether this handling began (the attempt is recorded).
+    start: Start,
+}
+
+impl Settle {
+    /// Attempts including this handling's, when it began.
+    fn attempts_now(&self) -> u64 {
+        self.attempts + u64::from(self.start.begun())
+    }
+}
+
+/// Records attempts in the Redis hash for [`Delivery::begin`](crate::Delivery::begin).
+struct AttemptRecorder<H: Handler> {
+    shared: std::sync::Weak<Shared<H>>,
+}
+
+impl<H: Handler> Recorder for AttemptRecorder<H> {
+    fn record<'a>(
+        &'a self,
+        ids: Vec<String>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(shared) = self.shared.upgrade() else {
+                return false;
+            };
+            record_attempts(&shared, &ids).await
+        })
+    }
+}
+
+/// `HINCRBY` for each of `ids`, retried until it succeeds; `false` when the grace period ended.
+async fn record_attempts<H: Handler>(shared: &Shared<H>, ids: &[String]) -> bool {
+    let settings = &shared.settings;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    retry_redis(shared, "recording attempts", |connection| {
+        commands::record_attempts(connection, settings, &ids)
+    })
+    .await
+    .is_some()
 }
 
 /// Entry ids queued or being handled in this process.
@@ -238,6 +310,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Reader<H: Handler> {
     shared: Arc<Shared<H>>,
     connection: Option<MultiplexedConnection>,
+    name_taken: bool,
     group_created: bool,
     needs_replay: bool,
 }
@@ -248,6 +321,7 @@ async fn read_loop<H: Handler>(shared: Arc<Shared<H>>) {
     let mut reader = Reader {
         shared: Arc::clone(&shared),
         connection: None,
+        name_taken: false,
         group_created: false,
         needs_replay: true,
     };
@@ -295,6 +369,14 @@ impl<H: Handler> Reader<H> {
             .connection
             .as_mut()
             .expect("the connection was set just above");
+        if !self.name_taken {
+            if let Err(error) = take_consumer_name(&shared, connection.clone()).await? {
+                shared.stop_fatally(error);
+                return Ok(());
+            }
+            self.name_taken = true;
+            shared.named.send_replace(true);
+        }
         if !self.group_created {
             // Start-up: the same command the API uses. Later losses are handled by `recover_group`.
             if commands::create_group(connection.clone(), settings, "$").await? {
@@ -318,12 +400,90 @@ impl<H: Handler> Reader<H> {
             Some(settings.block_timeout),
         )
         .await?;
-        for entry in entries {
-            // A never-delivered entry is on its first delivery.
-            dispatch(&shared, entry, 1);
-        }
-        Ok(())
+        // A new entry normally has no attempts, unless the group was re-created.
+        dispatch_counted(&shared, connection.clone(), entries).await
     }
+}
+
+/// Looks up the attempts of `entries` and dispatches them, in order.
+async fn dispatch_counted<H: Handler>(
+    shared: &Arc<Shared<H>>,
+    connection: MultiplexedConnection,
+    entries: Vec<RawEntry>,
+) -> RedisResult<()> {
+    let ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
+    let attempts = commands::attempts(connection, &shared.settings, &ids).await?;
+    for (entry, attempts) in entries.into_iter().zip(attempts) {
+        dispatch(shared, entry, attempts);
+    }
+    Ok(())
+}
+
+/// How long to watch another instance's heartbeat hash before deciding it is alive: its expiry,
+/// plus a beat.
+fn holder_watch<H: Handler>(shared: &Shared<H>) -> Duration {
+    shared.settings.heartbeat.ttl + shared.settings.heartbeat.interval
+}
+
+/// Makes this consumer's name ours: writes the heartbeat hash with our instance; when another
+/// instance holds it, watches it until it expires (the holder is gone) or is refreshed (the
+/// holder is alive: `Err(ConsumerInUse)`).
+async fn take_consumer_name<H: Handler>(
+    shared: &Shared<H>,
+    connection: MultiplexedConnection,
+) -> RedisResult<std::result::Result<(), crate::Error>> {
+    let settings = &shared.settings;
+    let key = settings.heartbeat_key();
+    let mut first_seen: Option<HashMap<String, String>> = None;
+    let deadline = tokio::time::Instant::now() + holder_watch(shared);
+    loop {
+        let fields = heartbeat_fields(shared);
+        let held = commands::heartbeat(
+            connection.clone(),
+            &key,
+            &settings.heartbeat.instance,
+            &fields,
+            settings.heartbeat.ttl,
+        )
+        .await?;
+        let Some(holder) = held else {
+            if first_seen.is_some() {
+                info!(consumer = %settings.consumer, "the consumer name's previous holder is gone; taking it over");
+            }
+            return Ok(Ok(()));
+        };
+        let alive = first_seen
+            .as_ref()
+            .is_some_and(|first| first.get("last_seen") != holder.get("last_seen"));
+        if alive || tokio::time::Instant::now() >= deadline {
+            return Ok(Err(crate::Error::ConsumerInUse {
+                consumer: settings.consumer.clone(),
+                holder: describe_holder(&holder),
+            }));
+        }
+        if first_seen.is_none() {
+            warn!(
+                consumer = %settings.consumer,
+                holder = %describe_holder(&holder),
+                "another instance holds this consumer name; waiting until its heartbeat expires or is refreshed"
+            );
+            first_seen = Some(holder);
+        }
+        if !sleep_or_stop(&shared.stop, Duration::from_millis(500)).await {
+            return Ok(Ok(()));
+        }
+    }
+}
+
+/// The other holder of a heartbeat hash, for messages.
+fn describe_holder(fields: &HashMap<String, String>) -> String {
+    let field = |name: &str| fields.get(name).map_or("?", String::as_str);
+    format!(
+        "instance {:?}, pid {}, last seen {}",
+        field("instance"),
+        field("pid"),
+        field("last_seen")
+    )
 }
 
 /// Replays this consumer's pending entries (`XREADGROUP ... 0`), page by page.
@@ -343,28 +503,12 @@ async fn replay_own_pending<H: Handler>(
             None,
         )
         .await?;
-        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        let Some(last) = entries.last() else {
             break;
         };
-        let rows = commands::pending(
-            connection.clone(),
-            settings,
-            None,
-            (&first.id, &last.id),
-            entries.len(),
-            Some(&settings.consumer),
-        )
-        .await?;
-        let deliveries: HashMap<String, u64> = rows
-            .into_iter()
-            .map(|row| (row.id, row.deliveries))
-            .collect();
         after = last.id.clone();
         n_replayed += entries.len();
-        for entry in entries {
-            let count = deliveries.get(&entry.id).copied().unwrap_or(1);
-            dispatch(shared, entry, count);
-        }
+        dispatch_counted(shared, connection.clone(), entries).await?;
     }
     if n_replayed > 0 {
         info!(
@@ -403,8 +547,8 @@ async fn recover_group<H: Handler>(shared: &Shared<H>) {
 // Dispatch
 
 /// Routes one entry read from Redis: skip if already here, acknowledge if deleted, dead-letter if
-/// delivered too often or invalid, else queue it in its lane.
-fn dispatch<H: Handler>(shared: &Arc<Shared<H>>, entry: RawEntry, deliveries: u64) {
+/// its handling started too often or it is invalid, else queue it in its lane.
+fn dispatch<H: Handler>(shared: &Arc<Shared<H>>, entry: RawEntry, attempts: u64) {
     let Some(ticket) = shared.in_flight.ticket(&entry.id) else {
         debug!(entry_id = %entry.id, "entry already in flight here; skipped");
         return;
@@ -422,35 +566,50 @@ fn dispatch<H: Handler>(shared: &Arc<Shared<H>>, entry: RawEntry, deliveries: u6
     let settle = Settle {
         ticket,
         fields,
-        deliveries,
+        attempts,
+        start: Start::default(),
     };
-    let previous_deliveries = deliveries.saturating_sub(1);
-    if previous_deliveries >= shared.settings.max_deliveries {
+    if let Some(work) = prepare(shared, settle) {
+        route(shared, work);
+    }
+}
+
+/// Makes a fresh handling of a settled-for-now entry: dead-lettered when its attempts reached
+/// the limit or it does not decode, else a [`Work`] with a new start marker.
+fn prepare<H: Handler>(shared: &Arc<Shared<H>>, mut settle: Settle) -> Option<Work<H::Job>> {
+    let id = settle.ticket.id.clone();
+    let attempts = settle.attempts;
+    if attempts >= shared.settings.max_deliveries {
         let reason = format!(
-            "delivered {previous_deliveries} times without success (max_deliveries {})",
+            "handling started {attempts} times without finishing (max_deliveries {})",
             shared.settings.max_deliveries
         );
-        spawn_dead_letter(shared, settle, reason, previous_deliveries);
-        return;
+        spawn_dead_letter(shared, settle, reason, attempts);
+        return None;
     }
     let job = decode_fields(&settle.fields).and_then(|map| shared.handler.decode(&id, &map));
     let job = match job {
         Ok(job) => job,
         Err(invalid) => {
-            spawn_dead_letter(shared, settle, invalid.reason().to_owned(), deliveries);
-            return;
+            spawn_dead_letter(shared, settle, invalid.reason().to_owned(), attempts);
+            return None;
         }
     };
-    let lane = job.lane();
-    let work = Work {
-        delivery: Delivery {
-            id,
-            job,
-            deliveries,
-        },
-        settle,
+    let recorder: Arc<dyn Recorder> = Arc::new(AttemptRecorder {
+        shared: Arc::downgrade(shared),
+    });
+    settle.start = Start {
+        id: id.clone(),
+        begun: Arc::default(),
+        recorder: Some(recorder),
     };
-    match lane {
+    let delivery = Delivery::new(id, job, attempts).with_start(settle.start.clone());
+    Some(Work { delivery, settle })
+}
+
+/// Hands `work` to its lane.
+fn route<H: Handler>(shared: &Arc<Shared<H>>, work: Work<H::Job>) {
+    match work.delivery.job.lane() {
         Lane::Concurrent => {
             let task = run_concurrent(Arc::clone(shared), work);
             shared.tracker.spawn(task);
@@ -508,13 +667,38 @@ async fn batch_lane<H: Handler>(
     mut receiver: tokio::sync::mpsc::UnboundedReceiver<Queued<Work<H::Job>>>,
 ) {
     let settings = &shared.settings;
+    // Entries that must wait, and until when: they hold the lane, and come back first.
+    let mut held: Vec<Settle> = Vec::new();
+    let mut resume_at = tokio::time::Instant::now();
     loop {
-        let works = tokio::select! {
-            biased;
-            () = shared.stop.cancelled() => break,
-            works = collect_batch(&mut receiver, settings.batch_size.get(), settings.batch_window) => works,
+        let works = if held.is_empty() {
+            tokio::select! {
+                biased;
+                () = shared.stop.cancelled() => break,
+                works = collect_batch(&mut receiver, settings.batch_size.get(), settings.batch_window) => works,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                () = shared.stop.cancelled() => break,
+                () = tokio::time::sleep_until(resume_at) => {}
+            }
+            let front: Vec<Work<H::Job>> = std::mem::take(&mut held)
+                .into_iter()
+                .filter_map(|settle| prepare(&shared, settle))
+                .collect();
+            if front.is_empty() {
+                continue;
+            }
+            Some(collect_more(
+                front,
+                &mut receiver,
+                settings.batch_size.get(),
+            ))
         };
-        let Some(works) = works else { break };
+        let Some(mut works) = works else { break };
+        // Claimed or re-read entries may be older than ones already queued.
+        works.sort_by(|a, b| stream_order(&a.delivery.id, &b.delivery.id));
         let (deliveries, settles): (Vec<_>, Vec<_>) = works
             .into_iter()
             .map(|work| (work.delivery, work.settle))
@@ -549,9 +733,22 @@ async fn batch_lane<H: Handler>(
             .into_iter()
             .map(|settle| (settle, outcomes.next().unwrap_or(Outcome::Retry)))
             .collect();
-        apply_outcomes(&shared, settled).instrument(span).await;
+        let waiting = apply_outcomes(&shared, settled, true)
+            .instrument(span.clone())
+            .await;
+        if let Some(delay) = waiting.iter().map(|(_, delay)| *delay).max() {
+            info!(
+                parent: &span,
+                entries = waiting.len(),
+                ?delay,
+                "the lane waits: these entries come back first after the delay, later ones of the lane behind them"
+            );
+            resume_at = tokio::time::Instant::now() + delay;
+            held = waiting.into_iter().map(|(settle, _)| settle).collect();
+        }
     }
-    // Entries still queued here stay pending in Redis; dropping them releases their tickets.
+    // Entries still queued or held here stay pending in Redis; dropping them releases their
+    // tickets.
     receiver.close();
 }
 
@@ -577,9 +774,20 @@ async fn run_concurrent<H: Handler>(shared: Arc<Shared<H>>, work: Work<H::Job>) 
         return;
     };
     drop(permit);
-    apply_outcomes(&shared, vec![(work.settle, outcome)])
+    let waiting = apply_outcomes(&shared, vec![(work.settle, outcome)], false)
         .instrument(span)
         .await;
+    for (settle, delay) in waiting {
+        let shared_task = Arc::clone(&shared);
+        shared.tracker.spawn(async move {
+            // The ticket is held meanwhile, so neither replays nor the claimer take the entry.
+            if sleep_or_stop(&shared_task.stop, delay).await
+                && let Some(work) = prepare(&shared_task, settle)
+            {
+                route(&shared_task, work);
+            }
+        });
+    }
 }
 
 /// Awaits a spawned handler; `None` when it was abandoned at the end of the grace period. A panic
@@ -610,59 +818,70 @@ async fn join_handler<H: Handler, T>(
 // ---------------------------------------------------------------------------------------------
 // Settling entries
 
-async fn apply_outcomes<H: Handler>(shared: &Arc<Shared<H>>, settled: Vec<(Settle, Outcome)>) {
+/// Applies the outcomes: acknowledges, dead-letters, counts attempts. Returns the entries that
+/// come back after a delay (`RetryAfter`, `Defer`, and in a batching lane `Retry`), in the order
+/// given; the caller holds them until then.
+async fn apply_outcomes<H: Handler>(
+    shared: &Arc<Shared<H>>,
+    settled: Vec<(Settle, Outcome)>,
+    in_lane: bool,
+) -> Vec<(Settle, Duration)> {
     let mut acked = Vec::new();
     let mut acked_ids = Vec::new();
-    // Entries of one handler call that come back after the same delay come back together and in
-    // stream order, so a batch that waits keeps its order.
-    let mut later: Vec<(Count, Duration, Vec<Settle>)> = Vec::new();
-    for (settle, outcome) in settled {
-        let (count, delay) = match outcome {
+    let mut waiting = Vec::new();
+    let mut to_count = Vec::new();
+    for (mut settle, outcome) in settled {
+        let (counts, delay) = match outcome {
             Outcome::Ack => {
                 acked_ids.push(settle.ticket.id.clone());
                 acked.push(settle);
                 continue;
             }
+            Outcome::Retry if in_lane && !shared.stop.is_cancelled() => {
+                (true, shared.settings.claim_interval)
+            }
             Outcome::Retry => {
+                // A stop before the handler began counts nothing.
+                if !settle.start.begun() && !shared.stop.is_cancelled() {
+                    to_count.push(settle.ticket.id.clone());
+                }
                 info!(
                     entry_id = %settle.ticket.id,
-                    deliveries = settle.deliveries,
+                    attempts = settle.attempts_now(),
                     "entry left pending for a later retry"
                 );
                 continue;
             }
             Outcome::DeadLetter(reason) => {
-                let deliveries = settle.deliveries;
-                dead_letter(shared, settle, reason, deliveries).await;
+                let attempts = settle.attempts_now();
+                dead_letter(shared, settle, reason, attempts).await;
                 continue;
             }
-            Outcome::RetryAfter(delay) => (Count::Delivery, delay),
-            Outcome::Defer(delay) => (Count::Keep, delay),
+            Outcome::RetryAfter(delay) => (true, delay),
+            Outcome::Defer(delay) => (false, delay),
         };
+        let begun = settle.start.begun();
+        if counts && !begun {
+            to_count.push(settle.ticket.id.clone());
+        }
+        settle.attempts += u64::from(begun || counts);
         info!(
             entry_id = %settle.ticket.id,
-            deliveries = settle.deliveries,
+            attempts = settle.attempts,
             ?delay,
-            counted = count == Count::Delivery,
-            "entry will be delivered again after the delay"
+            counted = counts,
+            "entry will be handled again after the delay"
         );
-        match later
-            .iter_mut()
-            .find(|(c, d, _)| *c == count && *d == delay)
-        {
-            Some((_, _, group)) => group.push(settle),
-            None => later.push((count, delay, vec![settle])),
-        }
+        waiting.push((settle, delay));
     }
-    for (count, delay, mut group) in later {
-        group.sort_by(|a, b| stream_order(&a.ticket.id, &b.ticket.id));
-        let task = retry_after(Arc::clone(shared), group, delay, count);
-        shared.tracker.spawn(task);
+    if !to_count.is_empty() && !record_attempts(shared, &to_count).await {
+        warn!("recording attempts abandoned at shutdown; the entries stay pending");
     }
     if !acked_ids.is_empty() {
         acknowledge(shared, &acked_ids).await;
     }
     drop(acked);
+    waiting
 }
 
 /// Orders stream entry ids (`<ms>-<seq>`) as Redis does.
@@ -672,55 +891,6 @@ fn stream_order(a: &str, b: &str) -> std::cmp::Ordering {
         (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
     };
     parse(a).cmp(&parse(b))
-}
-
-/// Whether claiming an entry back for its retry counts a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Count {
-    /// [`Outcome::RetryAfter`]: the claim counts a delivery.
-    Delivery,
-    /// [`Outcome::Defer`]: the entry keeps its delivery count.
-    Keep,
-}
-
-/// Waits `delay`, claims the entries back to this consumer (counting a delivery or not, see
-/// [`Count`]) and dispatches them again, in the given order. The tickets are held meanwhile, so
-/// neither replays nor the claimer take the entries.
-async fn retry_after<H: Handler>(
-    shared: Arc<Shared<H>>,
-    settles: Vec<Settle>,
-    delay: Duration,
-    count: Count,
-) {
-    if !sleep_or_stop(&shared.stop, delay).await {
-        return;
-    }
-    let settings = &shared.settings;
-    let mut claimed_entries = Vec::new();
-    for settle in settles {
-        let ids = [settle.ticket.id.clone()];
-        // The entry has been idle for `delay` unless another consumer claimed it meanwhile;
-        // requiring that idle time keeps us from taking it back from them.
-        let keep = match count {
-            Count::Delivery => None,
-            Count::Keep => Some(settle.deliveries),
-        };
-        let claimed = retry_redis(&shared, "claiming an entry for its retry", |connection| {
-            commands::claim_keeping(connection, settings, delay, &ids, keep)
-        })
-        .await;
-        let deliveries = match count {
-            Count::Delivery => settle.deliveries + 1,
-            Count::Keep => settle.deliveries,
-        };
-        claimed_entries.push((settle, claimed, deliveries));
-    }
-    for (settle, claimed, deliveries) in claimed_entries {
-        drop(settle);
-        for entry in claimed.into_iter().flatten() {
-            dispatch(&shared, entry, deliveries);
-        }
-    }
 }
 
 /// `XACK`, retried with backoff until it succeeds or the grace period ends.
@@ -845,6 +1015,9 @@ async fn claim_loop<H: Handler>(shared: Arc<Shared<H>>) {
     let settings = &shared.settings;
     let mut backoff = Backoff::new(settings.backoff_base, settings.backoff_cap);
     let mut delay = settings.claim_interval;
+    if !shared.wait_for_name().await {
+        return;
+    }
     loop {
         if !sleep_or_stop(&shared.stop, delay).await {
             return;
@@ -852,7 +1025,10 @@ async fn claim_loop<H: Handler>(shared: Arc<Shared<H>>) {
         let result = tokio::select! {
             biased;
             () = shared.stop.cancelled() => return,
-            result = claim_round(&shared) => result,
+            result = async {
+                touch_in_flight(&shared).await?;
+                claim_round(&shared).await
+            } => result,
         };
         delay = match result {
             Ok(0) => {
@@ -878,6 +1054,20 @@ async fn claim_loop<H: Handler>(shared: Arc<Shared<H>>) {
     }
 }
 
+/// Resets the idle time of the entries held here (queued, waiting for a retry, or being handled)
+/// that are pending at this consumer, so that however long a batch waits (for a lock, for its
+/// retry), no other consumer claims them. Runs every `claim_interval`, which is below
+/// `claim_min_idle`.
+async fn touch_in_flight<H: Handler>(shared: &Arc<Shared<H>>) -> RedisResult<()> {
+    let ids: Vec<String> = lock(&shared.in_flight.ids).iter().cloned().collect();
+    for page in ids.chunks(CLAIM_PAGE) {
+        let connection = shared.redis.command().await?;
+        let touched = commands::touch(connection, &shared.settings, page).await?;
+        debug!(entries = page.len(), touched, "touched entries held here");
+    }
+    Ok(())
+}
+
 /// One claim round: page through entries idle for at least `claim_min_idle`, claim those not
 /// already handled here, and dispatch them. Returns how many were claimed.
 async fn claim_round<H: Handler>(shared: &Arc<Shared<H>>) -> RedisResult<usize> {
@@ -899,25 +1089,20 @@ async fn claim_round<H: Handler>(shared: &Arc<Shared<H>>) -> RedisResult<usize> 
         // Exclusive range start: the next page begins after the last row seen.
         start = format!("({}", last.id);
         let n_rows = rows.len();
-        let mut previous_deliveries = HashMap::new();
         let ids: Vec<String> = rows
             .into_iter()
             .filter(|row| !shared.in_flight.contains(&row.id))
             .map(|row| {
                 debug!(entry_id = %row.id, from = %row.consumer, "claiming idle entry");
-                previous_deliveries.insert(row.id.clone(), row.deliveries);
                 row.id
             })
             .collect();
         if !ids.is_empty() {
             let entries =
-                commands::claim(connection, settings, settings.claim_min_idle, &ids).await?;
+                commands::claim(connection.clone(), settings, settings.claim_min_idle, &ids)
+                    .await?;
             n_claimed += entries.len();
-            for entry in entries {
-                // XCLAIM counted one more delivery.
-                let deliveries = previous_deliveries.get(&entry.id).copied().unwrap_or(0) + 1;
-                dispatch(shared, entry, deliveries);
-            }
+            dispatch_counted(shared, connection, entries).await?;
         }
         if n_rows < CLAIM_PAGE {
             break;
@@ -932,6 +1117,9 @@ async fn claim_round<H: Handler>(shared: &Arc<Shared<H>>) -> RedisResult<usize> 
 async fn heartbeat_loop<H: Handler>(shared: Arc<Shared<H>>) {
     let settings = &shared.settings;
     let key = settings.heartbeat_key();
+    if !shared.wait_for_name().await {
+        return;
+    }
     let mut interval = tokio::time::interval(settings.heartbeat.interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -940,35 +1128,55 @@ async fn heartbeat_loop<H: Handler>(shared: Arc<Shared<H>>) {
             () = shared.stop.cancelled() => return,
             _ = interval.tick() => {}
         }
-        let schools = if settings.heartbeat.schools.is_empty() {
-            lock(&shared.lane_keys)
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(",")
-        } else {
-            settings.heartbeat.schools.join(",")
-        };
-        let fields = [
-            ("version", settings.heartbeat.version.clone()),
-            ("started_at", shared.started_at.clone()),
-            ("last_seen", now_rfc3339()),
-            ("schools", schools),
-            ("in_flight", shared.in_flight.len().to_string()),
-        ];
+        let fields = heartbeat_fields(&shared);
         let result = tokio::select! {
             biased;
             () = shared.stop.cancelled() => return,
             result = async {
                 let connection = shared.redis.command().await?;
-                commands::heartbeat(connection, &key, &fields, settings.heartbeat.ttl).await
+                commands::heartbeat(connection, &key, &settings.heartbeat.instance, &fields, settings.heartbeat.ttl).await
             } => result,
         };
-        if let Err(error) = result {
-            shared.redis.note_error(&error);
-            warn!(%error, "heartbeat failed");
+        match result {
+            Ok(None) => {}
+            Ok(Some(holder)) => {
+                // Our hash expired (Redis was away longer than its TTL) and another instance
+                // started with this consumer name: two consumers of one name would handle the
+                // same entries, so this one stops.
+                shared.stop_fatally(crate::Error::ConsumerInUse {
+                    consumer: settings.consumer.clone(),
+                    holder: describe_holder(&holder),
+                });
+                return;
+            }
+            Err(error) => {
+                shared.redis.note_error(&error);
+                warn!(%error, "heartbeat failed");
+            }
         }
     }
+}
+
+/// The heartbeat hash's fields besides `instance`.
+fn heartbeat_fields<H: Handler>(shared: &Shared<H>) -> Vec<(&'static str, String)> {
+    let settings = &shared.settings;
+    let schools = if settings.heartbeat.schools.is_empty() {
+        lock(&shared.lane_keys)
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        settings.heartbeat.schools.join(",")
+    };
+    vec![
+        ("version", settings.heartbeat.version.clone()),
+        ("started_at", shared.started_at.clone()),
+        ("last_seen", now_rfc3339()),
+        ("schools", schools),
+        ("in_flight", shared.in_flight.len().to_string()),
+        ("pid", std::process::id().to_string()),
+    ]
 }
 
 /// Removes the liveness hash at a clean stop, so the UI does not show a stopped worker as alive for

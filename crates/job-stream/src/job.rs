@@ -3,6 +3,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
@@ -24,7 +27,10 @@ pub trait Job: Sized + Send + 'static {
 pub enum Lane {
     /// Batched with other jobs of the same key (for example a school): at most
     /// [`batch_size`](crate::Settings::batch_size) entries collected within
-    /// [`batch_window`](crate::Settings::batch_window) of the first, one batch per key at a time.
+    /// [`batch_window`](crate::Settings::batch_window) of the first, one batch per key at a time,
+    /// in stream order. An entry of the lane that must wait ([`Outcome::RetryAfter`],
+    /// [`Outcome::Defer`], [`Outcome::Retry`]) holds the lane: after its delay it comes back
+    /// first, followed by the later entries, so no entry overtakes an earlier one of its key.
     Batched(String),
     /// Run on its own as soon as one of [`concurrent_limit`](crate::Settings::concurrent_limit)
     /// slots is free, never behind a batch.
@@ -67,20 +73,105 @@ pub struct Delivery<J> {
     pub id: String,
     /// The decoded job.
     pub job: J,
-    /// How many times the entry has been delivered, this delivery included (1 = first time).
-    pub deliveries: u64,
+    /// How many times handling of this entry started before ([`begin`](Self::begin)); 0 the
+    /// first time. Replays, claims and deferrals do not count.
+    pub attempts: u64,
+    start: Start,
 }
 
 impl<J> Delivery<J> {
-    /// A delivery (the runtime builds these; handy for testing handlers).
-    pub fn new(id: impl Into<String>, job: J, deliveries: u64) -> Self {
+    /// A delivery (the runtime builds these; handy for testing handlers: its
+    /// [`begin`](Self::begin) records nothing).
+    pub fn new(id: impl Into<String>, job: J, attempts: u64) -> Self {
         Self {
             id: id.into(),
             job,
-            deliveries,
+            attempts,
+            start: Start::default(),
         }
     }
+
+    pub(crate) fn with_start(mut self, start: Start) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// Records, durably in Redis, that handling of this entry starts: call it before the first
+    /// command or file write the entry causes. It counts towards
+    /// [`max_deliveries`](crate::Settings::max_deliveries) once per handling, however often it is
+    /// called. `false` when it could not be recorded because the consumer is stopping: then do not
+    /// start (return any outcome; the entry stays pending).
+    pub async fn begin(&self) -> bool {
+        Start::record([&self.start]).await
+    }
+
+    /// Whether [`begin`](Self::begin) was called for this handling.
+    pub fn begun(&self) -> bool {
+        self.start.begun()
+    }
 }
+
+/// The start marker of one handling of an entry, shared between its [`Delivery`] and the
+/// runtime's record of it.
+#[derive(Clone, Default)]
+pub(crate) struct Start {
+    pub(crate) id: String,
+    pub(crate) begun: Arc<AtomicBool>,
+    pub(crate) recorder: Option<Arc<dyn Recorder>>,
+}
+
+/// Durably counts attempts (the runtime's Redis hash).
+pub(crate) trait Recorder: Send + Sync {
+    /// Records one attempt for each of `ids`; `false` when it could not (stopping).
+    fn record<'a>(&'a self, ids: Vec<String>) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+}
+
+impl Start {
+    pub(crate) fn begun(&self) -> bool {
+        self.begun.load(Ordering::SeqCst)
+    }
+
+    /// Records the not yet begun ones of `starts` in one round trip and marks them begun.
+    async fn record<'a>(starts: impl IntoIterator<Item = &'a Start>) -> bool {
+        let fresh: Vec<&Start> = starts.into_iter().filter(|start| !start.begun()).collect();
+        let Some(recorder) = fresh.iter().find_map(|start| start.recorder.clone()) else {
+            // Built by hand (tests): nothing to record.
+            fresh
+                .iter()
+                .for_each(|start| start.begun.store(true, Ordering::SeqCst));
+            return true;
+        };
+        if fresh.is_empty() {
+            return true;
+        }
+        let ids = fresh.iter().map(|start| start.id.clone()).collect();
+        if !recorder.record(ids).await {
+            return false;
+        }
+        fresh
+            .iter()
+            .for_each(|start| start.begun.store(true, Ordering::SeqCst));
+        true
+    }
+}
+
+impl fmt::Debug for Start {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Start")
+            .field("begun", &self.begun())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Start markers carry no data of the delivery: two deliveries compare by id, job and attempts.
+impl PartialEq for Start {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Start {}
 
 /// A batch of one batching lane, in stream order.
 #[derive(Debug)]
@@ -108,6 +199,16 @@ impl<J> Batch<J> {
             shutdown,
         }
     }
+
+    /// [`Delivery::begin`] for the deliveries at `indices`, in one round trip.
+    pub async fn begin(&self, indices: impl IntoIterator<Item = usize>) -> bool {
+        let starts: Vec<&Start> = indices
+            .into_iter()
+            .filter_map(|index| self.deliveries.get(index))
+            .map(|delivery| &delivery.start)
+            .collect();
+        Start::record(starts).await
+    }
 }
 
 /// What to do with an entry after its handler ran.
@@ -116,22 +217,24 @@ impl<J> Batch<J> {
 pub enum Outcome {
     /// Done: acknowledge (`XACK`) the entry.
     Ack,
-    /// Not done: leave it pending. It is delivered again when it has been idle for
-    /// [`claim_min_idle`](crate::Settings::claim_min_idle), or when this consumer restarts, until
-    /// [`max_deliveries`](crate::Settings::max_deliveries) is reached.
+    /// Not done: leave it pending. In a batching lane the entry holds its lane and comes back
+    /// after [`claim_interval`](crate::Settings::claim_interval) (like `RetryAfter` with that
+    /// delay); in the concurrent lane it comes back when it has been idle for
+    /// [`claim_min_idle`](crate::Settings::claim_min_idle), or when this consumer restarts. Counts
+    /// as an attempt (when the handler did not [`begin`](Delivery::begin) it already), except when
+    /// the consumer is stopping: return it then for entries not begun.
     Retry,
-    /// Not done: keep it pending and deliver it again to this consumer after the delay (claimed
-    /// with `XCLAIM`, so it counts as a delivery towards
-    /// [`max_deliveries`](crate::Settings::max_deliveries)). The wait blocks nothing else; if the
-    /// consumer stops meanwhile, the entry stays pending for the next start.
+    /// Not done: keep it pending and hand it to the handler again after the delay; counts as an
+    /// attempt towards [`max_deliveries`](crate::Settings::max_deliveries) (when the handler did
+    /// not [`begin`](Delivery::begin) it already). In a batching lane the entry holds its lane:
+    /// no later entry of the lane runs before it (see [`Lane::Batched`]). The wait blocks nothing
+    /// else; the delay is kept in memory and does not depend on Redis (a dropped connection does
+    /// not delay it); if the consumer stops meanwhile, the entry stays pending for the next start.
     RetryAfter(std::time::Duration),
-    /// Not done, and not the entry's fault (a service it needs is down, a lock is held): keep it
-    /// pending and deliver it again to this consumer after the delay, **without** counting a
-    /// delivery towards [`max_deliveries`](crate::Settings::max_deliveries) (the claim keeps the
-    /// entry's delivery count with `RETRYCOUNT`). An entry may be deferred any number of times;
-    /// use it only for conditions outside the entry. Like `RetryAfter`, the delay is kept in
-    /// memory: after a restart the entry is replayed at once. Entries of one handler call
-    /// deferred (or retried) with the same delay come back together, in stream order.
+    /// Not done, and not the entry's fault (a service it needs is down, a lock is held): like
+    /// `RetryAfter`, but counts no attempt of its own (an attempt the handler already began
+    /// stays counted). An entry may be deferred any number of times; use it only for conditions
+    /// outside the entry. Entries of one handler call come back together, in stream order.
     Defer(std::time::Duration),
     /// Give up: move it to the dead-letter stream with this reason as `last_error`.
     DeadLetter(String),
@@ -148,7 +251,7 @@ pub struct DeadLetter {
     pub fields: HashMap<String, String>,
     /// Why it was dead-lettered (`last_error`).
     pub reason: String,
-    /// How many times it had been delivered (`deliveries`).
+    /// How many times its handling had started (`deliveries` in the dead-letter entry).
     pub deliveries: u64,
     /// When, RFC 3339 UTC (`failed_at`).
     pub failed_at: String,

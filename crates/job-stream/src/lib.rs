@@ -13,20 +13,34 @@
 //!   than that.
 //! * **Claiming**: every [`claim_interval`](Settings::claim_interval) (30 s), entries idle for
 //!   [`claim_min_idle`](Settings::claim_min_idle) (10 min) are claimed from any consumer
-//!   (`XPENDING ... IDLE` + `XCLAIM`).
-//! * **Dead-lettering**: an entry already delivered [`max_deliveries`](Settings::max_deliveries) (5)
-//!   times, an entry that does not decode ([`Invalid`]), and an entry the handler gives up on
-//!   ([`Outcome::DeadLetter`]) are written to the dead-letter stream with the original fields plus
-//!   `last_error`, `failed_at` (RFC 3339 UTC), `original_id` and `deliveries`, together with the
-//!   `XACK` of the original in one `MULTI`. [`Handler::dead_lettered`] is told first.
+//!   (`XPENDING ... IDLE` + `XCLAIM`). In the same round the entries this process holds (queued,
+//!   waiting for a retry, being handled) have their idle time reset (`XCLAIM ... JUSTID`, only
+//!   while they are pending at this consumer), so a long wait never lets another consumer take them.
+//! * **Attempts** are counted by the runtime, not by Redis's delivery counter (which every replay
+//!   raises): handling *starts* when the handler calls [`Delivery::begin`] or [`Batch::begin`]
+//!   (before the first command or file write), which is recorded in the hash
+//!   [`attempts_key`](Settings::attempts_key) (`HINCRBY`) before it returns; `Retry` and
+//!   `RetryAfter` of an entry not begun count one attempt too. Replays, claims, deferrals and stops
+//!   before the handler began count nothing. The field goes with the entry's `XACK`.
+//! * **Dead-lettering**: an entry whose handling already started
+//!   [`max_deliveries`](Settings::max_deliveries) (5) times, an entry that does not decode
+//!   ([`Invalid`]), and an entry the handler gives up on ([`Outcome::DeadLetter`]) are written to
+//!   the dead-letter stream with the original fields plus `last_error`, `failed_at` (RFC 3339 UTC),
+//!   `original_id` and `deliveries` (the attempts), together with the `XACK` of the original in one
+//!   `MULTI`. [`Handler::dead_lettered`] is told first. An entry whose handler kills the process
+//!   after `begin` reaches it after that many starts.
 //! * **Lanes**: [`Lane::Batched`] entries of one key are collected in stream order (replayed ones
 //!   included) until [`batch_size`](Settings::batch_size) (50) or until
 //!   [`batch_window`](Settings::batch_window) (5 s) after the first, without waiting when the
-//!   backlog fills a batch; one batch per key runs at a time. [`Lane::Concurrent`] entries run at
-//!   once, at most [`concurrent_limit`](Settings::concurrent_limit) (2) at a time, never behind a
-//!   batch.
+//!   backlog fills a batch; one batch per key runs at a time. An entry that must wait
+//!   (`RetryAfter`, `Defer`, `Retry`) holds its lane: after the delay it comes back first, with
+//!   the later entries of the key behind it, so nothing overtakes it. [`Lane::Concurrent`] entries
+//!   run at once, at most [`concurrent_limit`](Settings::concurrent_limit) (2) at a time, never
+//!   behind a batch or a held lane.
+//! * **Delays** of `RetryAfter` and `Defer` are timers in this process, independent of Redis: a
+//!   dropped connection (and the replay after it) does not delay the entry's return.
 //! * **Acknowledgement** is explicit: one [`Outcome`] per entry (acknowledge, leave pending, retry
-//!   after a delay, defer without counting a delivery, dead-letter); nothing is acknowledged before its handler returned
+//!   after a delay, defer without counting an attempt, dead-letter); nothing is acknowledged before its handler returned
 //!   [`Outcome::Ack`].
 //! * **Outages**: connections are re-established with exponential backoff and jitter
 //!   ([`backoff_base`](Settings::backoff_base) 250 ms up to [`backoff_cap`](Settings::backoff_cap)
@@ -36,7 +50,13 @@
 //!   [`shutdown_grace`](Settings::shutdown_grace) (10 s) to finish (their outcomes are applied),
 //!   and `run` returns within that grace plus at most 4 s.
 //! * **Heartbeat**: the hash `linbo:workers:<consumer>` (`version`, `started_at`, `last_seen`,
-//!   `schools`, `in_flight`) is refreshed every 10 s with a 30 s TTL, and removed at a clean stop.
+//!   `schools`, `in_flight`, `instance`, `pid`) is refreshed every 10 s with a 30 s TTL, and
+//!   removed at a clean stop.
+//! * **One consumer per name**: the heartbeat hash is written only while its `instance` is this
+//!   consumer's ([`HeartbeatSettings::instance`]). At start, a hash of another instance is watched
+//!   until it expires (its holder is gone: taken over) or is refreshed (its holder is alive: `run`
+//!   returns [`Error::ConsumerInUse`] without reading anything). A running consumer whose hash was
+//!   taken over meanwhile stops with the same error.
 //!
 //! # Example
 //!
@@ -68,6 +88,9 @@
 //!         batch.deliveries.iter().map(|_| Outcome::Ack).collect() // import devices here
 //!     }
 //!     async fn handle(&self, delivery: Delivery<Task>, _shutdown: CancellationToken) -> Outcome {
+//!         // Handling starts here: recorded before the first command, so a repair that kills
+//!         // the process is dead-lettered after max_deliveries starts.
+//!         if !delivery.begin().await { return Outcome::Retry; }
 //!         if let Task::Repair { host } = &delivery.job { println!("repairing {host}"); }
 //!         Outcome::Ack
 //!     }
@@ -86,10 +109,10 @@
 //!
 //! * At-least-once delivery: an entry is handled again after a crash, a lost acknowledgement or a
 //!   claim, so handlers (and [`Handler::dead_lettered`]) must be idempotent.
-//! * [`Outcome::Retry`] has no delay of its own: the entry comes back after
-//!   [`claim_min_idle`](Settings::claim_min_idle) or at the next start. For a shorter, explicit
-//!   delay use [`Outcome::RetryAfter`]; the delay is kept in memory only, so after a restart the
-//!   entry is replayed at once.
+//! * The delay of [`Outcome::RetryAfter`] and [`Outcome::Defer`] is kept in memory, so after a
+//!   restart the entry is replayed at once. In the concurrent lane an [`Outcome::Retry`] entry
+//!   comes back after [`claim_min_idle`](Settings::claim_min_idle) or at the next start.
+//! * Attempts live in Redis: if Redis loses its data, the counts go with the entries.
 //! * Re-creating a lost group at id `0` re-delivers every entry still in the stream; if only the
 //!   group (not the data) was lost, already handled entries run again.
 //! * While [`max_in_flight`](Settings::max_in_flight) entries are queued locally (a large
@@ -125,6 +148,17 @@ pub enum Error {
         field: &'static str,
         /// What is wrong with it.
         reason: String,
+    },
+    /// Another process uses this consumer name: its heartbeat hash names another instance and is
+    /// kept fresh.
+    #[error(
+        "consumer name {consumer:?} is in use by another worker ({holder}); give each worker its own consumer name"
+    )]
+    ConsumerInUse {
+        /// The consumer name.
+        consumer: String,
+        /// The other holder as its heartbeat hash describes it (instance, pid, last seen).
+        holder: String,
     },
 }
 

@@ -23,6 +23,10 @@ pub struct Settings {
     pub consumer: String,
     /// Dead-letter stream. Default `linbo:jobs:dlq`.
     pub dead_letter_stream: String,
+    /// Hash of attempts: entry id → how many times handling of the entry started
+    /// ([`Batch::begin`](crate::Batch::begin)). Default `linbo:jobs:attempts`. An entry's field is
+    /// removed together with its acknowledgement or dead-letter write.
+    pub attempts_key: String,
     /// `BLOCK` time of the reading `XREADGROUP`. Default 5 s. The reading connection's client-side
     /// response timeout is this plus [`command_timeout`](Self::command_timeout).
     pub block_timeout: Duration,
@@ -36,8 +40,10 @@ pub struct Settings {
     /// consumer, this one included (that is how [`Outcome::Retry`](crate::Outcome::Retry) entries come
     /// back). Default 10 min: well above the longest batch.
     pub claim_min_idle: Duration,
-    /// An entry that was already delivered this many times is dead-lettered instead of being
-    /// delivered again. Default 5.
+    /// An entry whose handling already started this many times (see
+    /// [`Batch::begin`](crate::Batch::begin)) is dead-lettered instead of being handled again.
+    /// Replays, claims, deferrals and stops before the handler began do not count; Redis's own
+    /// delivery counter is not used. Default 5.
     pub max_deliveries: u64,
     /// Most entries in one batch of a batching lane; also the `COUNT` of each read. Default 50.
     pub batch_size: NonZeroUsize,
@@ -61,7 +67,14 @@ pub struct Settings {
 }
 
 /// The liveness hash `linbo:workers:<consumer>` with fields `version`, `started_at`, `last_seen`,
-/// `schools` and `in_flight`.
+/// `schools`, `in_flight`, `instance` and `pid`.
+///
+/// The hash also makes the consumer name exclusive: it is written only while its `instance`
+/// field is this consumer's [`instance`](Self::instance). A consumer that finds another instance's
+/// hash at start waits until that hash expires (a stopped or crashed holder) and refuses to run
+/// when the holder keeps it fresh ([`Error::ConsumerInUse`](crate::Error::ConsumerInUse)); a
+/// running consumer whose hash was taken over (it was away longer than the TTL) stops with the
+/// same error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HeartbeatSettings {
@@ -76,6 +89,10 @@ pub struct HeartbeatSettings {
     /// Value of the `schools` field, comma-separated. Default empty, which means: the batching lane
     /// keys seen so far.
     pub schools: Vec<String>,
+    /// Who runs this consumer: stable across restarts of the same installation, different for
+    /// another process that must not use the same consumer name (another machine, another state
+    /// directory). Default `pid <process id>` (a restart then waits for the old hash to expire).
+    pub instance: String,
 }
 
 impl Settings {
@@ -86,6 +103,7 @@ impl Settings {
             group: "dc-workers".to_owned(),
             consumer: consumer.into(),
             dead_letter_stream: "linbo:jobs:dlq".to_owned(),
+            attempts_key: "linbo:jobs:attempts".to_owned(),
             block_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
@@ -121,6 +139,8 @@ impl Settings {
             ("group", &self.group),
             ("consumer", &self.consumer),
             ("dead_letter_stream", &self.dead_letter_stream),
+            ("attempts_key", &self.attempts_key),
+            ("heartbeat.instance", &self.heartbeat.instance),
         ] {
             if value.is_empty() {
                 return invalid(field, "must not be empty");
@@ -128,6 +148,9 @@ impl Settings {
         }
         if self.dead_letter_stream == self.stream {
             return invalid("dead_letter_stream", "must differ from the stream");
+        }
+        if self.attempts_key == self.stream || self.attempts_key == self.dead_letter_stream {
+            return invalid("attempts_key", "must differ from both streams");
         }
         if self.block_timeout.is_zero() || self.block_timeout > Duration::from_secs(60) {
             return invalid("block_timeout", "must be between 1 ms and 60 s");
@@ -168,6 +191,7 @@ impl Default for HeartbeatSettings {
             ttl: Duration::from_secs(30),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             schools: Vec::new(),
+            instance: format!("pid {}", std::process::id()),
         }
     }
 }

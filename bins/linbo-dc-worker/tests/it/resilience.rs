@@ -223,29 +223,26 @@ async fn sigterm_stops_the_worker_cleanly_and_the_heartbeat_shows_it_alive_befor
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_entry_delivered_too_often_is_dead_lettered_and_its_operation_failed() {
+async fn an_entry_whose_handling_started_too_often_is_dead_lettered_and_its_operation_failed() {
     let mut harness = Harness::new("MAX_DELIVERIES=5").await;
     let id = harness.provision(
         "default-school",
         create("r200-pc90", "00:1a:2b:3c:20:90", ""),
     );
-    // A poison entry some earlier worker took again and again without finishing it.
+    // A poison entry earlier workers began five times without finishing it (each one killed
+    // during the handling): the runtime's attempt count, not Redis's delivery counter.
     let entries = harness.redis.read_as(STREAM, "dc-workers", CONSUMER, 1);
-    let mut claim = redis::cmd("XCLAIM");
-    claim
-        .arg(STREAM)
-        .arg("dc-workers")
-        .arg(CONSUMER)
-        .arg(0)
-        .arg(&entries[0])
-        .arg("RETRYCOUNT")
-        .arg(9);
-    let _: redis::Value = harness.redis.query(&claim);
+    let _: () = harness.redis.query(
+        redis::cmd("HSET")
+            .arg("linbo:jobs:attempts")
+            .arg(&entries[0])
+            .arg(5),
+    );
     harness.start_worker();
 
     let error = harness.failure(&id).await;
     assert!(
-        error.contains("dead-letter") && error.contains("delivered"),
+        error.contains("dead-letter") && error.contains("handling started 5 times"),
         "{error}"
     );
     harness.drained().await;

@@ -1,5 +1,6 @@
 //! Integration tests of the job-stream runtime against a real, private redis-server per test.
 
+mod order;
 mod support;
 
 use std::collections::BTreeSet;
@@ -184,7 +185,8 @@ async fn a_consumer_cancelled_mid_batch_replays_its_entries_on_restart() {
     .await;
     let seen = restarted.seen();
     assert_eq!(seen.len(), 5);
-    assert!(seen.iter().all(|seen| seen.deliveries == 2), "{seen:?}");
+    // The stuck handler began them: one attempt each.
+    assert!(seen.iter().all(|seen| seen.attempts == 1), "{seen:?}");
     running.stop().await;
 }
 
@@ -265,13 +267,14 @@ async fn entries_of_a_dead_consumer_are_claimed_after_the_idle_threshold() {
     let seen = recorder.seen();
     let seen_ids: Vec<String> = seen.iter().map(|seen| seen.entry_id.clone()).collect();
     assert_eq!(seen_ids, held);
-    assert!(seen.iter().all(|seen| seen.deliveries == 2), "{seen:?}");
+    // Reading them was no attempt: the crashed consumer never began them.
+    assert!(seen.iter().all(|seen| seen.attempts == 0), "{seen:?}");
     assert_eq!(server.pending_summary(STREAM, GROUP).per_consumer.len(), 0);
     running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poison_entry_is_dead_lettered_after_max_deliveries() {
+async fn an_entry_left_pending_is_dead_lettered_after_max_attempts() {
     let server = RedisServer::start();
     server.create_group(STREAM, GROUP);
     let recorder = Recorder::new(Mode::Retry);
@@ -295,7 +298,7 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries() {
     assert_eq!(fields["original_id"], id);
     assert_eq!(fields["deliveries"], "3");
     assert!(
-        fields["last_error"].contains("delivered 3 times"),
+        fields["last_error"].contains("handling started 3 times"),
         "{fields:?}"
     );
     assert_rfc3339_utc(&fields["failed_at"]);
@@ -303,7 +306,7 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries() {
         pending_count(&server) == 0
     })
     .await;
-    assert_eq!(recorder.n_seen(), 3, "handled once per delivery");
+    assert_eq!(recorder.n_seen(), 3, "handled once per attempt");
     let dead = recorder.dead.lock().unwrap().clone();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].original_id, id);
@@ -342,7 +345,7 @@ async fn invalid_entries_are_dead_lettered_at_once_with_their_reason() {
     };
     let unknown = letter(&unknown);
     assert_eq!(unknown["last_error"], "unknown type Some(\"format_disk\")");
-    assert_eq!(unknown["deliveries"], "1");
+    assert_eq!(unknown["deliveries"], "0", "never handled");
     let bad_id = letter(&bad_id);
     assert_eq!(bad_id["last_error"], "invalid operation_id \"../../etc\"");
     assert_eq!(bad_id["operation_id"], "../../etc");
@@ -612,11 +615,7 @@ async fn retry_after_delivers_again_after_the_delay_in_both_lanes() {
             .filter(|seen| seen.operation_id == operation)
             .collect();
         assert_eq!(seen.len(), 2, "{operation}: {seen:?}");
-        assert_eq!(
-            (seen[0].deliveries, seen[1].deliveries),
-            (1, 2),
-            "{operation}"
-        );
+        assert_eq!((seen[0].attempts, seen[1].attempts), (0, 1), "{operation}");
         let waited = seen[1].at - seen[0].at;
         assert!(
             waited >= Duration::from_millis(400),
@@ -642,8 +641,8 @@ async fn deferring_does_not_count_towards_max_deliveries() {
     })
     .await;
     assert_eq!(server.stream_len(DLQ), 0, "deferring never dead-letters");
-    let deliveries: Vec<u64> = recorder.seen().iter().map(|seen| seen.deliveries).collect();
-    assert_eq!(deliveries, [1, 1, 1, 1, 1], "the delivery count is kept");
+    let attempts: Vec<u64> = recorder.seen().iter().map(|seen| seen.attempts).collect();
+    assert_eq!(attempts, [0, 0, 0, 0, 0], "deferrals count no attempt");
     running.stop().await;
 }
 

@@ -79,6 +79,11 @@ pub(crate) enum Mode {
     RetryOnceAfter(Duration),
     /// Batches: defer each entry this many times with this delay, then acknowledge.
     DeferTimes(usize, Duration),
+    /// Never return, and never begin (a handler waiting before its first command).
+    WaitUnbegun,
+    /// Batches: defer each entry of an operation `create-…` once with this delay (before
+    /// beginning it), and every later entry of its batch with it; acknowledge everything else.
+    DeferFirstOnce(Duration),
 }
 
 /// A handled entry.
@@ -87,7 +92,7 @@ pub(crate) struct Seen {
     pub(crate) entry_id: String,
     pub(crate) operation_id: String,
     pub(crate) school: String,
-    pub(crate) deliveries: u64,
+    pub(crate) attempts: u64,
     pub(crate) at: Instant,
 }
 
@@ -138,7 +143,7 @@ impl Recorder {
             entry_id: delivery.id.clone(),
             operation_id: delivery.job.operation_id.clone(),
             school: delivery.job.school.clone(),
-            deliveries: delivery.deliveries,
+            attempts: delivery.attempts,
             at: Instant::now(),
         }
     }
@@ -150,6 +155,36 @@ impl Handler for Recorder {
     async fn handle_batch(&self, batch: Batch<TestJob>) -> Vec<Outcome> {
         let seen = batch.deliveries.iter().map(Self::record).collect();
         self.batches.lock().unwrap().push(seen);
+        match self.mode {
+            Mode::DeferTimes(..) => {}
+            Mode::WaitUnbegun => std::future::pending().await,
+            Mode::DeferFirstOnce(delay) => {
+                let first_time = |operation: &str| {
+                    self.seen()
+                        .iter()
+                        .filter(|seen| seen.operation_id == operation)
+                        .count()
+                        == 1
+                };
+                let first = batch.deliveries.iter().position(|delivery| {
+                    delivery.job.operation_id.starts_with("create")
+                        && first_time(&delivery.job.operation_id)
+                });
+                if let Some(first) = first {
+                    // Everything from the first entry on waits with it.
+                    return (0..batch.deliveries.len())
+                        .map(|index| {
+                            if index < first {
+                                Outcome::Ack
+                            } else {
+                                Outcome::Defer(delay)
+                            }
+                        })
+                        .collect();
+                }
+            }
+            _ => assert!(batch.begin(0..batch.deliveries.len()).await),
+        }
         let outcome = match self.mode {
             Mode::Ack => Outcome::Ack,
             Mode::BlockForever => std::future::pending().await,
@@ -158,6 +193,7 @@ impl Handler for Recorder {
                 Outcome::Ack
             }
             Mode::Retry => Outcome::Retry,
+            Mode::WaitUnbegun | Mode::DeferFirstOnce(_) => Outcome::Ack,
             Mode::SlowBatch(duration) => {
                 tokio::time::sleep(duration).await;
                 Outcome::Ack
@@ -178,6 +214,7 @@ impl Handler for Recorder {
 
     async fn handle(&self, delivery: Delivery<TestJob>, _shutdown: CancellationToken) -> Outcome {
         self.singles.lock().unwrap().push(Self::record(&delivery));
+        assert!(delivery.begin().await);
         match self.mode {
             Mode::Retry => Outcome::Retry,
             Mode::RetryOnceAfter(delay) => {
@@ -221,7 +258,7 @@ fn retry_once(deliveries: &[Delivery<TestJob>], delay: Duration) -> Vec<Outcome>
     deliveries
         .iter()
         .map(|delivery| {
-            if delivery.deliveries == 1 {
+            if delivery.attempts == 0 {
                 Outcome::RetryAfter(delay)
             } else {
                 Outcome::Ack

@@ -84,7 +84,7 @@ pub(crate) async fn run(
             return context.defer(&delivery.id);
         }
         Err(error) => {
-            tracing::error!(%error, deliveries = delivery.deliveries, "the API does not give the operation");
+            tracing::error!(%error, attempts = delivery.attempts, "the API does not give the operation");
             return Outcome::RetryAfter(SHORT_RETRY);
         }
     }
@@ -120,6 +120,11 @@ pub(crate) async fn run(
         operation_id.to_string(),
     );
     let timeout = settings.command_timeout;
+    // The repair starts here: recorded before the script runs, so a repair that kills the worker
+    // is dead-lettered after MAX_DELIVERIES starts.
+    if !delivery.begin().await {
+        return Outcome::Retry;
+    }
     let repaired = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&log_dir)
             .map_err(|error| format!("cannot create LOG_DIR {}: {error}", log_dir.display()))?;

@@ -242,6 +242,7 @@ impl Worker {
         consumer.heartbeat.interval = settings.heartbeat_interval;
         consumer.heartbeat.ttl = settings.heartbeat_ttl;
         consumer.heartbeat.version = format!("linbo-dc-worker {}", env!("CARGO_PKG_VERSION"));
+        consumer.heartbeat.instance = instance_id(&settings.state_dir);
         // A stop request during an import lets the import finish (a command boundary) rather
         // than abandon it half-way; the systemd unit's TimeoutStopSec is above this.
         consumer.shutdown_grace = SHUTDOWN_GRACE;
@@ -263,6 +264,24 @@ impl Worker {
         }
         self.context.reporter.flush().await;
     }
+}
+
+/// Who this worker is, for the consumer name's owner check: the machine's boot, host name and
+/// `STATE_DIR`. A restart of the same installation (the `STATE_DIR` lock says the previous process
+/// is gone) is the same instance and takes its name over at once; a cloned VM (another boot id)
+/// or a second installation on this machine (another `STATE_DIR`) is another one.
+fn instance_id(state_dir: &std::path::Path) -> String {
+    let kernel = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/kernel/{name}"))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".to_owned())
+    };
+    format!(
+        "host {} boot {} state {}",
+        kernel("hostname"),
+        kernel("random/boot_id"),
+        state_dir.display()
+    )
 }
 
 /// Removes samba password files a killed worker left behind.

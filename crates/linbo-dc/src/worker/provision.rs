@@ -150,7 +150,7 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
                 // 404 "Operation not found" or an answer that is not the API's: counted retries,
                 // so the entry is dead-lettered after MAX_DELIVERIES. (A wrong API_URL is a
                 // retryable configuration error, handled above: the worker stops.)
-                tracing::error!(operation_id = %id, %error, deliveries = delivery.deliveries, "the API does not give the operation");
+                tracing::error!(operation_id = %id, %error, attempts = delivery.attempts, "the API does not give the operation");
                 outcomes[slot] = Some(Outcome::RetryAfter(DEFER_UNKNOWN));
             }
         }
@@ -173,6 +173,7 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
                     };
                     let results = provision(
                         context,
+                        &batch,
                         &school,
                         planned.clone(),
                         lock,
@@ -438,6 +439,7 @@ type JobResult = (usize, OperationId, Result<StatusUpdate, Left>);
 /// even if this future is abandoned meanwhile.
 async fn provision(
     context: &Arc<Context>,
+    batch: &Batch<Task>,
     school: &School,
     planned: Vec<Planned>,
     lock: ProvisionLock,
@@ -485,6 +487,15 @@ async fn provision(
         }
     }
     if jobs.is_empty() {
+        return results;
+    }
+    // Handling starts here, before the files are read and written: one attempt per job towards
+    // MAX_DELIVERIES (waiting for the lock, the API or a restart before this point counts none).
+    if !batch.begin(jobs.iter().map(|job| job.slot)).await {
+        results.extend(
+            jobs.into_iter()
+                .map(|job| (job.slot, job.id, Err(Left::Stopped))),
+        );
         return results;
     }
 

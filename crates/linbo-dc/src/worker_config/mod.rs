@@ -63,7 +63,7 @@
 //! | `MACCT_RETRY_BACKOFF_SEC` | `10` | a failed repair is retried after this × 2^attempt, > 0 |
 //! | `CLAIM_MIN_IDLE_SEC` | `2400` | claim entries of crashed consumers idle this long, > 0; a warning unless above `LOCK_TIMEOUT_SEC` + 3 × `IMPORT_TIMEOUT_SEC` + `VERIFY_TIMEOUT_SEC` (the longest batch: pre-check, import, and the import of the restored files after a failure) |
 //! | `CLAIM_INTERVAL_SEC` | `30` | how often to look for such entries, 1..=60 |
-//! | `MAX_DELIVERIES` | `5` | deliveries before an entry is dead-lettered, > 0 |
+//! | `MAX_DELIVERIES` | `5` | times handling of an entry may start before it is dead-lettered (replays, restarts and waits before a job's first command do not count), > 0 |
 //! | `API_TIMEOUT_SEC` | `10` | limit for one API request, > 0 |
 //! | `LOCK_TIMEOUT_SEC` | `120` | wait for the provisioning lock this long, then retry later (jobs stay pending), > 0 |
 //! | `SOPHOMORIX_PRECHECK` | `true` | run `sophomorix-device --dry-run` before the import (linuxmuster 7.3's import hides sophomorix's verdict and exits 0; its lock answer keeps the batch pending) |
