@@ -148,6 +148,8 @@ struct State {
     requests: Vec<RecordedRequest>,
     /// Injected failures: what, and for how many more requests (`None` = until cleared).
     failures: Option<(Failure, Option<u64>)>,
+    /// Operations whose requests fail with `DATABASE_ERROR` until cleared.
+    failing_operations: std::collections::HashSet<String>,
     /// Numbers the `requestId` of error bodies.
     next_request_id: u64,
     stall: Stall,
@@ -230,6 +232,7 @@ impl FakeApi {
                 operations: HashMap::new(),
                 requests: Vec::new(),
                 failures: None,
+                failing_operations: std::collections::HashSet::new(),
                 next_request_id: 1,
                 stall: Stall::None,
                 redis: None,
@@ -387,9 +390,20 @@ impl FakeApi {
         self.lock().failures = Some((Failure::ForeignNotFound, Some(count)));
     }
 
-    /// Stops injecting 500s.
+    /// Answers every request about operation `id` with 400 `DATABASE_ERROR` (as the real API
+    /// does when its database query fails, index.js:330-338) until
+    /// [`clear_failures`](Self::clear_failures); other operations are answered normally.
+    pub fn database_error_for(&self, id: &str) {
+        self.lock()
+            .failing_operations
+            .insert(id.to_ascii_lowercase());
+    }
+
+    /// Stops injecting failures (every kind).
     pub fn clear_failures(&self) {
-        self.lock().failures = None;
+        let mut state = self.lock();
+        state.failures = None;
+        state.failing_operations.clear();
     }
 
     /// Answers each request only after `delay`.
@@ -676,6 +690,9 @@ fn answer(state: &mut State, request: &RecordedRequest) -> Answer {
         }
         _ => return route_not_found(),
     };
+    if state.failing_operations.contains(&id) {
+        return injected(Failure::Database, with_request_id);
+    }
     if request.header("x-internal-key") != Some(state.api_key.as_str()) {
         return Answer::new(
             401,

@@ -32,6 +32,7 @@
 //! and the import and verification run again, so a worker killed at any point finishes the
 //! batch after its restart.
 
+mod journal;
 mod macct;
 mod provision;
 mod report;
@@ -181,6 +182,7 @@ impl Worker {
                 "REPAIR_SCRIPT does not exist: machine-account repairs will fail at once until it is installed or REPAIR_SCRIPT names it"
             );
         }
+        remove_stale_backup_temp_files(&settings.state_dir.join("backup"));
         let private_dir = settings.state_dir.join("tmp");
         create_private_dir(&private_dir)?;
         purge_auth_files(&private_dir);
@@ -282,6 +284,25 @@ fn instance_id(state_dir: &std::path::Path) -> String {
         kernel("random/boot_id"),
         state_dir.display()
     )
+}
+
+/// Removes the temporary files of rollback-point and journal writes a killed worker left in
+/// `STATE_DIR/backup/<school>/`.
+fn remove_stale_backup_temp_files(backup: &std::path::Path) {
+    let Ok(schools) = std::fs::read_dir(backup) else {
+        return;
+    };
+    for dir in schools.filter_map(Result::ok).map(|entry| entry.path()) {
+        match dc_adapters::atomic::remove_stale_temp_files(&dir) {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::warn!(removed, dir = %dir.display(), "removed temporary files of an interrupted backup or journal write")
+            }
+            Err(error) => {
+                tracing::error!(%error, dir = %dir.display(), "cannot remove temporary files left behind")
+            }
+        }
+    }
 }
 
 /// Removes samba password files a killed worker left behind.

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiError, Operation, OperationId, ProvisionAction, StatusUpdate};
 use crate::paths::School;
+use crate::worker::journal::{Decided, Entry as JournalEntry, Journal, JournalFile, Version};
 use crate::worker::rollback::{RollbackPoint, Saved};
 use crate::worker::verify::{self, Expect, Target};
 use crate::worker::{Context, Task};
@@ -68,7 +69,8 @@ struct Planned {
 struct Live {
     slot: usize,
     id: OperationId,
-    change: Change,
+    /// `change` of the result object.
+    change: String,
     expect: Expect,
 }
 
@@ -215,6 +217,9 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
                                 outcomes[slot] = Some(context.defer(&batch.deliveries[slot].id));
                             }
                             Err(Left::Cancelled) => outcomes[slot] = Some(Outcome::Ack),
+                            Err(Left::Later) => {
+                                outcomes[slot] = Some(Outcome::Defer(Duration::ZERO));
+                            }
                         }
                     }
                 }
@@ -293,6 +298,8 @@ enum Left {
     SophomorixLocked,
     /// An administrator cancelled the operation while the batch waited: acknowledged unrun.
     Cancelled,
+    /// An interrupted batch goes on first; this job comes back right behind it.
+    Later,
 }
 
 /// The merge job of an operation, or why it cannot be one.
@@ -465,6 +472,14 @@ async fn provision(
     } else {
         planned
     };
+    // A batch merged and written before the worker stopped goes on from its journal.
+    let planned = match from_journal(context, batch, school, planned, &mut results) {
+        Journaled::Proceed(planned) => planned,
+        Journaled::Resume(journal, journaled) => {
+            return resume(context, batch, school, journal, journaled, lock, results).await;
+        }
+        Journaled::Done => return results,
+    };
     let running = if attempt.first {
         report_all(
             context,
@@ -597,7 +612,7 @@ async fn provision(
                 live.push(Live {
                     slot: job.slot,
                     id: job.id,
-                    change: change.clone(),
+                    change: change_name(change),
                     expect,
                 });
             }
@@ -616,16 +631,78 @@ async fn provision(
         return results;
     }
 
-    // Commit and import.
+    // The journal, then commit, import and verify.
+    let journal_file = journal_of(context, school);
+    let stats = merge_stats(&stats);
+    let writes = output.changed(files.master_text(), files.delta_text());
+    if writes {
+        let decided = |slot: usize| -> Option<Decided> {
+            if let Some(job) = live.iter().find(|job| job.slot == slot) {
+                return Some(Decided::Live {
+                    change: job.change.clone(),
+                    expect: job.expect.clone(),
+                });
+            }
+            results.iter().find_map(|(at, _, result)| match result {
+                Ok(update) if *at == slot => Some(Decided::Final(update.clone())),
+                _ => None,
+            })
+        };
+        let jobs = (0..batch.deliveries.len())
+            .filter_map(|slot| {
+                Some(JournalEntry {
+                    entry: batch.deliveries[slot].id.clone(),
+                    operation: batch.deliveries[slot].job.operation_id().to_string(),
+                    decided: decided(slot)?,
+                })
+            })
+            .collect();
+        let journal = Journal {
+            before: Version::of(files.master.as_deref(), files.delta.as_deref()),
+            written: Version::of(Some(&output.master), Some(&output.delta)),
+            merge_stats: stats.clone(),
+            jobs,
+            finished: false,
+        };
+        if let Err(problem) = journal_file.store(&journal) {
+            tracing::error!(%problem, "cannot write the batch journal; nothing was written");
+            fail_each(
+                &mut results,
+                live.into_iter().map(|job| (job.slot, job.id)),
+                &problem,
+            );
+            return results;
+        }
+    }
+    let write = writes.then(|| Arc::new(output));
+    import_and_verify(
+        context, batch, school, files, write, live, stats, lock, results,
+    )
+    .await
+}
+
+/// Commit (when `write` is set), import and verify `live`; adds their final reports to
+/// `results`, and records them in the school's journal when there is one.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pipeline's state, passed once"
+)]
+async fn import_and_verify(
+    context: &Arc<Context>,
+    batch: &Batch<Task>,
+    school: &School,
+    files: Arc<Files>,
+    write: Option<Arc<MergeOutput>>,
+    live: Vec<Live>,
+    stats: Value,
+    lock: ProvisionLock,
+    mut results: Vec<JobResult>,
+) -> Vec<JobResult> {
+    let journal_file = journal_of(context, school);
     let imported = {
-        let (context, school, files, output) = (
-            Arc::clone(context),
-            school.clone(),
-            Arc::clone(&files),
-            Arc::new(output),
-        );
+        let (context, school) = (Arc::clone(context), school.clone());
         tokio::task::spawn_blocking(move || {
-            commit_and_import(&context, &school, &files, &output, lock)
+            commit_and_import(&context, &school, &files, write.as_deref(), lock)
         })
         .await
         .unwrap_or_else(|error| {
@@ -635,17 +712,21 @@ async fn provision(
         })
     };
     let import_output = match imported {
-        Ok(import_output) => import_output,
+        Ok(import_output) => Some(import_output),
         Err(ImportFailure::Failed(problem)) => {
             fail_each(
                 &mut results,
-                live.into_iter().map(|job| (job.slot, job.id)),
+                live.iter().map(|job| (job.slot, job.id.clone())),
                 &problem,
             );
-            return results;
+            None
         }
         Err(ImportFailure::Locked(problem)) => {
             tracing::warn!(%problem, "sophomorix is locked by another command");
+            // The files are restored: the next attempt merges afresh.
+            if let Err(problem) = journal_file.remove() {
+                tracing::error!(%problem, "the batch journal stays");
+            }
             results.extend(
                 live.into_iter()
                     .map(|job| (job.slot, job.id, Err(Left::SophomorixLocked))),
@@ -653,28 +734,280 @@ async fn provision(
             return results;
         }
     };
-
-    // Verify.
-    let expectations = live.iter().map(|job| job.expect.clone()).collect();
-    let verdicts = verify::verify_all(context, school, expectations).await;
-    for (job, verdict) in live.into_iter().zip(verdicts) {
-        let mut result = Map::new();
-        result.insert("verify".to_owned(), Value::Object(verdict.verify));
-        result.insert("mergeStats".to_owned(), merge_stats(&stats));
-        result.insert("importOutput".to_owned(), json!(import_output));
-        result.insert("change".to_owned(), json!(change_name(&job.change)));
-        let update = if verdict.problems.is_empty() {
-            StatusUpdate::completed(result)
-        } else {
-            StatusUpdate::failed(format!(
-                "verification failed: {}",
-                verdict.problems.join("; ")
-            ))
-            .with_result(result)
-        };
-        results.push((job.slot, job.id, Ok(update)));
+    if let Some(import_output) = import_output {
+        let expectations = live.iter().map(|job| job.expect.clone()).collect();
+        let verdicts = verify::verify_all(context, school, expectations).await;
+        for (job, verdict) in live.into_iter().zip(verdicts) {
+            let mut result = Map::new();
+            result.insert("verify".to_owned(), Value::Object(verdict.verify));
+            result.insert("mergeStats".to_owned(), stats.clone());
+            result.insert("importOutput".to_owned(), json!(import_output));
+            result.insert("change".to_owned(), json!(job.change));
+            let update = if verdict.problems.is_empty() {
+                StatusUpdate::completed(result)
+            } else {
+                StatusUpdate::failed(format!(
+                    "verification failed: {}",
+                    verdict.problems.join("; ")
+                ))
+                .with_result(result)
+            };
+            results.push((job.slot, job.id, Ok(update)));
+        }
     }
+    finish_journal(&journal_file, batch, &results);
     results
+}
+
+/// The journal of `school`'s batches, next to its rollback point.
+fn journal_of(context: &Context, school: &School) -> JournalFile {
+    JournalFile::new(RollbackPoint::new(&context.settings.state_dir, school).dir())
+}
+
+/// Records the final reports of the journaled jobs, so a replay reports them again instead of
+/// running anything.
+fn finish_journal(file: &JournalFile, batch: &Batch<Task>, results: &[JobResult]) {
+    let mut journal = match file.load() {
+        Ok(Some(journal)) => journal,
+        Ok(None) => return,
+        Err(problem) => {
+            tracing::error!(%problem, "cannot record the batch's final reports");
+            return;
+        }
+    };
+    let mut finished = true;
+    for job in &mut journal.jobs {
+        let update = results.iter().find_map(|(slot, _, result)| match result {
+            Ok(update) if batch.deliveries[*slot].id == job.entry => Some(update),
+            _ => None,
+        });
+        match (update, &job.decided) {
+            (Some(update), _) => job.decided = Decided::Final(update.clone()),
+            (None, Decided::Live { .. }) => finished = false,
+            (None, Decided::Final(_)) => {}
+        }
+    }
+    journal.finished = finished;
+    if let Err(problem) = file.store(&journal) {
+        tracing::error!(%problem, "cannot record the batch's final reports");
+    }
+}
+
+/// What the school's journal says about a batch.
+enum Journaled {
+    /// No journal applies: merge these jobs.
+    Proceed(Vec<Planned>),
+    /// These jobs were merged and written before: go on from the journal.
+    Resume(Journal, Vec<Planned>),
+    /// Every job has its result already.
+    Done,
+}
+
+/// Looks for the journal of an interrupted batch (see [`crate::worker::journal`]).
+fn from_journal(
+    context: &Context,
+    batch: &Batch<Task>,
+    school: &School,
+    planned: Vec<Planned>,
+    results: &mut Vec<JobResult>,
+) -> Journaled {
+    let settings = &context.settings;
+    let point = RollbackPoint::new(&settings.state_dir, school);
+    let file = JournalFile::new(point.dir());
+    let journal = match file.load() {
+        Ok(None) => return Journaled::Proceed(planned),
+        Ok(Some(journal)) => journal,
+        Err(problem) => {
+            tracing::error!(%problem, "cannot read the batch journal");
+            fail_each(
+                results,
+                planned.into_iter().map(|job| (job.slot, job.id)),
+                &problem,
+            );
+            return Journaled::Done;
+        }
+    };
+    let (journaled, rest): (Vec<Planned>, Vec<Planned>) = planned
+        .into_iter()
+        .partition(|job| journal.job(&batch.deliveries[job.slot].id).is_some());
+    if journaled.is_empty() {
+        // Its entries were all acknowledged: it is done.
+        if let Err(problem) = file.remove() {
+            tracing::error!(%problem, "cannot remove the journal of a finished batch");
+        }
+        return Journaled::Proceed(rest);
+    }
+    // Later entries of this batch come back at once, behind the journaled ones.
+    results.extend(
+        rest.into_iter()
+            .map(|job| (job.slot, job.id, Err(Left::Later))),
+    );
+    if journal.finished {
+        return Journaled::Resume(journal, journaled);
+    }
+    let (master_path, delta_path) = (
+        settings.devices_csv_master(school),
+        settings.devices_csv_delta(school),
+    );
+    let current = read_optional(&master_path).and_then(|master| {
+        Ok(Version::of(
+            master.as_deref(),
+            read_optional(&delta_path)?.as_deref(),
+        ))
+    });
+    let restart = |results: &mut Vec<JobResult>, journaled: Vec<Planned>, why: &str| {
+        tracing::warn!("{why}; the interrupted batch is merged afresh");
+        match file.remove() {
+            Ok(()) => Journaled::Proceed(journaled),
+            Err(problem) => {
+                fail_each(
+                    results,
+                    journaled.into_iter().map(|job| (job.slot, job.id)),
+                    &problem,
+                );
+                Journaled::Done
+            }
+        }
+    };
+    match current {
+        Ok(current) if current == journal.written => {
+            tracing::warn!(
+                jobs = journaled.len(),
+                "an interrupted batch wrote its device files: its recorded outcomes stand, the import and verification run again"
+            );
+            Journaled::Resume(journal, journaled)
+        }
+        Ok(current) if current == journal.before => restart(
+            results,
+            journaled,
+            "the interrupted batch's device files were not written (or were restored)",
+        ),
+        Ok(current)
+            if current.master == journal.before.master
+                && current.delta == journal.written.delta =>
+        {
+            // Killed between the delta and the master write: back to the files before.
+            let saved = point.pending().ok().flatten().filter(|saved| {
+                Version::of(saved.master.as_deref(), saved.delta.as_deref()) == journal.before
+            });
+            match saved.map(|saved| point.restore(&saved, &master_path, &delta_path)) {
+                Some(Ok(_)) => restart(
+                    results,
+                    journaled,
+                    "the interrupted batch wrote only the delta file; both files were restored",
+                ),
+                _ => {
+                    let problem = format!(
+                        "an interrupted batch wrote only {} and its saved previous version is gone; nothing merged — check the file and run the jobs again",
+                        delta_path.display()
+                    );
+                    give_up(results, &file, journaled, &problem)
+                }
+            }
+        }
+        Ok(_) => {
+            let problem = format!(
+                "{} or {} changed after an interrupted batch wrote them (they are neither the version before the batch nor the one it wrote): not merged again, so no edit is overwritten — check the files and run the job again",
+                master_path.display(),
+                delta_path.display()
+            );
+            // The edited files are the administrator's now: a later failed import must not
+            // put the pre-batch version back over them.
+            if let Err(problem) = point.clear() {
+                tracing::error!(%problem, "the rollback marker stays");
+            }
+            give_up(results, &file, journaled, &problem)
+        }
+        Err(problem) => give_up(results, &file, journaled, &problem),
+    }
+}
+
+/// The journaled jobs fail with `problem`; the journal goes.
+fn give_up(
+    results: &mut Vec<JobResult>,
+    file: &JournalFile,
+    journaled: Vec<Planned>,
+    problem: &str,
+) -> Journaled {
+    tracing::error!(%problem, "the interrupted batch cannot go on");
+    fail_each(
+        results,
+        journaled.into_iter().map(|job| (job.slot, job.id)),
+        problem,
+    );
+    if let Err(problem) = file.remove() {
+        tracing::error!(%problem, "the batch journal stays");
+    }
+    Journaled::Done
+}
+
+/// Goes on with a batch from its journal: recorded final reports as they are; the applied jobs
+/// imported and verified again, unless the journal says they were.
+async fn resume(
+    context: &Arc<Context>,
+    batch: &Batch<Task>,
+    school: &School,
+    journal: Journal,
+    journaled: Vec<Planned>,
+    lock: ProvisionLock,
+    mut results: Vec<JobResult>,
+) -> Vec<JobResult> {
+    if !journal.finished && !batch.begin(journaled.iter().map(|job| job.slot)).await {
+        results.extend(
+            journaled
+                .into_iter()
+                .map(|job| (job.slot, job.id, Err(Left::Stopped))),
+        );
+        return results;
+    }
+    let mut live = Vec::new();
+    for job in journaled {
+        let decided = journal
+            .job(&batch.deliveries[job.slot].id)
+            .map(|entry| entry.decided.clone());
+        match decided {
+            Some(Decided::Final(update)) => results.push((job.slot, job.id, Ok(update))),
+            Some(Decided::Live { change, expect }) => live.push(Live {
+                slot: job.slot,
+                id: job.id,
+                change,
+                expect,
+            }),
+            None => results.push((job.slot, job.id, Err(Left::Later))),
+        }
+    }
+    if live.is_empty() {
+        return results;
+    }
+    let files = {
+        let (context, school) = (Arc::clone(context), school.clone());
+        tokio::task::spawn_blocking(move || read_files(&context, &school))
+            .await
+            .unwrap_or_else(|error| Err(format!("reading the device files failed: {error}")))
+    };
+    let files = match files {
+        Ok(files) => Arc::new(files),
+        Err(problem) => {
+            fail_each(
+                &mut results,
+                live.into_iter().map(|job| (job.slot, job.id)),
+                &problem,
+            );
+            return results;
+        }
+    };
+    import_and_verify(
+        context,
+        batch,
+        school,
+        files,
+        None,
+        live,
+        journal.merge_stats,
+        lock,
+        results,
+    )
+    .await
 }
 
 /// Every job of `jobs` fails with `problem`.
@@ -776,13 +1109,13 @@ fn commit_and_import(
     context: &Context,
     school: &School,
     files: &Files,
-    output: &MergeOutput,
+    write: Option<&MergeOutput>,
     lock: ProvisionLock,
 ) -> Result<String, ImportFailure> {
     let _lock = lock;
     let settings = &context.settings;
     let point = RollbackPoint::new(&settings.state_dir, school);
-    let changed = output.changed(files.master_text(), files.delta_text());
+    let changed = write.is_some();
     let failed = ImportFailure::Failed;
     let saved = match point.pending().map_err(failed)? {
         Some(saved) => {
@@ -810,7 +1143,7 @@ fn commit_and_import(
             None => problem,
         }
     };
-    if changed {
+    if let Some(output) = write {
         // Delta first: the whole delta is merged into the master on every batch, so a crash
         // between the two writes heals at the next run.
         for (path, text, name) in [

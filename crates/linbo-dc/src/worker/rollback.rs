@@ -40,6 +40,11 @@ impl RollbackPoint {
         }
     }
 
+    /// `STATE_DIR/backup/<school>/`, where the batch journal lives too.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The saved state of a batch whose import did not succeed, if there is one.
     pub(crate) fn pending(&self) -> Result<Option<Saved>, String> {
         let marker = match std::fs::read_to_string(self.dir.join(MARKER)) {

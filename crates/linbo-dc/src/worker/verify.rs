@@ -36,7 +36,7 @@ use crate::paths::School;
 use crate::worker::Context;
 
 /// A host as verification sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Target {
     /// The devices.csv host name (without the `<school>-` prefix of its AD, DNS and DHCP names).
     pub(crate) host: String,
@@ -52,7 +52,7 @@ pub(crate) struct Target {
 }
 
 /// What a job expects after the import.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Expect {
     /// create/update: the host exists.
     Present(Target),

@@ -1,0 +1,254 @@
+//! Issue 12: a restart, a crash or a fault changes when a job runs, never whether or in which
+//! order. Real redis-server, the fake API and the sandbox DC; the worker binary is killed and
+//! restarted as an operator (or the OOM killer) would.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{DLQ, Harness, MASTER, PATIENCE, create, delete, hosts, wait_until};
+
+/// Jobs of one batch that depend on each other: merged a second time against the files that
+/// already hold them, they would conflict with their own effects.
+fn chains() -> Vec<Value> {
+    let rename = |from: &str, to: &str, mac: &str, ip: &str| {
+        let mut options = create(to, mac, ip);
+        options["action"] = json!("update");
+        options["oldHostname"] = json!(from);
+        options
+    };
+    let update = |host: &str, mac: &str, ip: &str| {
+        let mut options = create(host, mac, ip);
+        options["action"] = json!("update");
+        options
+    };
+    vec![
+        // Create, rename, and create the old name again (another device).
+        create("r200-pc80", "00:1a:2b:3c:20:80", "10.0.200.80"),
+        rename("r200-pc80", "r200-pc81", "00:1a:2b:3c:20:80", "10.0.200.80"),
+        create("r200-pc80", "00:1a:2b:3c:20:82", "10.0.200.82"),
+        // An IP handed from one host to another.
+        create("r200-pc83", "00:1a:2b:3c:20:83", "10.0.200.83"),
+        update("r200-pc83", "00:1a:2b:3c:20:83", "10.0.200.84"),
+        create("r200-pc85", "00:1a:2b:3c:20:85", "10.0.200.83"),
+        // A MAC handed from one host to another.
+        create("r200-pc86", "00:1a:2b:3c:20:86", ""),
+        delete("r200-pc86"),
+        create("r200-pc87", "00:1a:2b:3c:20:86", ""),
+    ]
+}
+
+/// Runs the chains as one batch, killing the worker with -9 during the import when `kill`;
+/// returns each job's terminal statuses and the final devices.csv.
+async fn run_chains(kill: bool) -> (Vec<Vec<String>>, String) {
+    let mut harness = Harness::new("PROVISION_DEBOUNCE_SEC=2").await;
+    let ids: Vec<String> = chains()
+        .into_iter()
+        .map(|options| harness.provision("default-school", options))
+        .collect();
+    if kill {
+        harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "30")]);
+    }
+    harness.start_worker();
+    if kill {
+        wait_until(&harness, "the import to start", || {
+            !harness.dc.import_calls().is_empty()
+        })
+        .await;
+        harness.kill_worker();
+        harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "0")]);
+        harness.start_worker();
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    harness.finished(&refs).await;
+    harness.drained().await;
+    assert_eq!(harness.redis.stream_len(DLQ), 0, "{}", harness.logs());
+    if kill {
+        assert!(
+            harness.logs().contains("its recorded outcomes stand"),
+            "the replay went on from the journal\n{}",
+            harness.logs()
+        );
+    }
+    let terminal = ids
+        .iter()
+        .map(|id| {
+            harness
+                .statuses(id)
+                .into_iter()
+                .filter(|status| status == "completed" || status == "failed")
+                .collect()
+        })
+        .collect();
+    (terminal, harness.dc.master("default-school"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_killed_during_its_import_reports_what_an_uninterrupted_run_reports() {
+    let (expected, expected_master) = run_chains(false).await;
+    assert!(
+        expected.iter().all(|statuses| statuses == &["completed"]),
+        "every chain job completes: {expected:?}"
+    );
+    let (statuses, master) = run_chains(true).await;
+    assert_eq!(
+        statuses, expected,
+        "the replay reports the recorded outcomes, once each"
+    );
+    assert_eq!(master, expected_master);
+    assert_eq!(
+        hosts(&master),
+        [
+            "r100-pc01",
+            "r100-pr01",
+            "r200-pc81",
+            "r200-pc80",
+            "r200-pc83",
+            "r200-pc85",
+            "r200-pc87"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_create_keeps_its_place_before_a_later_delete_of_the_same_host() {
+    let mut harness = Harness::new("").await;
+    let create_id = harness.provision(
+        "default-school",
+        create("r200-pc88", "00:1a:2b:3c:20:88", ""),
+    );
+    // The API cannot give the create's operation for 3 s (a database hiccup).
+    harness.api.database_error_for(&create_id);
+    harness.start_worker();
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let delete_id = harness.provision("default-school", delete("r200-pc88"));
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    harness.api.clear_failures();
+    harness.completed(&[&create_id, &delete_id]).await;
+    harness.drained().await;
+    assert!(
+        !hosts(&harness.dc.master("default-school")).contains(&"r200-pc88".to_owned()),
+        "the delete ran after the create\n{}",
+        harness.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_and_kills_over_a_backlog_dead_letter_nothing_and_run_every_job_once() {
+    const JOBS: usize = 300;
+    let mut harness = Harness::new("PROVISION_BATCH_SIZE=20").await;
+    let ids: Vec<String> = (0..JOBS)
+        .map(|n| {
+            harness.provision(
+                "default-school",
+                create(
+                    &format!("r300-pc{n:03}"),
+                    &format!("00:1a:2b:3d:{:02x}:{:02x}", n / 256, n % 256),
+                    "",
+                ),
+            )
+        })
+        .collect();
+    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "0.5")]);
+    let finished = |harness: &Harness| -> usize {
+        ids.iter()
+            .filter(|id| crate::support::is_final(&harness.operation(id)))
+            .count()
+    };
+    harness.start_worker();
+    // Five graceful restarts and five kill -9s, alternating, each once a batch more has
+    // finished since the last one (a worker killed again and again in the same batch would
+    // rightly dead-letter it after MAX_DELIVERIES starts).
+    for round in 0..10 {
+        let before = finished(&harness);
+        wait_until(&harness, "one more batch to finish", || {
+            finished(&harness) > before
+        })
+        .await;
+        // Into the next batch: its jobs are running, its import under way.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if round % 2 == 0 {
+            harness.kill_worker();
+        } else {
+            let status = harness.stop_worker();
+            assert!(status.success(), "{status:?}\n{}", harness.logs());
+        }
+        harness.start_worker();
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let done = harness.finished_within(&refs, PATIENCE * 3).await;
+    harness.drained().await;
+    assert_eq!(
+        harness.redis.stream_len(DLQ),
+        0,
+        "nothing dead-lettered\n{}",
+        harness.logs()
+    );
+    for (id, operation) in ids.iter().zip(&done) {
+        assert_eq!(operation["status"], "completed", "{operation:#}");
+        let terminal: BTreeSet<String> = harness
+            .statuses(id)
+            .into_iter()
+            .filter(|status| status == "completed" || status == "failed")
+            .collect();
+        assert_eq!(
+            terminal.len(),
+            1,
+            "{id}: one terminal status, never another"
+        );
+    }
+    let mut expected: Vec<String> = hosts(MASTER);
+    expected.extend((0..JOBS).map(|n| format!("r300-pc{n:03}")));
+    assert_eq!(
+        hosts(&harness.dc.master("default-school")),
+        expected,
+        "devices.csv as a run without restarts leaves it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_batch_whose_files_were_edited_meanwhile_stops_with_a_clear_error() {
+    let mut harness = Harness::new("").await;
+    let ids: Vec<String> = chains()
+        .into_iter()
+        .take(3)
+        .map(|options| harness.provision("default-school", options))
+        .collect();
+    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "30")]);
+    harness.start_worker();
+    wait_until(&harness, "the import to start", || {
+        !harness.dc.import_calls().is_empty()
+    })
+    .await;
+    harness.kill_worker();
+    // An administrator edits devices.csv before the worker comes back.
+    let edited = format!(
+        "{}r100;r100-pc09;win11;00:1A:2B:3C:4D:09;10.0.100.9;;;;classroom-studentcomputer;;1;;;;\n",
+        harness.dc.master("default-school")
+    );
+    harness.dc.write_master("default-school", &edited);
+    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "0")]);
+    harness.start_worker();
+    for id in &ids {
+        let error = harness.failure(id).await;
+        assert!(
+            error.contains("changed after an interrupted batch wrote them")
+                && error.contains("devices.csv"),
+            "{error}"
+        );
+    }
+    harness.drained().await;
+    assert_eq!(
+        harness.dc.master("default-school"),
+        edited,
+        "the administrator's version is left as it is"
+    );
+    assert!(
+        !harness
+            .dc
+            .path("/var/lib/linbo-dc/backup/default-school/import-pending")
+            .exists(),
+        "no later rollback puts the pre-batch files back over the edit"
+    );
+}

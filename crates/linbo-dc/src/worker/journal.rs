@@ -1,0 +1,222 @@
+//! The batch journal: what a provisioning batch decided, kept under
+//! `STATE_DIR/backup/<school>/batch.json` from the moment its merge is about to be written until a
+//! later batch of the school finds none of its entries (they were acknowledged).
+//!
+//! A batch is merged once. The journal holds the batch's entry ids, each job's merge outcome (its
+//! final report for refused and dry-run jobs, its change and verification expectation for
+//! applied ones) and the fingerprints of devices.csv and the delta file before and after. When
+//! the worker is stopped or killed after writing and its entries come back:
+//!
+//! * the files are the version the journal wrote → the recorded outcomes stand; the import and
+//!   verification run again (both are idempotent). Merging again would make jobs of the batch
+//!   that depend on each other (create → rename → create the old name again; a MAC or IP handed
+//!   from one host to another) conflict with their own effects.
+//! * the files are the version before the batch (it never wrote them, or a failed import
+//!   restored them) → the journal is dropped and the batch is merged afresh.
+//! * only the delta was written (a kill between the two writes) → the saved pre-batch files are
+//!   put back and the batch is merged afresh.
+//! * the files are neither → someone changed them in between; the journaled jobs fail with a
+//!   message that says so, nothing is merged or imported for them.
+//! * the batch finished (its final reports are in the journal) → those reports are sent again and
+//!   the entries acknowledged; nothing runs again.
+//!
+//! Fingerprints are the length and the 64-bit FNV-1a hash of the bytes: stable across builds and
+//! versions, enough to tell versions of a file apart (this is no defence against someone who can
+//! write devices.csv anyway).
+
+use std::path::{Path, PathBuf};
+
+use dc_adapters::atomic::{self, ReplaceOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::api::StatusUpdate;
+use crate::worker::verify::Expect;
+
+const FILE: &str = "batch.json";
+
+/// A file's fingerprint: `<length>:<FNV-1a 64 hex>`, or `absent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Fingerprint(String);
+
+impl Fingerprint {
+    pub(crate) fn of(text: Option<&str>) -> Fingerprint {
+        let Some(text) = text else {
+            return Fingerprint("absent".to_owned());
+        };
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in text.as_bytes() {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        Fingerprint(format!("{}:{hash:016x}", text.len()))
+    }
+}
+
+/// Both device files' fingerprints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Version {
+    pub(crate) master: Fingerprint,
+    pub(crate) delta: Fingerprint,
+}
+
+impl Version {
+    pub(crate) fn of(master: Option<&str>, delta: Option<&str>) -> Version {
+        Version {
+            master: Fingerprint::of(master),
+            delta: Fingerprint::of(delta),
+        }
+    }
+}
+
+/// What the merge decided for one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Decided {
+    /// Its final report (refused, dry run; or after import and verification).
+    Final(StatusUpdate),
+    /// Applied: to be imported and verified.
+    Live {
+        /// `change` of the result object.
+        change: String,
+        expect: Expect,
+    },
+}
+
+/// One job of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    /// The stream entry id.
+    pub(crate) entry: String,
+    /// The operation id.
+    pub(crate) operation: String,
+    pub(crate) decided: Decided,
+}
+
+/// The journal of one batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Journal {
+    /// The files before the batch.
+    pub(crate) before: Version,
+    /// The files the batch wrote.
+    pub(crate) written: Version,
+    /// `mergeStats` of the batch's results.
+    pub(crate) merge_stats: serde_json::Value,
+    /// Every job the merge decided, in stream order.
+    pub(crate) jobs: Vec<Entry>,
+    /// Every job has its final report (the import and verification are done).
+    pub(crate) finished: bool,
+}
+
+impl Journal {
+    /// The job of entry `id`, if the journal has it.
+    pub(crate) fn job(&self, id: &str) -> Option<&Entry> {
+        self.jobs.iter().find(|job| job.entry == id)
+    }
+}
+
+/// Where a school's journal lives: `STATE_DIR/backup/<school>/batch.json`.
+#[derive(Debug, Clone)]
+pub(crate) struct JournalFile {
+    path: PathBuf,
+}
+
+impl JournalFile {
+    pub(crate) fn new(backup_dir: &Path) -> JournalFile {
+        JournalFile {
+            path: backup_dir.join(FILE),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The journal, if there is one. A journal that cannot be read or parsed is an error: the
+    /// batch does not guess.
+    pub(crate) fn load(&self) -> Result<Option<Journal>, String> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(format!("reading {}: {error}", self.path.display())),
+        };
+        serde_json::from_str(&text).map(Some).map_err(|error| {
+            format!(
+                "{} is not a batch journal ({error}); move it away to let the batch run",
+                self.path.display()
+            )
+        })
+    }
+
+    /// Writes `journal` atomically (fsynced, 0600).
+    pub(crate) fn store(&self, journal: &Journal) -> Result<(), String> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|error| format!("creating {}: {error}", dir.display()))?;
+        }
+        let text = serde_json::to_string(journal)
+            .map_err(|error| format!("encoding the batch journal: {error}"))?;
+        let options = ReplaceOptions {
+            new_file_mode: Some(0o600),
+            ..ReplaceOptions::default()
+        };
+        atomic::replace_file(&self.path, text.as_bytes(), &options)
+            .map_err(|error| format!("writing the batch journal: {error}"))
+    }
+
+    /// Removes the journal (absent is fine).
+    pub(crate) fn remove(&self) -> Result<(), String> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(format!("removing {}: {error}", self.path.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_tell_versions_apart_and_are_stable() {
+        assert_eq!(Fingerprint::of(None).0, "absent");
+        // FNV-1a 64 of the empty input is its offset basis.
+        assert_eq!(Fingerprint::of(Some("")).0, "0:cbf29ce484222325");
+        assert_eq!(Fingerprint::of(Some("a")).0, "1:af63dc4c8601ec8c");
+        assert_ne!(Fingerprint::of(Some("ab")), Fingerprint::of(Some("ba")));
+    }
+
+    #[test]
+    fn a_stored_journal_loads_back_and_goes_away() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = JournalFile::new(&dir.path().join("gym"));
+        assert_eq!(file.load(), Ok(None));
+        let journal = Journal {
+            before: Version::of(Some("a\n"), None),
+            written: Version::of(Some("a\nb\n"), Some("b\n")),
+            merge_stats: serde_json::json!({"batch_size": 1}),
+            jobs: vec![Entry {
+                entry: "1-0".to_owned(),
+                operation: "op".to_owned(),
+                decided: Decided::Final(StatusUpdate::failed("refused")),
+            }],
+            finished: false,
+        };
+        file.store(&journal).expect("stored");
+        assert_eq!(file.load(), Ok(Some(journal)));
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(file.path())
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        file.remove().expect("removed");
+        assert_eq!(file.load(), Ok(None));
+        std::fs::write(file.path(), "{").expect("write");
+        assert!(
+            file.load()
+                .expect_err("garbage")
+                .contains("not a batch journal")
+        );
+    }
+}
