@@ -494,6 +494,7 @@ async fn replay_own_pending<H: Handler>(
     let settings = &shared.settings;
     let mut after = "0".to_owned();
     let mut n_replayed = 0usize;
+    let mut pending = HashSet::new();
     loop {
         let entries = commands::read_group(
             connection,
@@ -508,8 +509,10 @@ async fn replay_own_pending<H: Handler>(
         };
         after = last.id.clone();
         n_replayed += entries.len();
+        pending.extend(entries.iter().map(|entry| entry.id.clone()));
         dispatch_counted(shared, connection.clone(), entries).await?;
     }
+    shared.handler.replayed(&pending).await;
     if n_replayed > 0 {
         info!(
             entries = n_replayed,

@@ -1,6 +1,6 @@
 //! What the application plugs in: the job type decoded from an entry and the handler of its lanes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -291,6 +291,15 @@ pub trait Handler: Send + Sync + 'static {
     /// repeated after a crash, so it must be idempotent. The default does nothing.
     fn dead_lettered(&self, letter: &DeadLetter) -> impl Future<Output = ()> + Send {
         let _ = letter;
+        async {}
+    }
+
+    /// Called after this consumer's pending entries were read again (at start and after every
+    /// reconnect) with their ids: every entry of this consumer not yet acknowledged. State the
+    /// application keeps for entries that are not among them (acknowledged meanwhile) can go.
+    /// The default does nothing.
+    fn replayed(&self, pending: &HashSet<String>) -> impl Future<Output = ()> + Send {
+        let _ = pending;
         async {}
     }
 }

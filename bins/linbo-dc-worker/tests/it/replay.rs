@@ -252,3 +252,26 @@ async fn a_replayed_batch_whose_files_were_edited_meanwhile_stops_with_a_clear_e
         "no later rollback puts the pre-batch files back over the edit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_of_a_finished_batch_is_removed_at_the_next_start() {
+    let mut harness = Harness::new("").await;
+    let id = harness.provision(
+        "default-school",
+        create("r200-pc89", "00:1a:2b:3c:20:89", ""),
+    );
+    harness.start_worker();
+    harness.completed(&[&id]).await;
+    harness.drained().await;
+    let journal = harness
+        .dc
+        .path("/var/lib/linbo-dc/backup/default-school/batch.json");
+    assert!(
+        journal.exists(),
+        "kept until the batch is known to be acknowledged"
+    );
+    let status = harness.stop_worker();
+    assert!(status.success());
+    harness.start_worker();
+    wait_until(&harness, "the settled journal to go", || !journal.exists()).await;
+}

@@ -257,3 +257,38 @@ async fn a_consumer_name_left_by_a_crashed_holder_is_taken_over_once_its_hash_ex
     assert_eq!(server.hgetall(&key)["instance"], "new");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_learns_which_entries_are_still_pending_after_a_replay() {
+    let server = RedisServer::start();
+    server.create_group(STREAM, GROUP);
+    let mut settings = fast_settings();
+    settings.batch_window = Duration::from_millis(20);
+    let first = Recorder::new(Mode::Ack);
+    let running = start(&server, settings.clone(), first.clone());
+    wait_until("the first replay", LONG, || {
+        !first.replayed.lock().unwrap().is_empty()
+    })
+    .await;
+    assert!(
+        first.replayed.lock().unwrap()[0].is_empty(),
+        "nothing pending yet"
+    );
+    running.stop().await;
+
+    let ids = add_provisions(&server, "op", 2);
+    let waiting = Recorder::new(Mode::WaitUnbegun);
+    let running = start(&server, settings.clone(), waiting.clone());
+    wait_until("the batch is handed over", LONG, || waiting.n_seen() == 2).await;
+    running.stop().await;
+
+    let again = Recorder::new(Mode::Ack);
+    let running = start(&server, settings, again.clone());
+    wait_until("the replay", LONG, || {
+        !again.replayed.lock().unwrap().is_empty()
+    })
+    .await;
+    let pending = again.replayed.lock().unwrap()[0].clone();
+    assert_eq!(pending, ids.into_iter().collect());
+    running.stop().await;
+}

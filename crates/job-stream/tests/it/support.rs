@@ -103,6 +103,8 @@ pub(crate) struct Recorder {
     pub(crate) batches_finished: Mutex<Vec<Instant>>,
     pub(crate) singles: Mutex<Vec<Seen>>,
     pub(crate) dead: Mutex<Vec<DeadLetter>>,
+    /// The pending sets of [`Handler::replayed`], in order.
+    pub(crate) replayed: Mutex<Vec<std::collections::HashSet<String>>>,
 }
 
 impl Recorder {
@@ -113,6 +115,7 @@ impl Recorder {
             batches_finished: Mutex::default(),
             singles: Mutex::default(),
             dead: Mutex::default(),
+            replayed: Mutex::default(),
         })
     }
 
@@ -226,6 +229,10 @@ impl Handler for Recorder {
 
     async fn dead_lettered(&self, letter: &DeadLetter) {
         self.dead.lock().unwrap().push(letter.clone());
+    }
+
+    async fn replayed(&self, pending: &std::collections::HashSet<String>) {
+        self.replayed.lock().unwrap().push(pending.clone());
     }
 }
 

@@ -173,6 +173,31 @@ impl JournalFile {
     }
 }
 
+/// Removes the journals in `STATE_DIR/backup/<school>/` none of whose entries is `pending` (they
+/// were all acknowledged: the batch is done). Called when the consumer's pending entries were
+/// read again at start.
+pub(crate) fn remove_settled(backup: &Path, pending: &std::collections::HashSet<String>) {
+    let Ok(schools) = std::fs::read_dir(backup) else {
+        return;
+    };
+    for dir in schools.filter_map(Result::ok).map(|entry| entry.path()) {
+        let file = JournalFile::new(&dir);
+        match file.load() {
+            Ok(Some(journal)) if !journal.jobs.iter().any(|job| pending.contains(&job.entry)) => {
+                match file.remove() {
+                    Ok(()) => tracing::info!(
+                        journal = %file.path.display(),
+                        "removed the journal of a batch whose entries are all acknowledged"
+                    ),
+                    Err(problem) => tracing::error!(%problem, "cannot remove a settled journal"),
+                }
+            }
+            Ok(_) => {}
+            Err(problem) => tracing::error!(%problem, "cannot read a batch journal"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

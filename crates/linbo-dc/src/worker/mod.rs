@@ -367,6 +367,10 @@ impl Handler for Worker {
             .await
     }
 
+    async fn replayed(&self, pending: &std::collections::HashSet<String>) {
+        journal::remove_settled(&self.context.settings.state_dir.join("backup"), pending);
+    }
+
     async fn dead_lettered(&self, letter: &DeadLetter) {
         let Some(id) = letter
             .fields
