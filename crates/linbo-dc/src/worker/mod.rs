@@ -28,9 +28,12 @@
 //!    rename left behind, and report `completed` or `failed`.
 //! 6. Acknowledge each entry once its final report is delivered or in the outbox.
 //!
-//! Re-running a batch is idempotent: a job whose change is already in the files is `Unchanged`,
-//! and the import and verification run again, so a worker killed at any point finishes the
-//! batch after its restart.
+//! Re-running a batch is idempotent: a batch that wrote its files before the worker stopped goes
+//! on from its journal (`journal.rs`: the recorded outcomes stand, the import and verification run
+//! again); one that had not written them is merged afresh. Handling starts (an attempt towards
+//! `MAX_DELIVERIES`) after the `running` reports, before the files are read
+//! ([`job_stream::Batch::begin`]); a wait or a restart before that counts nothing. An entry that
+//! has to wait holds its school's lane, so later entries of the school never overtake it.
 
 mod journal;
 mod macct;
