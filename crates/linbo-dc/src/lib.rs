@@ -1,8 +1,9 @@
 //! The linbo-dc application core, composed from the workspace's libraries: configuration files
 //! (parsed, never executed), sandboxable paths, the DHCP post-import hook workflow ([`hook`]),
 //! the worker's configuration ([`worker_config`]), the LINBO API client ([`api`]), the durable
-//! outbox for status reports ([`outbox`]) and the worker itself ([`worker`]: provisioning
-//! batches, the machine-account lane, verification).
+//! outbox for status reports ([`outbox`]), the worker itself ([`worker`]: provisioning
+//! batches, the machine-account lane, verification) and the lock that keeps it to one worker
+//! per `STATE_DIR` ([`instance`]).
 //!
 //! Binaries in `bins/` are wiring only: they read arguments and the environment, call into this
 //! crate, and turn its reports into exit codes.
@@ -38,6 +39,7 @@
 pub mod api;
 pub mod conf_file;
 pub mod hook;
+pub mod instance;
 pub mod outbox;
 pub mod paths;
 pub mod secret;
