@@ -2,10 +2,16 @@
 //! configuration is `linbo_dc::worker_config`, the work is `linbo_dc::worker`, the stream
 //! runtime is `job_stream`.
 //!
+//! One worker per `STATE_DIR`: before it touches Redis or the state directory the worker takes
+//! `linbo_dc::instance::InstanceLock` (`STATE_DIR/worker.lock`) and holds it until it exits;
+//! `check-config` does not take it, so it runs next to a live worker.
+//!
 //! Exit codes: 0 stopped by SIGTERM/SIGINT (or `check-config` found the configuration valid);
 //! 1 the worker could not start or failed (message on stderr); 2 bad command line; 78
-//! (`EX_CONFIG`) the configuration is invalid (the message names file, line and key), or the API
-//! answered that it is (`API_URL` reaches no API route; the worker stopped consuming).
+//! (`EX_CONFIG`) the configuration is invalid (the message names file, line and key), the API
+//! answered that it is (`API_URL` reaches no API route; the worker stopped consuming), or
+//! another worker already runs on the same `STATE_DIR` (the message names its pid and lock
+//! file). systemd does not restart the worker after 78 (`RestartPreventExitStatus=78`).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -16,6 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use job_stream::Consumer;
+use linbo_dc::instance::{InstanceError, InstanceLock};
 use linbo_dc::paths::Root;
 use linbo_dc::worker::{Programs, Worker};
 use linbo_dc::worker_config::{self, EXIT_CONFIG, KEYS, Settings, Sources};
@@ -83,6 +90,20 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    // Held until the process exits: a second worker on this STATE_DIR would share the outbox,
+    // the rollback points and the private directory, so it must not start at all.
+    let _instance = match InstanceLock::acquire(&settings.state_dir) {
+        Ok(lock) => lock,
+        Err(error @ InstanceError::Running { .. }) => {
+            tracing::error!("{error}");
+            let _ = writeln!(std::io::stderr(), "linbo-dc-worker: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(error) => {
+            tracing::error!("linbo-dc-worker cannot start: {error}");
+            return ExitCode::from(1);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod instance;
 mod macct;
 mod provision;
 mod resilience;
