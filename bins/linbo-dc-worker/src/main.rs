@@ -241,7 +241,16 @@ async fn serve(settings: Settings, root: &Root) -> anyhow::Result<Stopped> {
     let result = consumer.run(shutdown.clone()).await;
     shutdown.cancel();
     let _ = outbox.await;
-    result.context("the job stream consumer stopped")?;
+    match result {
+        // Another worker uses this consumer name: a configuration problem (CONSUMER_NAME must be
+        // unique), and restarting would not help.
+        Err(error @ job_stream::Error::ConsumerInUse { .. }) => {
+            return Ok(Stopped::Misconfigured(format!(
+                "{error} (CONSUMER_NAME, default: the host name)"
+            )));
+        }
+        result => result.context("the job stream consumer stopped")?,
+    }
     if let Some(problem) = worker.configuration_error() {
         return Ok(Stopped::Misconfigured(problem));
     }

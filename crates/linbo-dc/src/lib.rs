@@ -29,8 +29,12 @@
 //!   outside default-school, case-insensitive); a block named differently (hand-written aliases)
 //!   is not patched.
 //! * Log timestamps are UTC.
-//! * After a failed import the worker restores both device files but does not run the import
-//!   again, so AD/DNS/DHCP keep whatever the failed import changed until the next batch.
+//! * After a failed import the worker restores both device files and imports them once more; when
+//!   that import fails too, AD/DNS/DHCP keep whatever the failed import changed until the next
+//!   successful one.
+//! * A batch journal records final reports, not whether they were sent: a worker killed between
+//!   a batch's reports and their acknowledgement sends the same final reports again after the
+//!   restart (same status, never a different one).
 //! * Other schools are found as directories of `/etc/linuxmuster/sophomorix/`; their files are
 //!   read for MAC/IP conflicts on every batch.
 

@@ -76,6 +76,47 @@ async fn the_lock_of_a_worker_killed_with_sigkill_is_released() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_installation_with_the_same_consumer_name_exits_78_naming_the_first() {
+    let mut harness = Harness::new("").await;
+    harness.start_worker();
+    let first = running_worker(&harness).await;
+    let id = harness.provision(
+        "default-school",
+        crate::support::create("r200-pc95", "00:1a:2b:3c:20:95", ""),
+    );
+    // Another STATE_DIR (as a second unit, or a cloned VM, would have): its own lock, but the
+    // consumer name is taken by a worker that keeps its heartbeat fresh.
+    let (status, stderr) = run_beside_with_env(
+        &harness,
+        &[],
+        &[("STATE_DIR", "/var/lib/linbo-dc-second")],
+        "second-installation",
+    );
+    assert_eq!(status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "consumer name \"{CONSUMER}\" is in use by another worker"
+        )) && stderr.contains(&format!("pid {first}"))
+            && stderr.contains(&format!(
+                "state {}",
+                harness.dc.path("/var/lib/linbo-dc").display()
+            )),
+        "{stderr}"
+    );
+    harness.completed(&[&id]).await;
+    assert_eq!(
+        harness.statuses(&id),
+        ["running", "completed"],
+        "only the first worker handled the job"
+    );
+    assert_eq!(
+        harness.redis.hgetall(&heartbeat_key())["pid"],
+        first.to_string(),
+        "the refused worker left the holder's heartbeat alone"
+    );
+}
+
 /// Waits until the harness's worker holds the lock and beats (it consumes); its pid.
 async fn running_worker(harness: &Harness) -> u32 {
     let pid = harness.worker_pid().expect("a started worker");
@@ -96,6 +137,16 @@ async fn running_worker(harness: &Harness) -> u32 {
 /// `STATE_DIR`) and `args`; waits for its exit (at most [`REFUSAL_PATIENCE`]) and returns it
 /// with what it wrote to stderr.
 fn run_beside(harness: &Harness, args: &[&str], name: &str) -> (ExitStatus, String) {
+    run_beside_with_env(harness, args, &[], name)
+}
+
+/// [`run_beside`] with extra environment variables (they override the file).
+fn run_beside_with_env(
+    harness: &Harness,
+    args: &[&str],
+    env: &[(&str, &str)],
+    name: &str,
+) -> (ExitStatus, String) {
     let stderr_path = harness.dc.root().join(format!("{name}.stderr"));
     let stderr = File::create(&stderr_path).expect("stderr file");
     #[allow(
@@ -109,6 +160,7 @@ fn run_beside(harness: &Harness, args: &[&str], name: &str) -> (ExitStatus, Stri
         .arg("/etc/macct-worker.conf")
         .args(args)
         .env_remove("LINBO_DC_ROOT")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)

@@ -7,6 +7,7 @@ mod cli;
 mod instance;
 mod macct;
 mod provision;
+mod replay;
 mod resilience;
 mod samba;
 mod upstream;
