@@ -275,3 +275,30 @@ async fn the_journal_of_a_finished_batch_is_removed_at_the_next_start() {
     harness.start_worker();
     wait_until(&harness, "the settled journal to go", || !journal.exists()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_job_completes_soon_after_the_redis_connections_were_killed() {
+    let mut harness = Harness::new("").await;
+    let id = harness.provision(
+        "default-school",
+        create("r200-pc90", "00:1a:2b:3c:20:90", ""),
+    );
+    harness.api.database_error_for(&id);
+    harness.start_worker();
+    wait_until(&harness, "the first deferral", || {
+        harness.logs().contains("cannot fetch the operation")
+    })
+    .await;
+    // Every client connection goes; the worker reconnects and replays, which resets the waiting
+    // entry's idle time in Redis (CLAIM_MIN_IDLE_SEC is 40 min by default).
+    let killed: u64 = harness
+        .redis
+        .query(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"));
+    assert!(killed >= 2, "the worker's reader and command connections");
+    harness.api.clear_failures();
+    // The deferral doubles from 2 s: a few of them plus the reconnect, never the idle time.
+    harness
+        .completed_within(&[&id], Duration::from_secs(20))
+        .await;
+    harness.drained().await;
+}
