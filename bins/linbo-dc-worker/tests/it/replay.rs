@@ -302,3 +302,53 @@ async fn a_deferred_job_completes_soon_after_the_redis_connections_were_killed()
         .await;
     harness.drained().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_killed_between_its_two_writes_is_merged_afresh_from_the_saved_files() {
+    let mut harness = Harness::new("").await;
+    let ids: Vec<String> = chains()
+        .into_iter()
+        .map(|options| harness.provision("default-school", options))
+        .collect();
+    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "30")]);
+    harness.start_worker();
+    wait_until(&harness, "the import to start", || {
+        !harness.dc.import_calls().is_empty()
+    })
+    .await;
+    harness.kill_worker();
+    // The state a kill between the delta write and the master write leaves: the delta is the
+    // batch's, devices.csv still the one before (the saved copy of the rollback point).
+    let saved = std::fs::read_to_string(
+        harness
+            .dc
+            .path("/var/lib/linbo-dc/backup/default-school/devices.csv"),
+    )
+    .expect("the saved devices.csv");
+    assert_eq!(saved, MASTER);
+    harness.dc.write_master("default-school", &saved);
+    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "0")]);
+    harness.start_worker();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    harness.completed(&refs).await;
+    harness.drained().await;
+    assert!(
+        harness
+            .logs()
+            .contains("wrote only the delta file; both files were restored"),
+        "{}",
+        harness.logs()
+    );
+    assert_eq!(
+        hosts(&harness.dc.master("default-school")),
+        [
+            "r100-pc01",
+            "r100-pr01",
+            "r200-pc81",
+            "r200-pc80",
+            "r200-pc83",
+            "r200-pc85",
+            "r200-pc87"
+        ]
+    );
+}
