@@ -31,7 +31,13 @@ fn run(args: &[String]) -> Result<String, String> {
             Ok((school.to_owned(), read(path)?))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let output = report::merge_labelled(&master, &delta, &other_texts, &jobs);
+    let output = report::merge_labelled(
+        &master,
+        &delta,
+        &other_texts,
+        &jobs,
+        &devices_csv::MergeOptions::default(),
+    );
     Ok(report::render(&jobs, &output))
 }
 

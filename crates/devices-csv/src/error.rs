@@ -16,6 +16,98 @@ pub enum Error {
     /// The job's hostname, MAC, IP or AD/DNS name is already used by another host.
     #[error(transparent)]
     Conflict(#[from] Conflict),
+    /// The job would change a host that is not the worker's to change.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+}
+
+/// A job that would change a host jobs may not touch: the DC's own entries, an administrator's
+/// hand-managed host, or a rename from a host that is not in the school.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{host}: {reason}")]
+pub struct Refusal {
+    /// The host the job names (lowercase).
+    pub host: String,
+    /// Why it is not the job's to change.
+    pub reason: RefusalReason,
+}
+
+/// Why a job may not change a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// The host is the DC itself or another server: role `server` or `addc`, or the DC's own host
+    /// name. No job updates, renames, renames into or deletes it.
+    Protected {
+        /// Its line, when the school's files have it.
+        location: Option<Location>,
+        /// Its role, when that is why (`server`, `addc`).
+        role: Option<String>,
+    },
+    /// The administrator manages the host by hand (devices.csv has it, the delta does not), and
+    /// the job would delete it, rename it, or take it over for another device.
+    HandManaged {
+        /// Its line.
+        location: Location,
+        /// What the job would do to it: `delete`, `rename`, or `update` (another device).
+        action: &'static str,
+        /// For an update: the MAC of the hand-made line, which the job's differs from.
+        mac: Option<String>,
+    },
+    /// A rename names an old host that is not in this school's files.
+    UnknownOldHostname {
+        /// The school.
+        school: String,
+        /// Where the name is instead, when another school has it.
+        elsewhere: Option<Location>,
+    },
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RefusalReason::Protected { location, role } => {
+                f.write_str("the DC's own entries are never changed by jobs (")?;
+                match role {
+                    Some(role) => write!(f, "role {role}")?,
+                    None => f.write_str("the DC's host name")?,
+                }
+                if let Some(location) = location {
+                    write!(f, ", {location}")?;
+                }
+                f.write_str(")")
+            }
+            RefusalReason::HandManaged {
+                location,
+                action,
+                mac,
+            } => {
+                write!(
+                    f,
+                    "managed by hand ({location}, not created by LINBO Docker): a job may not "
+                )?;
+                match (*action, mac) {
+                    ("update", Some(mac)) => write!(
+                        f,
+                        "take it over for another device (the line has MAC {mac}; a job adopts a \
+                         hand-made host only for the same MAC)"
+                    )?,
+                    (action, _) => write!(f, "{action} it")?,
+                }
+                f.write_str("; set ADOPT_MANUAL_HOSTS=true to let jobs adopt hand-made hosts")
+            }
+            RefusalReason::UnknownOldHostname { school, elsewhere } => {
+                write!(
+                    f,
+                    "the old hostname of this rename is not a host of school {school}"
+                )?;
+                match elsewhere {
+                    Some(location) => write!(f, " ({location}); a rename stays within its school"),
+                    None => f.write_str(" (not in its devices.csv or delta file)"),
+                }
+            }
+        }
+    }
 }
 
 /// A column of devices.csv, or a job input that has no column of its own.
@@ -145,6 +237,14 @@ pub enum Rule {
         /// How many fields the line has.
         found: usize,
     },
+    /// The value is longer than linuxmuster (or this project, where linuxmuster sets no bound)
+    /// allows.
+    TooLong {
+        /// The most characters allowed.
+        limit: usize,
+        /// How many the value has.
+        found: usize,
+    },
 }
 
 impl fmt::Display for Rule {
@@ -188,6 +288,9 @@ impl fmt::Display for Rule {
                 f,
                 "expected at least 11 ';'-separated fields, found {found}"
             ),
+            Rule::TooLong { limit, found } => {
+                write!(f, "expected at most {limit} characters, found {found}")
+            }
         }
     }
 }
@@ -228,6 +331,12 @@ impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(line) = self.line {
             write!(f, "line {line}: ")?;
+        }
+        // A long value (up to a megabyte from a hostile job) is shown by its start.
+        const SHOWN: usize = 40;
+        if self.value.chars().count() > 2 * SHOWN {
+            let start: String = self.value.chars().take(SHOWN).collect();
+            return write!(f, "{} {start:?}… : {}", self.field, self.rule);
         }
         write!(f, "{} {:?}: {}", self.field, self.value, self.rule)
     }

@@ -130,8 +130,30 @@ fn optional<T: std::str::FromStr<Err = Rule>>(
     }
 }
 
+/// Most characters of a room: the web UI's limit (linuxmuster-webui7 `validation.coffee`,
+/// UPSTREAM.md §A.16); sophomorix and the import set none.
+pub const MAX_ROOM_LEN: usize = 15;
+
+/// Most characters of a device group (LINBO config name): linuxmuster sets no bound; this one is
+/// far above any real group name and keeps a hostile job from writing kilobytes into
+/// devices.csv.
+pub const MAX_GROUP_LEN: usize = 64;
+
+/// Refuses `value` (surrounding white space ignored) longer than `limit` characters.
+fn within(name: Field, value: &str, limit: usize) -> Result<(), FieldError> {
+    // A character that would corrupt the line is the more important message.
+    check_characters(value).map_err(|rule| FieldError::new(name, value, rule))?;
+    let found = value.trim_ascii().chars().count();
+    if found > limit {
+        return Err(FieldError::new(name, value, Rule::TooLong { limit, found }));
+    }
+    Ok(())
+}
+
 impl HostSpec {
     fn validate(&self, default_room: &Room) -> Result<Operation, FieldError> {
+        within(Field::Room, &self.room, MAX_ROOM_LEN)?;
+        within(Field::Group, &self.group, MAX_GROUP_LEN)?;
         let hostname: Hostname = field(Field::Hostname, &self.hostname)?;
         let old_hostname = match &self.old_hostname {
             Some(old) => optional(Field::OldHostname, old)?,

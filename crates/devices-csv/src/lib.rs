@@ -120,9 +120,12 @@ mod merge;
 mod value;
 
 pub use device::Device;
-pub use error::{Conflict, ConflictKind, Error, Field, FieldError, Location, Result, Rule};
+pub use error::{
+    Conflict, ConflictKind, Error, Field, FieldError, Location, Refusal, RefusalReason, Result,
+    Rule,
+};
 pub use file::{CANONICAL_FIELDS, DevicesFile, Line, LineKind, MIN_FIELDS, Record};
-pub use job::{Action, DELTA_HEADER, HostSpec, Job, Operation};
+pub use job::{Action, DELTA_HEADER, HostSpec, Job, MAX_GROUP_LEN, MAX_ROOM_LEN, Operation};
 pub use merge::{
     Change, DryRun, JobOutcome, MergeOptions, MergeOutput, MergeStats, OtherSchool, merge,
 };

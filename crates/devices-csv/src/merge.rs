@@ -18,7 +18,7 @@ use foldhash::fast::RandomState;
 
 use crate::device::Device;
 use crate::diff::{self, Edit};
-use crate::error::{Conflict, ConflictKind, Error, FieldError, Location};
+use crate::error::{Conflict, ConflictKind, Error, FieldError, Location, Refusal, RefusalReason};
 use crate::file::{CANONICAL_FIELDS, DevicesFile, Line, LineKind, Record};
 use crate::job::{DELTA_HEADER, DELTA_HEADER_PREFIX, Job, Operation};
 use crate::value::{Hostname, Ip, Mac, Room};
@@ -45,6 +45,13 @@ pub struct MergeOptions {
     pub diff: bool,
     /// The file name shown in diff headers.
     pub file_name: String,
+    /// Host names no job may change besides the lines with role `server` or `addc`: the DC's own
+    /// name (linuxmuster's `setup.ini` `servername`). Compared case-insensitively.
+    pub protected_hosts: Vec<String>,
+    /// Whether jobs may adopt hosts the administrator manages by hand (in the master, not in the
+    /// delta): delete them, rename them, or take them over for another MAC. Default `false`: a
+    /// job then adopts a hand-made host only by an update of the same device (same MAC).
+    pub adopt_manual_hosts: bool,
 }
 
 impl Default for MergeOptions {
@@ -54,6 +61,8 @@ impl Default for MergeOptions {
             default_room: "unknown".parse().expect("`unknown` is a valid room"),
             diff: true,
             file_name: "devices.csv".to_owned(),
+            protected_hosts: Vec::new(),
+            adopt_manual_hosts: false,
         }
     }
 }
@@ -183,6 +192,7 @@ pub fn merge(
     let delta_file = DevicesFile::parse(delta);
     let others = OtherIndex::new(other_schools, &interest);
     let (mut view, ignored_delta_lines) = View::load(&master_file, &delta_file, &interest);
+    let guard = Guard::new(options);
 
     let mut outcomes = Vec::with_capacity(jobs.len());
     for (index, (job, operation)) in jobs.iter().zip(operations).enumerate() {
@@ -195,7 +205,7 @@ pub fn merge(
         };
         let outcome = if job.dry_run {
             let mut trial = view.clone();
-            match trial.apply(index, &operation, &others) {
+            match trial.apply(index, &operation, &others, &guard) {
                 Ok(change) => {
                     let before = view.render_master(jobs.len());
                     let after = trial.render_master(jobs.len());
@@ -211,7 +221,7 @@ pub fn merge(
                 Err(problem) => JobOutcome::Rejected(problem),
             }
         } else {
-            match view.apply(index, &operation, &others) {
+            match view.apply(index, &operation, &others, &guard) {
                 Ok(change) => JobOutcome::Applied {
                     change,
                     dry_run: None,
@@ -238,6 +248,33 @@ pub fn merge(
         stats,
         diff,
         ignored_delta_lines,
+    }
+}
+
+/// Roles of the DC and other servers: jobs never change their lines.
+const PROTECTED_ROLES: [&str; 2] = ["server", "addc"];
+
+/// Which hosts jobs may change, from [`MergeOptions`].
+#[derive(Debug)]
+struct Guard {
+    /// Lowercase names no job may change.
+    protected: HashSet<String>,
+    adopt_manual_hosts: bool,
+    school: String,
+}
+
+impl Guard {
+    fn new(options: &MergeOptions) -> Guard {
+        Guard {
+            protected: options
+                .protected_hosts
+                .iter()
+                .map(|name| name.trim().to_ascii_lowercase())
+                .filter(|name| !name.is_empty())
+                .collect(),
+            adopt_manual_hosts: options.adopt_manual_hosts,
+            school: options.school.clone(),
+        }
     }
 }
 
@@ -273,6 +310,8 @@ struct Interest {
     ips: HashSet<Ipv4Addr>,
     /// The AD/DNS names the jobs would write: checked against the other schools only.
     dns_names: HashSet<String>,
+    /// The old names of renames: looked up in the other schools for the refusal message.
+    old_names: HashSet<String>,
     /// The `<school>-` prefix of this school's AD/DNS names (empty in default-school).
     dns_prefix: String,
 }
@@ -298,6 +337,7 @@ impl Interest {
                     interest.dns_names.insert(name);
                     if let Some(old) = old_hostname {
                         interest.names.insert(old.as_str().to_owned());
+                        interest.old_names.insert(old.as_str().to_owned());
                     }
                     interest.macs.insert(mac_key(device.mac));
                     interest.ips.extend(device.ip.fixed());
@@ -373,6 +413,8 @@ impl Owners {
 /// MACs, fixed IPs and AD/DNS names of the other schools that a job uses, with the host and line
 /// that use them.
 struct OtherIndex {
+    /// Hosts named like the old name of a rename.
+    names: HashMap<String, Location>,
     macs: HashMap<u64, (String, Location)>,
     ips: HashMap<Ipv4Addr, (String, Location)>,
     dns_names: HashMap<String, (String, Location)>,
@@ -383,6 +425,7 @@ struct OtherIndex {
 impl OtherIndex {
     fn new(schools: &[OtherSchool<'_>], interest: &Interest) -> OtherIndex {
         let mut index = OtherIndex {
+            names: HashMap::default(),
             macs: HashMap::default(),
             ips: HashMap::default(),
             dns_names: HashMap::default(),
@@ -400,13 +443,21 @@ impl OtherIndex {
                 line_name.push_str(&prefix);
                 line_name.extend(record.hostname().chars().map(|c| c.to_ascii_lowercase()));
                 let name_used = interest.dns_names.contains(line_name.as_str());
-                if mac.is_none() && ip.is_none() && !name_used {
+                let old_name = !interest.old_names.is_empty()
+                    && interest.old_names.contains(&line_name[prefix.len()..]);
+                if mac.is_none() && ip.is_none() && !name_used && !old_name {
                     continue;
                 }
                 let location = Location::OtherSchool {
                     school: school.school.to_owned(),
                     line,
                 };
+                if old_name {
+                    index
+                        .names
+                        .entry(line_name[prefix.len()..].to_owned())
+                        .or_insert_with(|| location.clone());
+                }
                 let owner = (record.hostname().to_owned(), location);
                 if let Some(mac) = mac {
                     index.macs.entry(mac).or_insert_with(|| owner.clone());
@@ -752,11 +803,15 @@ impl<'f, 'a> View<'f, 'a> {
         job_index: usize,
         operation: &Operation,
         others: &OtherIndex,
+        guard: &Guard,
     ) -> Result<Change, Error> {
         let (device, old_hostname) = match operation {
             Operation::Delete { hostname } => {
-                return Ok(match self.by_name.get(hostname.as_str()) {
-                    Some(&id) => {
+                let id = self.by_name.get(hostname.as_str()).copied();
+                self.check_protected(id, hostname.as_str(), guard)?;
+                return Ok(match id {
+                    Some(id) => {
+                        self.check_hand_managed(id, hostname.as_str(), "delete", None, guard)?;
                         self.remove(id);
                         Change::Deleted
                     }
@@ -775,6 +830,34 @@ impl<'f, 'a> View<'f, 'a> {
         let rename_from = old_hostname
             .as_ref()
             .and_then(|old| self.by_name.get(old.as_str()).map(|&id| (old, id)));
+        // Neither the DC's own entries nor an administrator's hosts are a job's to change.
+        self.check_protected(existing, target, guard)?;
+        if let Some(old) = old_hostname {
+            let old_id = rename_from.map(|(_, id)| id);
+            self.check_protected(old_id, old.as_str(), guard)?;
+            match old_id {
+                Some(old_id) => {
+                    self.check_hand_managed(old_id, old.as_str(), "rename", None, guard)?;
+                }
+                // Gone, and the new name is there: the rename was carried out already.
+                None if existing.is_some() => {}
+                None => {
+                    return Err(Refusal {
+                        host: old.as_str().to_owned(),
+                        reason: RefusalReason::UnknownOldHostname {
+                            school: guard.school.clone(),
+                            elsewhere: others.names.get(old.as_str()).cloned(),
+                        },
+                    }
+                    .into());
+                }
+            }
+        }
+        if rename_from.is_none()
+            && let Some(id) = existing
+        {
+            self.check_hand_managed(id, target, "update", Some(device.mac), guard)?;
+        }
         let id = match (rename_from, existing) {
             (Some(_), Some(other)) => {
                 return Err(self.conflict(ConflictKind::Hostname, target.to_owned(), other));
@@ -821,6 +904,72 @@ impl<'f, 'a> View<'f, 'a> {
             Some(from) => Change::Renamed { from },
             None => Change::Updated,
         })
+    }
+
+    /// The role of a host as the merged view shows it (lowercase), if it has one.
+    fn role(&self, id: u32) -> Option<String> {
+        if let Some(role) = self.hosts[id as usize]
+            .managed
+            .as_ref()
+            .and_then(|device| device.role)
+        {
+            return Some(role.as_str().to_owned());
+        }
+        let role = self.master_record(id)?.value(8).trim_ascii();
+        (!role.is_empty()).then(|| role.to_ascii_lowercase())
+    }
+
+    /// Refuses a job that touches host `name` (with id `id`, when it exists) when it is the DC
+    /// itself or another server: role `server` or `addc`, or a name of [`Guard::protected`].
+    fn check_protected(&self, id: Option<u32>, name: &str, guard: &Guard) -> Result<(), Error> {
+        let role = id
+            .and_then(|id| self.role(id))
+            .filter(|role| PROTECTED_ROLES.contains(&role.as_str()));
+        if role.is_none() && !guard.protected.contains(name) {
+            return Ok(());
+        }
+        Err(Refusal {
+            host: name.to_owned(),
+            reason: RefusalReason::Protected {
+                location: id.map(|id| self.hosts[id as usize].origin.location()),
+                role,
+            },
+        }
+        .into())
+    }
+
+    /// Refuses `action` on host `id` when the administrator manages it by hand (in the master,
+    /// not in the delta), unless [`Guard::adopt_manual_hosts`]. An update (`mac` given) adopts
+    /// the host when the MAC is the hand-made line's.
+    fn check_hand_managed(
+        &self,
+        id: u32,
+        name: &str,
+        action: &'static str,
+        mac: Option<Mac>,
+        guard: &Guard,
+    ) -> Result<(), Error> {
+        let host = &self.hosts[id as usize];
+        if guard.adopt_manual_hosts || host.managed.is_some() || host.master_lines.is_empty() {
+            return Ok(());
+        }
+        let line_mac = self
+            .master_record(id)
+            .map(|record| record.value(3).trim_ascii());
+        if let Some(mac) = mac
+            && line_mac.and_then(|value| value.parse::<Mac>().ok()) == Some(mac)
+        {
+            return Ok(());
+        }
+        Err(Refusal {
+            host: name.to_owned(),
+            reason: RefusalReason::HandManaged {
+                location: host.origin.location(),
+                action,
+                mac: mac.and(line_mac).map(str::to_owned),
+            },
+        }
+        .into())
     }
 
     fn set_managed(&mut self, id: u32, device: Device) {

@@ -207,7 +207,8 @@ async fn a_mixed_batch_fails_the_bad_jobs_precisely_and_lands_the_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_is_per_job_and_batch_order_is_respected() {
-    let mut harness = Harness::new("").await;
+    // r100-pc01 is a hand-made host of MASTER; deleting it needs ADOPT_MANUAL_HOSTS.
+    let mut harness = Harness::new("ADOPT_MANUAL_HOSTS=true").await;
     let mut trial = create("r200-pc20", "00:1a:2b:3c:20:20", "");
     trial["dryRun"] = json!(true);
     let trial = harness.provision("default-school", trial);
@@ -394,9 +395,11 @@ async fn a_failed_import_restores_both_files_and_the_worker_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_cleans_up_what_the_import_left_behind_without_a_password_on_argv() {
-    let mut harness =
-        Harness::new("SAMBA_TOOL_AUTH_FILE=\nSAMBA_TOOL_AUTH=administrator%e2e-samba-password")
-            .await;
+    // r100-pc01 is a hand-made host of MASTER; deleting it needs ADOPT_MANUAL_HOSTS.
+    let mut harness = Harness::new(
+        "SAMBA_TOOL_AUTH_FILE=\nSAMBA_TOOL_AUTH=administrator%e2e-samba-password\nADOPT_MANUAL_HOSTS=true",
+    )
+    .await;
     // An AD object the import does not own (no school marker): it survives the import.
     harness.dc.write(
         "/var/lib/fake-dc/ad/r100-pc01",

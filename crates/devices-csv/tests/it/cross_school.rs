@@ -153,7 +153,12 @@ fn renaming_onto_another_schools_name_is_refused_and_the_batch_proceeds() {
         create("gym-pc01", "00:1A:2B:3C:4D:02", "").dry_run(),
         create("r100-pc03", "00:1A:2B:3C:4D:03", ""),
     ];
-    let output = merge(MASTER, "", &others, &jobs, &MergeOptions::default());
+    // MASTER's hosts are hand-made; adopting them is not what this test is about.
+    let options = MergeOptions {
+        adopt_manual_hosts: true,
+        ..MergeOptions::default()
+    };
+    let output = merge(MASTER, "", &others, &jobs, &options);
     let kinds = conflict_kinds(&output);
     assert_eq!(
         kinds,
@@ -178,7 +183,10 @@ fn delete_of_a_host_named_like_another_schools_host_is_not_refused() {
             devices: GYM,
         }],
         &[Job::delete("gym-pc01")],
-        &MergeOptions::default(),
+        &MergeOptions {
+            adopt_manual_hosts: true,
+            ..MergeOptions::default()
+        },
     );
     assert!(
         matches!(output.outcomes[0], JobOutcome::Applied { .. }),

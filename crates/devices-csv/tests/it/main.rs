@@ -4,6 +4,7 @@
 mod cross_school;
 mod defects;
 mod file_model;
+mod guard;
 mod job_text;
 mod merge_cases;
 mod properties;

@@ -1,14 +1,45 @@
 //! Snapshot tests driven by `fixtures/devices/<case>/`: `master.csv`, optional `delta.csv`,
-//! `jobs.txt` (see `job_text`), optional `other-<school>.csv` files. The snapshot shows every
+//! `jobs.txt` (see `job_text`), optional `other-<school>.csv` files, optional `options.txt`
+//! (`key=value` lines, `#` comments: `school`, `protected_hosts` comma-separated,
+//! `adopt_manual_hosts` true/false). The snapshot shows every
 //! job's outcome, the statistics, both new files and the diff.
 
 use std::path::Path;
+
+use devices_csv::MergeOptions;
 
 use crate::job_text::parse_jobs;
 use crate::report::{merge_labelled, render};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The merge options of a case: the defaults, changed by `options.txt`.
+fn options(text: &str) -> MergeOptions {
+    let mut options = MergeOptions::default();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("options.txt: expected key=value, found {line:?}"));
+        match key.trim() {
+            "school" => options.school = value.trim().to_owned(),
+            "protected_hosts" => {
+                options.protected_hosts = value
+                    .split(',')
+                    .map(|name| name.trim().to_owned())
+                    .collect();
+            }
+            "adopt_manual_hosts" => {
+                options.adopt_manual_hosts = value.trim().parse().expect("true or false");
+            }
+            other => panic!("options.txt: unknown key {other:?}"),
+        }
+    }
+    options
 }
 
 fn read_optional(path: &Path) -> String {
@@ -41,10 +72,11 @@ fn merge_snapshots() {
             .collect();
         others.sort();
         let jobs = parse_jobs(&read(jobs_path));
-        let output = merge_labelled(&master, &delta, &others, &jobs);
+        let options = options(&read_optional(&case.join("options.txt")));
+        let output = merge_labelled(&master, &delta, &others, &jobs, &options);
 
         // Whatever the case, merging the result again without jobs changes nothing.
-        let again = merge_labelled(&output.master, &output.delta, &others, &[]);
+        let again = merge_labelled(&output.master, &output.delta, &others, &[], &options);
         assert_eq!(
             again.master,
             output.master,

@@ -11,19 +11,14 @@ pub(crate) fn merge_labelled(
     delta: &str,
     others: &[(String, String)],
     jobs: &[(String, Job)],
+    options: &MergeOptions,
 ) -> MergeOutput {
     let other_schools: Vec<OtherSchool<'_>> = others
         .iter()
         .map(|(school, devices)| OtherSchool { school, devices })
         .collect();
     let job_list: Vec<Job> = jobs.iter().map(|(_, job)| job.clone()).collect();
-    merge(
-        master,
-        delta,
-        &other_schools,
-        &job_list,
-        &MergeOptions::default(),
-    )
+    merge(master, delta, &other_schools, &job_list, options)
 }
 
 /// The whole result as text.

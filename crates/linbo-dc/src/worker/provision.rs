@@ -542,6 +542,13 @@ async fn provision(
                 default_room: context.settings.default_room.clone(),
                 diff: false,
                 file_name: files.master_path.display().to_string(),
+                protected_hosts: context
+                    .settings
+                    .dc_host_name
+                    .iter()
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+                adopt_manual_hosts: context.settings.adopt_manual_hosts,
             },
         );
         tokio::task::spawn_blocking(move || {

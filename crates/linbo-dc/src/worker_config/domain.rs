@@ -65,6 +65,21 @@ fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
     found.filter(|value| !value.is_empty())
 }
 
+/// The DC's own host name, with the file it came from: `servername` in `setup.ini`'s `[setup]`
+/// (linuxmuster-base7 `share/setupdefaults.ini`: `servername = server`), else `netbios name` in
+/// `smb.conf`'s `[global]`; lowercase. `None` when neither file names it.
+pub fn dc_host_name(root: &Root) -> Option<(String, PathBuf)> {
+    let sources: [(&str, &str, &str); 2] = [
+        (SETUP_INI, "setup", "servername"),
+        (SMB_CONF, "global", "netbios name"),
+    ];
+    sources.into_iter().find_map(|(name, section, key)| {
+        let text = fs::read_to_string(root.resolve(std::path::Path::new(name))).ok()?;
+        let value = ini_value(&text, section, key)?;
+        Some((value, PathBuf::from(name)))
+    })
+}
+
 /// A DNS domain name: dot-separated labels of letters, digits and `-` (1–63 characters, not
 /// starting or ending with `-`), at most 253 characters; returned lowercase.
 pub(crate) fn parse_domain(name: &str) -> Result<String, String> {

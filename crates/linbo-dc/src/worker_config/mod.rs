@@ -66,6 +66,7 @@
 //! | `MAX_DELIVERIES` | `5` | times handling of an entry may start before it is dead-lettered (replays, restarts and waits before a job's first command do not count), > 0 |
 //! | `API_TIMEOUT_SEC` | `10` | limit for one API request, > 0 |
 //! | `LOCK_TIMEOUT_SEC` | `120` | wait for the provisioning lock this long, then retry later (jobs stay pending), > 0 |
+//! | `ADOPT_MANUAL_HOSTS` | `false` | let jobs delete, rename or take over (another MAC) hosts the administrator added to devices.csv by hand; without it a job adopts a hand-made host only as the same device (same MAC) |
 //! | `SOPHOMORIX_PRECHECK` | `true` | run `sophomorix-device --dry-run` before the import (linuxmuster 7.3's import hides sophomorix's verdict and exits 0; its lock answer keeps the batch pending) |
 //! | `DEFAULT_ROOM` | `unknown` | room of hosts without one, `[A-Za-z0-9-]+` starting with a letter or digit |
 //! | `HEARTBEAT_INTERVAL_SEC` | `10` | refresh of `linbo:workers:<consumer>`, > 0 |
@@ -112,7 +113,7 @@ use devices_csv::Room;
 use crate::conf_file::{ConfError, ConfFile};
 use crate::paths::{Root, School};
 
-pub use domain::{SETUP_INI, SMB_CONF, setup_ini_domain, smb_conf_realm};
+pub use domain::{SETUP_INI, SMB_CONF, dc_host_name, setup_ini_domain, smb_conf_realm};
 pub use secret::{RedisSettings, Secret};
 
 /// Where the worker's configuration lives on a DC (`--config/-c` overrides it).
@@ -125,7 +126,7 @@ pub const EXIT_CONFIG: u8 = crate::hook::EXIT_CONFIG;
 pub const DEFAULT_API_KEY: &str = "linbo-internal-secret";
 
 /// Every key the worker reads, in the order of the example config and of [`Settings::effective`].
-pub const KEYS: [&str; 40] = [
+pub const KEYS: [&str; 41] = [
     "REDIS_HOST",
     "REDIS_PORT",
     "REDIS_PASSWORD",
@@ -163,6 +164,7 @@ pub const KEYS: [&str; 40] = [
     "API_TIMEOUT_SEC",
     "LOCK_TIMEOUT_SEC",
     "SOPHOMORIX_PRECHECK",
+    "ADOPT_MANUAL_HOSTS",
     "DEFAULT_ROOM",
     "HEARTBEAT_INTERVAL_SEC",
     "HEARTBEAT_TTL_SEC",
@@ -450,6 +452,11 @@ pub struct Settings {
     pub lock_timeout: Duration,
     /// `SOPHOMORIX_PRECHECK`.
     pub sophomorix_precheck: bool,
+    /// `ADOPT_MANUAL_HOSTS`.
+    pub adopt_manual_hosts: bool,
+    /// The DC's own host name (no job may change it) and the file it came from (`setup.ini`
+    /// `servername`, else `smb.conf` `netbios name`); `None` when neither names it.
+    pub dc_host_name: Option<(String, PathBuf)>,
     /// `DEFAULT_ROOM`.
     pub default_room: Room,
     /// `HEARTBEAT_INTERVAL_SEC`.
@@ -706,6 +713,8 @@ impl Settings {
             api_timeout: raw.seconds("API_TIMEOUT_SEC", 10, 1)?,
             lock_timeout,
             sophomorix_precheck: raw.parsed("SOPHOMORIX_PRECHECK", true, parse_bool)?,
+            adopt_manual_hosts: raw.parsed("ADOPT_MANUAL_HOSTS", false, parse_bool)?,
+            dc_host_name: domain::dc_host_name(root),
             default_room: raw.parsed(
                 "DEFAULT_ROOM",
                 "unknown".parse().expect("a valid room"),
@@ -818,6 +827,7 @@ impl Settings {
             ("API_TIMEOUT_SEC", seconds(self.api_timeout)),
             ("LOCK_TIMEOUT_SEC", seconds(self.lock_timeout)),
             ("SOPHOMORIX_PRECHECK", self.sophomorix_precheck.to_string()),
+            ("ADOPT_MANUAL_HOSTS", self.adopt_manual_hosts.to_string()),
             ("DEFAULT_ROOM", self.default_room.to_string()),
             ("HEARTBEAT_INTERVAL_SEC", seconds(self.heartbeat_interval)),
             ("HEARTBEAT_TTL_SEC", seconds(self.heartbeat_ttl)),

@@ -126,6 +126,7 @@ MAX_DELIVERIES=5
 API_TIMEOUT_SEC=10
 LOCK_TIMEOUT_SEC=120
 SOPHOMORIX_PRECHECK=true
+ADOPT_MANUAL_HOSTS=false
 DEFAULT_ROOM=unknown
 HEARTBEAT_INTERVAL_SEC=10
 HEARTBEAT_TTL_SEC=30
@@ -762,4 +763,34 @@ fn reading_the_config_file() {
     );
     let missing = worker_config::read_config_file(&root, Path::new("/etc/other.conf"));
     assert_eq!(missing, Ok(None));
+}
+
+#[test]
+fn the_dcs_host_name_comes_from_setup_ini_then_smb_conf() {
+    let dir = sandbox(&[
+        (
+            "/var/lib/linuxmuster/setup.ini",
+            "[setup]\nservername = DC01\ndomainname = linuxmuster.lan\n",
+        ),
+        ("/etc/samba/smb.conf", "[global]\n\tnetbios name = OTHER\n"),
+    ]);
+    let root = Root::new(dir.path());
+    let settings = load_in(&root, "", &[]).expect("valid");
+    assert_eq!(
+        settings.dc_host_name,
+        Some(("dc01".to_owned(), "/var/lib/linuxmuster/setup.ini".into()))
+    );
+    let dir = sandbox(&[("/etc/samba/smb.conf", "[global]\n\tnetbios name = SERVER\n")]);
+    let settings = load_in(&Root::new(dir.path()), "", &[]).expect("valid");
+    assert_eq!(
+        settings.dc_host_name,
+        Some(("server".to_owned(), "/etc/samba/smb.conf".into()))
+    );
+    let dir = sandbox(&[]);
+    assert_eq!(
+        load_in(&Root::new(dir.path()), "", &[])
+            .expect("valid")
+            .dc_host_name,
+        None
+    );
 }
