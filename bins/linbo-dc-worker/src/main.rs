@@ -8,7 +8,8 @@
 //!
 //! Exit codes: 0 stopped by SIGTERM/SIGINT (or `check-config` found the configuration valid);
 //! 1 the worker could not start or failed (message on stderr); 2 bad command line; 78
-//! (`EX_CONFIG`) the configuration is invalid (the message names file, line and key), the API
+//! (`EX_CONFIG`) the configuration is invalid (the message names file, line and key; or the
+//! configured `SCHOOL` has no directory on this DC), the API
 //! answered that it is (`API_URL` reaches no API route; the worker stopped consuming), or
 //! another worker already runs on the same `STATE_DIR` (the message names its pid and lock
 //! file). systemd does not restart the worker after 78 (`RestartPreventExitStatus=78`).
@@ -82,13 +83,38 @@ fn main() -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("configuration: {warning}");
     }
+    let files = settings.check_files();
     if let Some(Command::CheckConfig) = cli.command {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "{settings}");
-        for warning in &settings.warnings {
+        if let Some((name, source)) = &settings.dc_host_name {
+            let _ = writeln!(
+                out,
+                "# the DC's own host name, never changed by jobs: {name} (from {})",
+                source.display()
+            );
+        }
+        for warning in settings.warnings.iter().chain(&files.warnings) {
             let _ = writeln!(out, "# warning: {warning}");
         }
-        return ExitCode::SUCCESS;
+        for error in &files.errors {
+            let _ = writeln!(out, "# error: {error}");
+        }
+        return if files.errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_CONFIG)
+        };
+    }
+    for warning in &files.warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Some(error) = files.errors.first() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "linbo-dc-worker: invalid configuration: {error}"
+        );
+        return ExitCode::from(EXIT_CONFIG);
     }
     // Held until the process exits: a second worker on this STATE_DIR would share the outbox,
     // the rollback points and the private directory, so it must not start at all.

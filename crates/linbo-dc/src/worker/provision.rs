@@ -1033,7 +1033,8 @@ fn read_files(context: &Context, school: &School) -> Result<Files, String> {
     let directory = master_path.parent().unwrap_or(Path::new("/"));
     if !directory.is_dir() {
         return Err(format!(
-            "unknown school {school}: {} does not exist",
+            "unknown school {school}: {} does not exist (a configuration problem: the school \
+             is not set up on this DC, or DEVICES_CSV_MASTER points elsewhere)",
             directory.display()
         ));
     }
@@ -1042,7 +1043,10 @@ fn read_files(context: &Context, school: &School) -> Result<Files, String> {
             tracing::warn!(removed, dir = %dir.display(), "removed temporary files of an interrupted write");
         }
     }
-    let master = read_optional(&master_path)?;
+    let Some(master) = read_optional(&master_path)? else {
+        return Err(settings.missing_master(school));
+    };
+    let master = Some(master);
     let delta = read_optional(&delta_path)?;
     let mut others = Vec::new();
     for other in other_schools(context, school) {
@@ -1063,22 +1067,10 @@ fn read_files(context: &Context, school: &School) -> Result<Files, String> {
     })
 }
 
-/// The other schools: the directories next to this school's devices directory.
+/// The other schools of the DC.
 fn other_schools(context: &Context, school: &School) -> Vec<School> {
-    let sophomorix = context
-        .settings
-        .root
-        .resolve(Path::new("/etc/linuxmuster/sophomorix"));
-    let Ok(entries) = std::fs::read_dir(&sophomorix) else {
-        return Vec::new();
-    };
-    let mut schools: Vec<School> = entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<School>().ok())
-        .filter(|other| other != school)
-        .collect();
-    schools.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut schools = context.settings.schools();
+    schools.retain(|other| other != school);
     schools
 }
 

@@ -750,6 +750,76 @@ impl Settings {
         self.root.resolve(Path::new(&school.expand(template)))
     }
 
+    /// The schools of this DC: the directories of `/etc/linuxmuster/sophomorix/` (under the
+    /// root), sorted.
+    pub fn schools(&self) -> Vec<School> {
+        let sophomorix = self.root.resolve(Path::new("/etc/linuxmuster/sophomorix"));
+        let Ok(entries) = std::fs::read_dir(&sophomorix) else {
+            return Vec::new();
+        };
+        let mut schools: Vec<School> = entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<School>().ok())
+            .collect();
+        schools.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        schools
+    }
+
+    /// Why a batch of `school` stops when its devices.csv does not exist.
+    pub fn missing_master(&self, school: &School) -> String {
+        format!(
+            "{} does not exist: the worker never creates devices.csv from its delta file (an \
+             import of LINBO Docker's hosts alone would remove every other device of school \
+             {school} from AD, DNS and DHCP); restore it (the version before the worker's last \
+             write is {}), or create an empty file to start the school from nothing, then run \
+             the job again",
+            self.devices_csv_master(school).display(),
+            self.state_dir
+                .join("backup")
+                .join(school.as_str())
+                .join("devices.csv")
+                .display()
+        )
+    }
+
+    /// What the DC's files say about this configuration: `errors` (the configured `SCHOOL` is not
+    /// set up here) and `warnings` (a school without devices.csv, whose jobs fail until it
+    /// exists). `check-config` prints both; the worker does not start with errors.
+    pub fn check_files(&self) -> FileCheck {
+        let mut check = FileCheck::default();
+        let master = self.devices_csv_master(&self.school);
+        let directory = master.parent().unwrap_or(Path::new("/"));
+        if !directory.is_dir() {
+            let schools: Vec<String> = self.schools().iter().map(School::to_string).collect();
+            check.errors.push(format!(
+                "SCHOOL {}: {} does not exist; the schools of this DC are: {}",
+                self.school,
+                directory.display(),
+                if schools.is_empty() {
+                    "none (/etc/linuxmuster/sophomorix/ has no school directory)".to_owned()
+                } else {
+                    schools.join(", ")
+                }
+            ));
+        }
+        let mut schools = self.schools();
+        if !schools.contains(&self.school) {
+            schools.insert(0, self.school.clone());
+        }
+        for school in schools {
+            let master = self.devices_csv_master(&school);
+            if master.parent().is_some_and(Path::is_dir) && !master.exists() {
+                check.warnings.push(format!(
+                    "school {school}: {} does not exist; its provisioning jobs fail until it \
+                     does (the worker never creates it)",
+                    master.display()
+                ));
+            }
+        }
+        check
+    }
+
     /// The school's delta file (`DEVICES_CSV_DELTA`), resolved through the root.
     pub fn devices_csv_delta(&self, school: &School) -> PathBuf {
         self.root
@@ -833,6 +903,15 @@ impl Settings {
             ("HEARTBEAT_TTL_SEC", seconds(self.heartbeat_ttl)),
         ]
     }
+}
+
+/// The result of [`Settings::check_files`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileCheck {
+    /// The worker cannot run like this.
+    pub errors: Vec<String>,
+    /// Jobs of some school will fail.
+    pub warnings: Vec<String>,
 }
 
 /// `KEY=value` lines of [`Settings::effective`], secrets as `***`.
