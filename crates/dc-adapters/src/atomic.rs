@@ -26,6 +26,74 @@ pub struct ReplaceOptions {
     pub backup: Option<PathBuf>,
     /// Mode for a file that does not exist yet (default 0o644).
     pub new_file_mode: Option<u32>,
+    /// The target as the caller read it: just before the rename the target is checked against
+    /// it (identity, size, modification time, content), and a target someone changed meanwhile
+    /// is left alone ([`Error::Changed`]), so their edit is not overwritten.
+    pub expect: Option<FileState>,
+}
+
+/// A file as it was read: device and inode (a file replaced by rename is another one), size,
+/// modification time and a fingerprint of the content (an edit within the same clock tick).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileState {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified_ns: i128,
+    fingerprint: u64,
+}
+
+impl FileState {
+    /// Reads `path` with its state, `None` when it does not exist. A file that changes while it
+    /// is read is read again, so bytes and state belong together.
+    ///
+    /// # Errors
+    /// [`Error::File`] when it cannot be read, or keeps changing over five reads.
+    pub fn read(path: &Path) -> Result<Option<(Vec<u8>, FileState)>> {
+        for _ in 0..5 {
+            let before = match fs::metadata(path) {
+                Ok(metadata) => metadata,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(error) => return Err(Error::file("reading metadata of", path)(error)),
+            };
+            let bytes = fs::read(path).map_err(Error::file("reading", path))?;
+            let after = fs::metadata(path).map_err(Error::file("reading metadata of", path))?;
+            let state = FileState::of(&before, &bytes);
+            if state == FileState::of(&after, &bytes) && after.len() == bytes.len() as u64 {
+                return Ok(Some((bytes, state)));
+            }
+        }
+        Err(Error::file("reading", path)(std::io::Error::other(
+            "the file kept changing while it was read",
+        )))
+    }
+
+    fn of(metadata: &fs::Metadata, bytes: &[u8]) -> FileState {
+        FileState {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            len: metadata.len(),
+            modified_ns: i128::from(metadata.mtime()) * 1_000_000_000
+                + i128::from(metadata.mtime_nsec()),
+            fingerprint: fingerprint(bytes),
+        }
+    }
+
+    /// Whether `path` is still this file, unchanged.
+    fn holds(&self, path: &Path) -> Result<bool> {
+        Ok(FileState::read(path)?.is_some_and(|(_, now)| now == *self))
+    }
+}
+
+/// FNV-1a (64 bit) of `bytes`: stable across builds and versions, to tell versions of a file
+/// apart (no defence against someone choosing collisions; they could edit the file anyway).
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// Replaces `target` with `contents` atomically, keeping the original's mode and owner.
@@ -43,9 +111,8 @@ pub fn replace_file(target: &Path, contents: &[u8], options: &ReplaceOptions) ->
     if let (Some(backup), Some(_)) = (&options.backup, &original) {
         let previous = fs::read(target).map_err(Error::file("reading", target))?;
         let backup_options = ReplaceOptions {
-            temp_dir: None,
-            backup: None,
             new_file_mode: original.as_ref().map(|metadata| metadata.mode() & 0o7777),
+            ..ReplaceOptions::default()
         };
         replace_file(backup, &previous, &backup_options)?;
     }
@@ -77,6 +144,14 @@ pub fn replace_file(target: &Path, contents: &[u8], options: &ReplaceOptions) ->
     }
     file.sync_all()
         .map_err(Error::file("flushing", &temp_path))?;
+    // As late as possible: between this check and the rename only microseconds pass.
+    if let Some(expected) = &options.expect
+        && !expected.holds(target)?
+    {
+        return Err(Error::Changed {
+            path: target.to_owned(),
+        });
+    }
     // On failure the temporary file is removed when `persist`'s error drops it.
     temp.persist(target)
         .map_err(|error| Error::file("renaming the temporary file onto", target)(error.error))?;

@@ -41,6 +41,13 @@ pub enum Error {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The file changed between the caller's read and the replacement (someone edited it); it was
+    /// left as it is.
+    #[error("{} changed while it was being replaced; it was left as it is", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
     /// The lock was held by someone else for longer than the timeout.
     #[error("lock {} is held by another process; gave up after {timeout:?}", path.display())]
     LockTimeout {

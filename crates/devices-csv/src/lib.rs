@@ -117,6 +117,7 @@ mod error;
 mod file;
 mod job;
 mod merge;
+mod undo;
 mod value;
 
 pub use device::Device;
@@ -129,4 +130,5 @@ pub use job::{Action, DELTA_HEADER, HostSpec, Job, MAX_GROUP_LEN, MAX_ROOM_LEN, 
 pub use merge::{
     Change, DryRun, JobOutcome, MergeOptions, MergeOutput, MergeStats, OtherSchool, merge,
 };
+pub use undo::{UndoConflict, undo};
 pub use value::{Group, Hostname, Ip, Mac, PxeFlag, Role, Room};

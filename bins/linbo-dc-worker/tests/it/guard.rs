@@ -171,3 +171,102 @@ fn run_worker(harness: &Harness, args: &[&str]) -> std::process::Output {
         .output()
         .expect("running linbo-dc-worker")
 }
+
+/// An administrator's devices.csv line (a printer), number `n`.
+fn admin_line(n: usize) -> String {
+    format!(
+        "r9;admin{n:03};nopxe;00:1A:2B:9F:{:02X}:{:02X};DHCP;;;;printer;;0;;;;\n",
+        n / 256,
+        n % 256
+    )
+}
+
+fn append(path: &std::path::Path, line: &str) {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("devices.csv opens for appending");
+    file.write_all(line.as_bytes()).expect("appended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrators_line_appended_during_a_failed_import_survives_the_rollback() {
+    let mut harness = Harness::new("").await;
+    harness
+        .dc
+        .knobs(&[("FAKE_IMPORT_SLEEP", "3"), ("FAKE_IMPORT_FAIL", "1")]);
+    let master = harness.dc.master_path("default-school");
+    let before = harness.dc.master("default-school");
+    let id = harness.provision(
+        "default-school",
+        create("r200-pc30", "00:1a:2b:3c:20:30", ""),
+    );
+    harness.start_worker();
+    crate::support::wait_until(&harness, "the import to start", || {
+        !harness.dc.import_calls().is_empty()
+    })
+    .await;
+    append(&master, &admin_line(1));
+    let error = harness.failure(&id).await;
+    assert!(
+        error.contains("only the batch's changes were taken out, the edit stays"),
+        "{error}"
+    );
+    assert_eq!(
+        harness.dc.master("default-school"),
+        format!("{before}{}", admin_line(1)),
+        "the batch's host is gone, the administrator's line is there"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_appended_every_50_ms_while_batches_run_are_all_kept() {
+    let mut harness = Harness::new("PROVISION_BATCH_SIZE=5\nPROVISION_DEBOUNCE_SEC=1").await;
+    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "0.2")]);
+    let master = harness.dc.master_path("default-school");
+    harness.start_worker();
+    let appender = {
+        let master = master.clone();
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            let mut n = 0;
+            while start.elapsed() < std::time::Duration::from_secs(20) {
+                append(&master, &admin_line(n));
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            n
+        })
+    };
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        ids.push(harness.provision(
+            "default-school",
+            create(
+                &format!("r200-pc{:02}", 40 + n),
+                &format!("00:1a:2b:3c:21:{n:02x}"),
+                "",
+            ),
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    let appended = tokio::task::spawn_blocking(move || appender.join().expect("appender"))
+        .await
+        .expect("joined");
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    harness.completed(&refs).await;
+    let text = harness.dc.master("default-school");
+    let lost: Vec<usize> = (0..appended)
+        .filter(|n| !text.contains(&admin_line(*n)))
+        .collect();
+    assert!(appended > 300, "appended {appended} lines");
+    assert!(
+        lost.is_empty(),
+        "{} of {appended} lines lost: {lost:?}",
+        lost.len()
+    );
+    for n in 0..40 {
+        assert!(text.contains(&format!(";r200-pc{:02};", 40 + n)));
+    }
+}

@@ -1,9 +1,13 @@
 //! Atomic replacement: contents, mode, owner, backup, temporary directory, no leftovers.
 
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use dc_adapters::atomic::{ReplaceOptions, TEMP_PREFIX, remove_stale_temp_files, replace_file};
+use dc_adapters::Error;
+use dc_adapters::atomic::{
+    FileState, ReplaceOptions, TEMP_PREFIX, remove_stale_temp_files, replace_file,
+};
 
 fn names(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
@@ -113,4 +117,51 @@ fn stale_temporary_files_are_removed() {
     fs::write(dir.path().join("devices.csv"), "keep").expect("seed");
     assert_eq!(remove_stale_temp_files(dir.path()).expect("cleanup"), 1);
     assert_eq!(names(dir.path()), ["devices.csv"]);
+}
+
+#[test]
+fn a_target_edited_since_it_was_read_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("devices.csv");
+    fs::write(&target, "a;b\n").unwrap();
+    let (bytes, state) = FileState::read(&target).unwrap().expect("it exists");
+    assert_eq!(bytes, b"a;b\n");
+    let expecting = ReplaceOptions {
+        expect: Some(state),
+        ..ReplaceOptions::default()
+    };
+    // Unchanged: replaced.
+    replace_file(&target, b"new\n", &expecting).unwrap();
+    assert_eq!(fs::read_to_string(&target).unwrap(), "new\n");
+
+    // Appended to in place (same inode, other size), or rewritten by rename with the same size:
+    // both left alone.
+    let (_, state) = FileState::read(&target).unwrap().unwrap();
+    let expecting = ReplaceOptions {
+        expect: Some(state),
+        ..ReplaceOptions::default()
+    };
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&target)
+        .unwrap()
+        .write_all(b"admin\n")
+        .unwrap();
+    let error = replace_file(&target, b"mine\n", &expecting).unwrap_err();
+    assert!(matches!(error, Error::Changed { .. }), "{error}");
+    assert_eq!(fs::read_to_string(&target).unwrap(), "new\nadmin\n");
+    let (_, state) = FileState::read(&target).unwrap().unwrap();
+    let other = dir.path().join("other");
+    fs::write(&other, "new\nADMIN\n").unwrap();
+    fs::rename(&other, &target).unwrap();
+    let expecting = ReplaceOptions {
+        expect: Some(state),
+        ..ReplaceOptions::default()
+    };
+    assert!(matches!(
+        replace_file(&target, b"mine\n", &expecting),
+        Err(Error::Changed { .. })
+    ));
+    assert_eq!(fs::read_to_string(&target).unwrap(), "new\nADMIN\n");
+    assert_eq!(names(dir.path()), ["devices.csv"], "no temporary file left");
 }

@@ -205,6 +205,48 @@ proptest! {
         prop_assert!(all_applied, "{:?}", twice.outcomes);
     }
 
+    /// Taking a batch back out of a file an administrator appended hosts to afterwards gives the
+    /// old hosts plus the administrator's lines, each byte for byte.
+    #[test]
+    fn undo_keeps_the_administrators_appends(
+        old in arb_master(),
+        jobs in prop::collection::vec(arb_job(), 0..8),
+        appended in prop::collection::vec(0u8..50, 0..4),
+    ) {
+        let options = MergeOptions { adopt_manual_hosts: true, ..MergeOptions::default() };
+        let written = merge(&old, "", &[], &jobs, &options).master;
+        let admin: Vec<String> = appended
+            .iter()
+            .map(|n| format!("r9;admin{n:02};nopxe;00:1A:2B:3C:9F:{n:02X};DHCP;;;;printer;;0;;;;"))
+            .collect();
+        let mut current = written.clone();
+        for line in &admin {
+            if !current.is_empty() && !current.ends_with('\n') {
+                current.push('\n');
+            }
+            current.push_str(line);
+            current.push('\n');
+        }
+        let undone = devices_csv::undo(&old, &written, &current).expect("only new hosts were added");
+        let records = |text: &str| {
+            let mut lines: Vec<String> = DevicesFile::parse(text)
+                .lines()
+                .iter()
+                .filter(|line| line.record().is_some())
+                .map(|line| line.content().to_owned())
+                .collect();
+            lines.sort();
+            lines
+        };
+        let mut expected = records(&old);
+        expected.extend(admin.iter().cloned());
+        expected.sort();
+        prop_assert_eq!(records(&undone), expected);
+        for line in &admin {
+            prop_assert!(undone.contains(line.as_str()));
+        }
+    }
+
     /// A device written as a canonical line parses back to the same device.
     #[test]
     fn device_line_round_trips(

@@ -20,7 +20,8 @@
 //! * the batch finished (its final reports are in the journal) → those reports are sent again and
 //!   the entries acknowledged; nothing runs again.
 //!
-//! Fingerprints are the length and the 64-bit FNV-1a hash of the bytes: stable across builds and
+//! Fingerprints are the length and the 64-bit FNV-1a hash of the bytes
+//! ([`dc_adapters::atomic::fingerprint`]): stable across builds and
 //! versions, enough to tell versions of a file apart (this is no defence against someone who can
 //! write devices.csv anyway).
 
@@ -43,11 +44,7 @@ impl Fingerprint {
         let Some(text) = text else {
             return Fingerprint("absent".to_owned());
         };
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in text.as_bytes() {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+        let hash = atomic::fingerprint(text.as_bytes());
         Fingerprint(format!("{}:{hash:016x}", text.len()))
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dc_adapters::atomic::{self, ReplaceOptions};
+use dc_adapters::atomic::{self, FileState, ReplaceOptions};
 use dc_adapters::lock::ProvisionLock;
 use dc_adapters::{Error as AdapterError, import_devices, sophomorix_device};
 use devices_csv::{
@@ -80,6 +80,8 @@ struct Files {
     master_path: PathBuf,
     delta_path: PathBuf,
     master: Option<String>,
+    /// devices.csv as read: it is replaced only while it is still this file.
+    master_state: Option<FileState>,
     delta: Option<String>,
     others: Vec<(String, String)>,
 }
@@ -513,7 +515,68 @@ async fn provision(
         );
         return results;
     }
+    // An administrator who edits devices.csv while the batch is written wins: the batch reads
+    // and merges again on top of their version.
+    let mut lock = lock;
+    for round in 1.. {
+        match merge_and_import(
+            context,
+            batch,
+            school,
+            jobs.clone(),
+            lock,
+            shutdown,
+            results.clone(),
+        )
+        .await
+        {
+            Flow::Done(results) => return results,
+            Flow::FilesChanged(again) if round < MAX_REMERGES => {
+                tracing::warn!(
+                    round,
+                    "devices.csv changed while the batch was being written; merging again on top of the new version"
+                );
+                lock = again;
+            }
+            Flow::FilesChanged(_) => {
+                let problem = format!(
+                    "devices.csv changed every time the batch was about to write it \
+                     ({MAX_REMERGES} times); nothing was written — run the job again when the \
+                     file is quiet"
+                );
+                fail_each(
+                    &mut results,
+                    jobs.into_iter().map(|job| (job.slot, job.id)),
+                    &problem,
+                );
+                return results;
+            }
+        }
+    }
+    unreachable!("the loop returns")
+}
 
+/// What became of a merge-and-import round.
+enum Flow {
+    /// Every job has its result (or why it stays pending).
+    Done(Vec<JobResult>),
+    /// devices.csv changed between the read and the write: nothing was written; merge again.
+    FilesChanged(ProvisionLock),
+}
+
+/// How often a batch merges again because devices.csv changed under it before it gives up.
+const MAX_REMERGES: u32 = 10;
+
+/// Read, merge, journal, commit, import and verify `jobs`, adding their results to `results`.
+async fn merge_and_import(
+    context: &Arc<Context>,
+    batch: &Batch<Task>,
+    school: &School,
+    jobs: Vec<Planned>,
+    lock: ProvisionLock,
+    shutdown: &CancellationToken,
+    mut results: Vec<JobResult>,
+) -> Flow {
     // Read and merge.
     let files = {
         let (context, school) = (Arc::clone(context), school.clone());
@@ -530,7 +593,7 @@ async fn provision(
                 jobs.into_iter().map(|job| (job.slot, job.id)),
                 &problem,
             );
-            return results;
+            return Flow::Done(results);
         }
     };
     let merge_jobs: Vec<Job> = jobs.iter().map(|job| job.job.clone()).collect();
@@ -576,7 +639,7 @@ async fn provision(
                 jobs.into_iter().map(|job| (job.slot, job.id)),
                 &problem,
             );
-            return results;
+            return Flow::Done(results);
         }
     };
     for ignored in &output.ignored_delta_lines {
@@ -626,7 +689,7 @@ async fn provision(
         }
     }
     if live.is_empty() {
-        return results;
+        return Flow::Done(results);
     }
     supersede(&mut live);
     if shutdown.is_cancelled() {
@@ -635,7 +698,7 @@ async fn provision(
             live.into_iter()
                 .map(|job| (job.slot, job.id, Err(Left::Stopped))),
         );
-        return results;
+        return Flow::Done(results);
     }
 
     // The journal, then commit, import and verify.
@@ -678,7 +741,7 @@ async fn provision(
                 live.into_iter().map(|job| (job.slot, job.id)),
                 &problem,
             );
-            return results;
+            return Flow::Done(results);
         }
     }
     let write = writes.then(|| Arc::new(output));
@@ -704,7 +767,7 @@ async fn import_and_verify(
     stats: Value,
     lock: ProvisionLock,
     mut results: Vec<JobResult>,
-) -> Vec<JobResult> {
+) -> Flow {
     let journal_file = journal_of(context, school);
     let imported = {
         let (context, school) = (Arc::clone(context), school.clone());
@@ -738,7 +801,14 @@ async fn import_and_verify(
                 live.into_iter()
                     .map(|job| (job.slot, job.id, Err(Left::SophomorixLocked))),
             );
-            return results;
+            return Flow::Done(results);
+        }
+        Err(ImportFailure::Changed(lock)) => {
+            // Nothing was written: the journal describes a write that did not happen.
+            if let Err(problem) = journal_file.remove() {
+                tracing::error!(%problem, "the batch journal stays");
+            }
+            return Flow::FilesChanged(lock);
         }
     };
     if let Some(import_output) = import_output {
@@ -763,7 +833,7 @@ async fn import_and_verify(
         }
     }
     finish_journal(&journal_file, batch, &results);
-    results
+    Flow::Done(results)
 }
 
 /// The journal of `school`'s batches, next to its rollback point.
@@ -1003,7 +1073,7 @@ async fn resume(
             return results;
         }
     };
-    import_and_verify(
+    match import_and_verify(
         context,
         batch,
         school,
@@ -1015,6 +1085,10 @@ async fn resume(
         results,
     )
     .await
+    {
+        Flow::Done(results) => results,
+        Flow::FilesChanged(_) => unreachable!("a resumed batch writes nothing"),
+    }
 }
 
 /// Every job of `jobs` fails with `problem`.
@@ -1043,10 +1117,10 @@ fn read_files(context: &Context, school: &School) -> Result<Files, String> {
             tracing::warn!(removed, dir = %dir.display(), "removed temporary files of an interrupted write");
         }
     }
-    let Some(master) = read_optional(&master_path)? else {
+    let Some((master, master_state)) = read_with_state(&master_path)? else {
         return Err(settings.missing_master(school));
     };
-    let master = Some(master);
+    let (master, master_state) = (Some(master), Some(master_state));
     let delta = read_optional(&delta_path)?;
     let mut others = Vec::new();
     for other in other_schools(context, school) {
@@ -1062,6 +1136,7 @@ fn read_files(context: &Context, school: &School) -> Result<Files, String> {
         master_path,
         delta_path,
         master,
+        master_state,
         delta,
         others,
     })
@@ -1074,15 +1149,29 @@ fn other_schools(context: &Context, school: &School) -> Vec<School> {
     schools
 }
 
+/// Like [`read_optional`], with the file's state for [`ReplaceOptions::expect`].
+fn read_with_state(path: &Path) -> Result<Option<(String, FileState)>, String> {
+    let Some((bytes, state)) = FileState::read(path).map_err(|error| error.to_string())? else {
+        return Ok(None);
+    };
+    let text = utf8(path, bytes)?;
+    Ok(Some((text, state)))
+}
+
+/// `bytes` of `path` as text, or why not.
+fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|error| {
+        format!(
+            "{} is not UTF-8 (byte {}); fix the file, nothing was changed",
+            path.display(),
+            error.utf8_error().valid_up_to()
+        )
+    })
+}
+
 fn read_optional(path: &Path) -> Result<Option<String>, String> {
     match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|error| {
-            format!(
-                "{} is not UTF-8 (byte {}); fix the file, nothing was changed",
-                path.display(),
-                error.utf8_error().valid_up_to()
-            )
-        }),
+        Ok(bytes) => utf8(path, bytes).map(Some),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(format!("reading {}: {error}", path.display())),
     }
@@ -1091,6 +1180,9 @@ fn read_optional(path: &Path) -> Result<Option<String>, String> {
 /// Why the commit-and-import step did not import the batch.
 #[derive(Debug)]
 enum ImportFailure {
+    /// devices.csv changed since it was read: nothing of the batch was written (the delta file is
+    /// back too); merge again, holding this lock.
+    Changed(ProvisionLock),
     /// The batch's jobs fail with this message (the files were restored).
     Failed(String),
     /// Another sophomorix command holds the sophomorix lock: the files were restored and the
@@ -1111,24 +1203,31 @@ fn commit_and_import(
     write: Option<&MergeOutput>,
     lock: ProvisionLock,
 ) -> Result<String, ImportFailure> {
-    let _lock = lock;
     let settings = &context.settings;
     let point = RollbackPoint::new(&settings.state_dir, school);
-    let changed = write.is_some();
     let failed = ImportFailure::Failed;
+    let written_master = write.map(|output| output.master.clone());
+    let mut fresh_point = false;
     let saved = match point.pending().map_err(failed)? {
-        Some(saved) => {
+        Some(mut saved) => {
             tracing::warn!(
                 "the import of an earlier batch did not finish; its changes are undone if this import fails"
             );
+            if written_master.is_some() {
+                // Undo takes out everything between the saved version and what is written now.
+                saved.written_master = written_master;
+                point.save(&saved).map_err(failed)?;
+            }
             Some(saved)
         }
-        None if changed => {
+        None if write.is_some() => {
             let saved = Saved {
                 master: files.master.clone(),
                 delta: files.delta.clone(),
+                written_master,
             };
             point.save(&saved).map_err(failed)?;
+            fresh_point = true;
             Some(saved)
         }
         None => None,
@@ -1145,14 +1244,58 @@ fn commit_and_import(
     if let Some(output) = write {
         // Delta first: the whole delta is merged into the master on every batch, so a crash
         // between the two writes heals at the next run.
-        for (path, text, name) in [
-            (&files.delta_path, &output.delta, "the delta file"),
-            (&files.master_path, &output.master, "devices.csv"),
-        ] {
-            if let Err(error) =
-                atomic::replace_file(path, text.as_bytes(), &ReplaceOptions::default())
-            {
-                return Err(failed(undo(format!("writing {name} failed: {error}"))));
+        if let Err(error) = atomic::replace_file(
+            &files.delta_path,
+            output.delta.as_bytes(),
+            &ReplaceOptions::default(),
+        ) {
+            return Err(failed(undo(format!(
+                "writing the delta file failed: {error}"
+            ))));
+        }
+        // devices.csv is the administrator's too: replaced only while it is what was read.
+        let master_options = ReplaceOptions {
+            expect: files.master_state,
+            ..ReplaceOptions::default()
+        };
+        match atomic::replace_file(
+            &files.master_path,
+            output.master.as_bytes(),
+            &master_options,
+        ) {
+            Ok(()) => {}
+            Err(AdapterError::Changed { .. }) => {
+                // Nothing of the batch may stay: the delta goes back, devices.csv was not touched.
+                let saved = saved
+                    .as_ref()
+                    .expect("a rollback point is saved before writing");
+                let back = match &saved.delta {
+                    Some(text) => atomic::replace_file(
+                        &files.delta_path,
+                        text.as_bytes(),
+                        &ReplaceOptions::default(),
+                    )
+                    .map_err(|error| error.to_string()),
+                    None => std::fs::remove_file(&files.delta_path)
+                        .or_else(|error| match error.kind() {
+                            std::io::ErrorKind::NotFound => Ok(()),
+                            _ => Err(error),
+                        })
+                        .map_err(|error| error.to_string()),
+                };
+                if let Err(problem) = back {
+                    return Err(failed(format!(
+                        "devices.csv changed while the batch was written, and putting the delta \
+                         file back failed: {problem}"
+                    )));
+                }
+                if fresh_point && let Err(problem) = point.clear() {
+                    tracing::error!(%problem, "the rollback marker stays");
+                }
+                return Err(ImportFailure::Changed(lock));
+            }
+            Err(error) => {
+                return Err(failed(undo(format!("writing devices.csv failed: {error}"))));
             }
         }
         tracing::info!(master = %files.master_path.display(), "device files written");

@@ -19,12 +19,15 @@ use crate::paths::School;
 const MARKER: &str = "import-pending";
 const MASTER: &str = "devices.csv";
 const DELTA: &str = "linbo-docker.devices.csv";
+const WRITTEN: &str = "devices.csv.written";
 
-/// The two files' previous contents (`None`: the file did not exist).
+/// The two files' previous contents (`None`: the file did not exist), and the master the batch
+/// wrote (to tell an administrator's later edit from the batch's own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Saved {
     pub(crate) master: Option<String>,
     pub(crate) delta: Option<String>,
+    pub(crate) written_master: Option<String>,
 }
 
 /// `STATE_DIR/backup/<school>/`.
@@ -64,6 +67,7 @@ impl RollbackPoint {
         Ok(Some(Saved {
             master: read(MASTER)?,
             delta: read(DELTA)?,
+            written_master: read(WRITTEN)?,
         }))
     }
 
@@ -72,7 +76,11 @@ impl RollbackPoint {
         std::fs::create_dir_all(&self.dir)
             .map_err(|error| format!("creating {}: {error}", self.dir.display()))?;
         let mut marker = String::new();
-        for (name, text) in [(MASTER, &saved.master), (DELTA, &saved.delta)] {
+        for (name, text) in [
+            (MASTER, &saved.master),
+            (DELTA, &saved.delta),
+            (WRITTEN, &saved.written_master),
+        ] {
             match text {
                 Some(text) => {
                     self.write(name, text)?;
@@ -98,6 +106,11 @@ impl RollbackPoint {
 
     /// Puts `saved` back into `master` and `delta` and clears the marker; a text for the
     /// failure message (`Err` when a file could not be restored).
+    ///
+    /// The delta file is the worker's and simply goes back. devices.csv goes back only while it
+    /// is what the batch wrote; when an administrator edited it since, just the batch's changes
+    /// are taken out of the current file ([`devices_csv::undo`]), and when they edited a host the
+    /// batch changed too, the file is left as it is and the message says so loudly.
     pub(crate) fn restore(
         &self,
         saved: &Saved,
@@ -105,7 +118,29 @@ impl RollbackPoint {
         delta: &Path,
     ) -> Result<String, String> {
         let mut problems = Vec::new();
-        for (path, previous) in [(master, &saved.master), (delta, &saved.delta)] {
+        let mut notes = Vec::new();
+        let master_text = match self.master_text(saved, master) {
+            Ok(MasterBack::Old) => Some(saved.master.clone()),
+            Ok(MasterBack::Undone(text)) => {
+                notes.push(
+                    "devices.csv had been edited since the batch wrote it: only the batch's \
+                     changes were taken out, the edit stays"
+                        .to_owned(),
+                );
+                Some(Some(text))
+            }
+            Ok(MasterBack::Unchanged) => None,
+            Err(problem) => {
+                tracing::error!(path = %master.display(), %problem, "DEVICES.CSV LEFT AS IT IS");
+                problems.push(problem);
+                None
+            }
+        };
+        let mut restores = vec![(delta, &saved.delta)];
+        if let Some(text) = &master_text {
+            restores.insert(0, (master, text));
+        }
+        for (path, previous) in restores {
             let result = match previous {
                 Some(text) => {
                     atomic::replace_file(path, text.as_bytes(), &ReplaceOptions::default())
@@ -126,8 +161,12 @@ impl RollbackPoint {
             if let Err(problem) = self.clear() {
                 tracing::error!(%problem, "the files are restored, but the rollback marker stays");
             }
-            tracing::warn!("devices.csv and the delta file restored to their previous versions");
-            Ok("; devices.csv and the delta file were restored".to_owned())
+            tracing::warn!(notes = %notes.join("; "), "devices.csv and the delta file restored");
+            let mut message = "; devices.csv and the delta file were restored".to_owned();
+            for note in notes {
+                message.push_str(&format!(" ({note})"));
+            }
+            Ok(message)
         } else {
             Err(format!(
                 "; restoring the previous files FAILED ({}); the saved versions are in {}",
@@ -135,6 +174,38 @@ impl RollbackPoint {
                 self.dir.display()
             ))
         }
+    }
+
+    /// What devices.csv goes back to.
+    fn master_text(&self, saved: &Saved, master: &Path) -> Result<MasterBack, String> {
+        let current = match std::fs::read_to_string(master) {
+            Ok(text) => Some(text),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => return Err(format!("reading {}: {error}", master.display())),
+        };
+        if current == saved.master {
+            return Ok(MasterBack::Unchanged);
+        }
+        let (Some(current), Some(old), Some(written)) =
+            (&current, &saved.master, &saved.written_master)
+        else {
+            // Nothing to compare with (a rollback point of an earlier version, or a file that
+            // is gone): the saved version.
+            return Ok(MasterBack::Old);
+        };
+        if current == written {
+            return Ok(MasterBack::Old);
+        }
+        devices_csv::undo(old, written, current)
+            .map(MasterBack::Undone)
+            .map_err(|conflict| {
+                format!(
+                    "{}: {conflict}; it was left as it is, with the batch's changes in it — check \
+                     it (the version before the batch is {})",
+                    master.display(),
+                    self.dir.join(MASTER).display()
+                )
+            })
     }
 
     fn write(&self, name: &str, text: &str) -> Result<(), String> {
@@ -151,6 +222,16 @@ impl RollbackPoint {
     }
 }
 
+/// What becomes of devices.csv in a restore.
+enum MasterBack {
+    /// The saved version goes back.
+    Old,
+    /// The current file without the batch's changes.
+    Undone(String),
+    /// It is the saved version already.
+    Unchanged,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +244,7 @@ mod tests {
         let saved = Saved {
             master: Some("a;b\n".to_owned()),
             delta: None,
+            written_master: Some("changed\n".to_owned()),
         };
         point.save(&saved).expect("saved");
         assert_eq!(point.pending(), Ok(Some(saved.clone())));
