@@ -207,8 +207,11 @@ async fn restarts_and_kills_over_a_backlog_dead_letter_nothing_and_run_every_job
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_batch_whose_files_were_edited_meanwhile_stops_with_a_clear_error() {
+/// Runs the first chain (create, rename, create again) until the import, kills the worker,
+/// lets `edit` change devices.csv, and restarts it; the harness and the chain's operations.
+async fn kill_edit_and_restart(
+    edit: impl FnOnce(&str) -> String,
+) -> (Harness, Vec<String>, String) {
     let mut harness = Harness::new("").await;
     let ids: Vec<String> = chains()
         .into_iter()
@@ -222,14 +225,46 @@ async fn a_replayed_batch_whose_files_were_edited_meanwhile_stops_with_a_clear_e
     })
     .await;
     harness.kill_worker();
-    // An administrator edits devices.csv before the worker comes back.
-    let edited = format!(
-        "{}r100;r100-pc09;win11;00:1A:2B:3C:4D:09;10.0.100.9;;;;classroom-studentcomputer;;1;;;;\n",
-        harness.dc.master("default-school")
-    );
+    let edited = edit(&harness.dc.master("default-school"));
     harness.dc.write_master("default-school", &edited);
     harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "0")]);
     harness.start_worker();
+    (harness, ids, edited)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_batch_goes_on_around_an_administrators_new_line() {
+    let (harness, ids, edited) = kill_edit_and_restart(|master| {
+        format!(
+            "{master}r100;r100-pc09;win11;00:1A:2B:3C:4D:09;10.0.100.9;;;;classroom-studentcomputer;;1;;;;\n"
+        )
+    })
+    .await;
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    harness.completed(&refs).await;
+    harness.drained().await;
+    assert_eq!(
+        harness.dc.master("default-school"),
+        edited,
+        "the batch's lines and the administrator's line"
+    );
+    assert!(
+        harness
+            .logs()
+            .contains("an administrator edited other hosts since: the recorded outcomes stand"),
+        "{}",
+        harness.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_batch_whose_own_hosts_were_edited_meanwhile_stops_with_a_clear_error() {
+    // The administrator changes the group of a host the batch created.
+    let (harness, ids, edited) = kill_edit_and_restart(|master| {
+        master.replace("r200;r200-pc81;win11;", "r200;r200-pc81;bionic;")
+    })
+    .await;
+    assert!(edited.contains("r200-pc81;bionic"), "{edited}");
     for id in &ids {
         let error = harness.failure(id).await;
         assert!(

@@ -982,6 +982,16 @@ fn from_journal(
                 }
             }
         }
+        Ok(current)
+            if current.delta == journal.written.delta
+                && edited_around_the_batch(&point, &journal, &master_path) =>
+        {
+            tracing::warn!(
+                jobs = journaled.len(),
+                "an interrupted batch wrote its device files and an administrator edited other hosts since: the recorded outcomes stand, the import and verification run again"
+            );
+            Journaled::Resume(journal, journaled)
+        }
         Ok(_) => {
             let problem = format!(
                 "{} or {} changed after an interrupted batch wrote them (they are neither the version before the batch nor the one it wrote): not merged again, so no edit is overwritten — check the files and run the job again",
@@ -997,6 +1007,24 @@ fn from_journal(
         }
         Err(problem) => give_up(results, &file, journaled, &problem),
     }
+}
+
+/// Whether devices.csv holds what the interrupted batch wrote plus edits of other hosts only (an
+/// administrator appended a line during the import): the batch's lines are all there as written.
+fn edited_around_the_batch(point: &RollbackPoint, journal: &Journal, master: &Path) -> bool {
+    let Ok(Some(saved)) = point.pending() else {
+        return false;
+    };
+    let (Some(old), Some(written)) = (&saved.master, &saved.written_master) else {
+        return false;
+    };
+    if Version::of(Some(written), None).master != journal.written.master {
+        return false;
+    }
+    let Ok(Some(current)) = read_optional(master) else {
+        return false;
+    };
+    devices_csv::undo(old, written, &current).is_ok()
 }
 
 /// The journaled jobs fail with `problem`; the journal goes.
