@@ -17,8 +17,8 @@ use crate::job::DeadLetter;
 pub(crate) type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Field names the dead-letter entry sets itself; original fields of the same name are replaced.
-pub(crate) const DEAD_LETTER_FIELDS: [&str; 4] =
-    ["last_error", "failed_at", "original_id", "deliveries"];
+/// Without them a dead-letter entry holds the original entry's fields.
+pub const DEAD_LETTER_FIELDS: [&str; 4] = ["last_error", "failed_at", "original_id", "deliveries"];
 
 /// A stream entry as read; `fields` is `None` when the entry was deleted from the stream while it
 /// was still pending.
@@ -73,6 +73,11 @@ impl Redis {
             .await?;
         *self.lock() = Some(connection.clone());
         Ok(connection)
+    }
+
+    /// The client, for tasks that open connections of their own.
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.client
     }
 
     /// A new connection used only by the blocking reader.

@@ -115,6 +115,9 @@ impl<H: Handler> Consumer<H> {
         shared.tracker.spawn(read_loop(Arc::clone(&shared)));
         shared.tracker.spawn(claim_loop(Arc::clone(&shared)));
         shared.tracker.spawn(heartbeat_loop(Arc::clone(&shared)));
+        let (client, stop) = (shared.redis.client().clone(), shared.stop.clone());
+        let retention = crate::retention::run(client, shared.settings.clone(), stop);
+        shared.tracker.spawn(retention);
 
         // `stop` is also cancelled by the consumer itself on a fatal error (its name is in use).
         shared.stop.cancelled().await;

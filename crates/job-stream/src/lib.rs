@@ -57,6 +57,12 @@
 //!   until it expires (its holder is gone: taken over) or is refreshed (its holder is alive: `run`
 //!   returns [`Error::ConsumerInUse`] without reading anything). A running consumer whose hash was
 //!   taken over meanwhile stops with the same error.
+//! * **Retention** (off by default): with [`stream_retention`](Settings::stream_retention) set,
+//!   acknowledged entries older than that are trimmed (`XTRIM stream MINID`), never one pending
+//!   in a group or not yet delivered to every group; with
+//!   [`dead_letter_max_len`](Settings::dead_letter_max_len) set, the dead-letter stream is capped
+//!   exactly. A round runs at start and every [`retention_interval`](Settings::retention_interval)
+//!   (10 min); see [`retention`].
 //!
 //! # Example
 //!
@@ -122,7 +128,9 @@
 //!   not.
 //! * `MULTI` does not roll back, so the dead-letter key's type is checked (`TYPE`) just before it;
 //!   a non-stream value there keeps the entry pending and is logged until someone fixes the key.
-//! * Only single Redis servers are supported (no cluster); the stream is never trimmed here.
+//! * Only single Redis servers are supported (no cluster).
+//! * Retention cannot see readers outside consumer groups (`XREAD`, `XRANGE`): an entry such a
+//!   reader has not read yet is trimmed once it is old enough.
 #![deny(missing_docs)]
 
 mod backoff;
@@ -130,9 +138,11 @@ mod batch;
 mod commands;
 mod consumer;
 mod job;
+pub mod retention;
 mod settings;
 pub mod time;
 
+pub use crate::commands::DEAD_LETTER_FIELDS;
 pub use crate::consumer::Consumer;
 pub use crate::job::{Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Outcome};
 pub use crate::settings::{HeartbeatSettings, Settings};

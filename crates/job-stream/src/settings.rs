@@ -1,6 +1,6 @@
 //! Every number and name the runtime uses, each with a documented default.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 
 use crate::{Error, Result};
@@ -62,6 +62,16 @@ pub struct Settings {
     /// After shutdown is requested, handlers get this long to finish before they are abandoned at
     /// their next `.await`. Default 10 s.
     pub shutdown_grace: Duration,
+    /// Acknowledged entries older than this are trimmed from the stream (`XTRIM stream MINID`),
+    /// never one still pending in a group or not yet delivered to every group (see
+    /// [`retention`](crate::retention)). Default `None`: the stream is never trimmed.
+    pub stream_retention: Option<Duration>,
+    /// The dead-letter stream is trimmed to this many (the newest) entries, exactly
+    /// (`XTRIM dlq MAXLEN n`). Default `None`: no cap.
+    pub dead_letter_max_len: Option<NonZeroU64>,
+    /// How often the retention round runs while either limit is set; the first round runs at
+    /// start. Default 10 min.
+    pub retention_interval: Duration,
     /// The liveness hash.
     pub heartbeat: HeartbeatSettings,
 }
@@ -117,6 +127,9 @@ impl Settings {
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            stream_retention: None,
+            dead_letter_max_len: None,
+            retention_interval: Duration::from_secs(600),
             heartbeat: HeartbeatSettings::default(),
         }
     }
@@ -162,6 +175,7 @@ impl Settings {
             ("claim_min_idle", self.claim_min_idle),
             ("backoff_base", self.backoff_base),
             ("heartbeat.interval", self.heartbeat.interval),
+            ("retention_interval", self.retention_interval),
         ] {
             if value.is_zero() {
                 return invalid(field, "must be greater than zero");
@@ -217,6 +231,12 @@ mod tests {
         assert_eq!(settings.heartbeat.interval, Duration::from_secs(10));
         assert_eq!(settings.heartbeat.ttl, Duration::from_secs(30));
         assert_eq!(settings.heartbeat_key(), "linbo:workers:dc01");
+        assert_eq!(
+            settings.stream_retention, None,
+            "trimming is the application's choice"
+        );
+        assert_eq!(settings.dead_letter_max_len, None);
+        assert_eq!(settings.retention_interval, Duration::from_secs(600));
         settings.validate().unwrap();
     }
 

@@ -1,4 +1,5 @@
-//! RFC 3339 UTC timestamps without a date/time dependency (also used by linbo-dc for log lines).
+//! RFC 3339 UTC timestamps without a date/time dependency (also used by linbo-dc for log lines
+//! and by its `status` command to read them back).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -35,6 +36,87 @@ pub fn rfc3339_utc_seconds(time: SystemTime) -> String {
     )
 }
 
+/// Parses an RFC 3339 UTC timestamp as [`rfc3339_utc`] and JavaScript's `toISOString` write
+/// them, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (also `+00:00` for `Z`, and a lowercase `t`/`z`);
+/// `None` for anything else, other offsets and times before 1970 included.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use job_stream::time::{parse_rfc3339_utc, rfc3339_utc};
+///
+/// let time = UNIX_EPOCH + Duration::from_millis(1_795_649_940_123);
+/// assert_eq!(parse_rfc3339_utc(&rfc3339_utc(time)), Some(time));
+/// assert_eq!(parse_rfc3339_utc("2026-11-25T23:39:00+01:00"), None);
+/// ```
+pub fn parse_rfc3339_utc(text: &str) -> Option<SystemTime> {
+    let text = text
+        .strip_suffix(['Z', 'z'])
+        .or_else(|| text.strip_suffix("+00:00"))?;
+    let (date, time) = text.split_once(['T', 't'])?;
+    let number = |part: &str, len: usize| -> Option<u64> {
+        (part.len() == len && part.bytes().all(|byte| byte.is_ascii_digit()))
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    let mut date = date.split('-');
+    let (year, month, day) = (
+        number(date.next()?, 4)?,
+        number(date.next()?, 2)?,
+        number(date.next()?, 2)?,
+    );
+    let (time, fraction) = match time.split_once('.') {
+        Some((time, fraction)) => (time, Some(fraction)),
+        None => (time, None),
+    };
+    let mut time = time.split(':');
+    let (hour, minute, second) = (
+        number(time.next()?, 2)?,
+        number(time.next()?, 2)?,
+        number(time.next()?, 2)?,
+    );
+    if date.next().is_some() || time.next().is_some() {
+        return None;
+    }
+    let nanos = match fraction {
+        None => 0,
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            // Nanosecond precision at most; further digits are cut off.
+            let digits = &digits[..digits.len().min(9)];
+            let value: u32 = digits.parse().ok()?;
+            value * 10_u32.pow(9 - digits.len() as u32)
+        }
+        Some(_) => return None,
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let valid = year >= 1970
+        && (1..=12).contains(&month)
+        && (1..=month_days[(month - 1) as usize]).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second < 60;
+    if !valid {
+        return None;
+    }
+    // Bounded by the checks above: year has four digits, month and day are in range.
+    let days = days_from_civil(year as i64, month as u32, day as u32) as u64;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(UNIX_EPOCH + std::time::Duration::new(seconds, nanos))
+}
+
 /// `now` formatted by [`rfc3339_utc`].
 pub(crate) fn now_rfc3339() -> String {
     rfc3339_utc(SystemTime::now())
@@ -59,6 +141,19 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// Proleptic Gregorian (year, month, day) to days since 1970-01-01; Howard Hinnant's
+/// `days_from_civil`, the inverse of [`civil_from_days`].
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -114,6 +209,53 @@ mod tests {
             rfc3339_utc(UNIX_EPOCH - Duration::from_secs(10)),
             "1970-01-01T00:00:00.000Z"
         );
+    }
+
+    #[test]
+    fn parsing_reads_what_formatting_writes_and_refuses_the_rest() {
+        let at = |millis: u64| Some(UNIX_EPOCH + Duration::from_millis(millis));
+        assert_eq!(parse_rfc3339_utc("1970-01-01T00:00:00Z"), at(0));
+        assert_eq!(
+            parse_rfc3339_utc("2024-02-29T00:00:00.005Z"),
+            at(1_709_164_800_005)
+        );
+        assert_eq!(
+            parse_rfc3339_utc("2026-12-31T23:59:59.999Z"),
+            at(1_798_761_599_999)
+        );
+        assert_eq!(
+            parse_rfc3339_utc("2026-12-31t23:59:59+00:00"),
+            at(1_798_761_599_000)
+        );
+        assert_eq!(
+            parse_rfc3339_utc("2000-02-29T00:00:00.000000001Z"),
+            Some(UNIX_EPOCH + Duration::new(951_782_400, 1))
+        );
+        for bad in [
+            "",
+            "2026-11-25",
+            "2026-11-25T23:39:00",
+            "2026-11-25T23:39:00+01:00",
+            "2026-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-25T24:00:00Z",
+            "2026-11-25T23:39:00.Z",
+            "2026-11-25T23:39:0aZ",
+            "1969-12-31T23:59:59Z",
+            "+2026-11-25T23:39:00Z",
+            "2026-11-25T23:39:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339_utc(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every formatted instant parses back to itself.
+        #[test]
+        fn parse_inverts_format(millis in 0u64..253_402_300_799_000) {
+            let time = UNIX_EPOCH + Duration::from_millis(millis);
+            proptest::prop_assert_eq!(parse_rfc3339_utc(&rfc3339_utc(time)), Some(time));
+        }
     }
 
     proptest::proptest! {

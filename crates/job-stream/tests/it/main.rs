@@ -1,6 +1,7 @@
 //! Integration tests of the job-stream runtime against a real, private redis-server per test.
 
 mod order;
+mod retention;
 mod support;
 
 use std::collections::BTreeSet;
