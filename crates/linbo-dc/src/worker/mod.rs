@@ -254,6 +254,9 @@ impl Worker {
         // A bulk import of thousands of hosts must not stop the reader, or machine-account
         // entries behind it would wait for the whole backlog.
         consumer.max_in_flight = MAX_IN_FLIGHT;
+        // Nothing else trims the streams: the API adds every job without MAXLEN.
+        consumer.stream_retention = settings.stream_retention;
+        consumer.dead_letter_max_len = settings.dlq_maxlen;
         consumer
     }
 

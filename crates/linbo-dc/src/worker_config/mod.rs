@@ -71,6 +71,8 @@
 //! | `DEFAULT_ROOM` | `unknown` | room of hosts without one, `[A-Za-z0-9-]+` starting with a letter or digit |
 //! | `HEARTBEAT_INTERVAL_SEC` | `10` | refresh of `linbo:workers:<consumer>`, > 0 |
 //! | `HEARTBEAT_TTL_SEC` | `30` | its expiry, greater than the interval |
+//! | `STREAM_RETENTION_SEC` | `604800` (7 days) | acknowledged entries of `linbo:jobs` older than this are trimmed (at start and every 10 min), never one still pending or not yet delivered to every consumer group; `0`: never trim; at most 31536000 (365 days) |
+//! | `DLQ_MAXLEN` | `10000` | the dead-letter stream `linbo:jobs:dlq` keeps at most this many entries (the newest; trimmed exactly); `0`: no cap |
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -104,7 +106,7 @@ mod secret;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -126,7 +128,7 @@ pub const EXIT_CONFIG: u8 = crate::hook::EXIT_CONFIG;
 pub const DEFAULT_API_KEY: &str = "linbo-internal-secret";
 
 /// Every key the worker reads, in the order of the example config and of [`Settings::effective`].
-pub const KEYS: [&str; 41] = [
+pub const KEYS: [&str; 43] = [
     "REDIS_HOST",
     "REDIS_PORT",
     "REDIS_PASSWORD",
@@ -168,10 +170,15 @@ pub const KEYS: [&str; 41] = [
     "DEFAULT_ROOM",
     "HEARTBEAT_INTERVAL_SEC",
     "HEARTBEAT_TTL_SEC",
+    "STREAM_RETENTION_SEC",
+    "DLQ_MAXLEN",
 ];
 
 /// The longest duration any `*_SEC` key accepts (one week), so that no timer arithmetic overflows.
 const MAX_SECONDS: u64 = 7 * 24 * 3600;
+
+/// The longest `STREAM_RETENTION_SEC` (365 days); it is only subtracted from Redis's clock.
+const MAX_RETENTION_SECONDS: u64 = 365 * 24 * 3600;
 
 const DEFAULT_MASTER_DEFAULT_SCHOOL: &str = "/etc/linuxmuster/sophomorix/{school}/devices.csv";
 const DEFAULT_MASTER_OTHER_SCHOOL: &str =
@@ -463,6 +470,10 @@ pub struct Settings {
     pub heartbeat_interval: Duration,
     /// `HEARTBEAT_TTL_SEC`, greater than the interval.
     pub heartbeat_ttl: Duration,
+    /// `STREAM_RETENTION_SEC`; `None` (0): the stream is never trimmed.
+    pub stream_retention: Option<Duration>,
+    /// `DLQ_MAXLEN`; `None` (0): no cap.
+    pub dlq_maxlen: Option<NonZeroU64>,
     /// The directory standing for `/`; every path above is already resolved through it.
     pub root: Root,
     /// Problems worth a warning that do not stop the worker (unknown keys, the default API key,
@@ -676,6 +687,29 @@ impl Settings {
                 ),
             ));
         }
+        let stream_retention = raw.parsed(
+            "STREAM_RETENTION_SEC",
+            Some(Duration::from_secs(7 * 24 * 3600)),
+            |value| {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|seconds| *seconds <= MAX_RETENTION_SECONDS)
+                    .map(|seconds| (seconds > 0).then(|| Duration::from_secs(seconds)))
+                    .ok_or_else(|| {
+                        format!(
+                            "expected a whole number of seconds 0..={MAX_RETENTION_SECONDS} (0: \
+                             never trim), found {value:?}"
+                        )
+                    })
+            },
+        )?;
+        let dlq_maxlen = raw.parsed("DLQ_MAXLEN", NonZeroU64::new(10_000), |value| {
+            value
+                .parse::<u64>()
+                .map(NonZeroU64::new)
+                .map_err(|_| format!("expected a whole number (0: no cap), found {value:?}"))
+        })?;
 
         Ok(Settings {
             redis,
@@ -726,6 +760,8 @@ impl Settings {
             )?,
             heartbeat_interval,
             heartbeat_ttl,
+            stream_retention,
+            dlq_maxlen,
             school,
             root: root.clone(),
             warnings,
@@ -901,6 +937,16 @@ impl Settings {
             ("DEFAULT_ROOM", self.default_room.to_string()),
             ("HEARTBEAT_INTERVAL_SEC", seconds(self.heartbeat_interval)),
             ("HEARTBEAT_TTL_SEC", seconds(self.heartbeat_ttl)),
+            (
+                "STREAM_RETENTION_SEC",
+                self.stream_retention
+                    .map_or(0, |retention| retention.as_secs())
+                    .to_string(),
+            ),
+            (
+                "DLQ_MAXLEN",
+                self.dlq_maxlen.map_or(0, NonZeroU64::get).to_string(),
+            ),
         ]
     }
 }

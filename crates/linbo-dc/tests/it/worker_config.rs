@@ -130,6 +130,8 @@ ADOPT_MANUAL_HOSTS=false
 DEFAULT_ROOM=unknown
 HEARTBEAT_INTERVAL_SEC=10
 HEARTBEAT_TTL_SEC=30
+STREAM_RETENTION_SEC=604800
+DLQ_MAXLEN=10000
 "
     );
     assert_eq!(settings.api_key.expose(), "9f8e7d6c5b4a-internal");
@@ -704,6 +706,49 @@ fn secrets_are_redacted() {
         let error = load(&format!("REDIS_URL=\"{url}\"\n"), &[]).expect_err("invalid");
         assert!(!error.contains("redis-pw-5678"), "{error}");
     }
+}
+
+#[test]
+fn stream_retention_and_dead_letter_cap() {
+    check("", &[], "STREAM_RETENTION_SEC", "604800");
+    check(
+        "STREAM_RETENTION_SEC=\n",
+        &[],
+        "STREAM_RETENTION_SEC",
+        "604800",
+    );
+    check("STREAM_RETENTION_SEC=0\n", &[], "STREAM_RETENTION_SEC", "0");
+    check(
+        "STREAM_RETENTION_SEC=31536000\n",
+        &[],
+        "STREAM_RETENTION_SEC",
+        "31536000",
+    );
+    check(
+        "STREAM_RETENTION_SEC=31536001\n",
+        &[],
+        "STREAM_RETENTION_SEC",
+        "error: /etc/macct-worker.conf, line 1, STREAM_RETENTION_SEC: expected a whole number of \
+         seconds 0..=31536000 (0: never trim), found \"31536001\"",
+    );
+    check("", &[], "DLQ_MAXLEN", "10000");
+    check("DLQ_MAXLEN=0\n", &[], "DLQ_MAXLEN", "0");
+    check("", &[("DLQ_MAXLEN", "250")], "DLQ_MAXLEN", "250");
+    check(
+        "DLQ_MAXLEN=-1\n",
+        &[],
+        "DLQ_MAXLEN",
+        "error: /etc/macct-worker.conf, line 1, DLQ_MAXLEN: expected a whole number (0: no cap), \
+         found \"-1\"",
+    );
+    let off = load("STREAM_RETENTION_SEC=0\nDLQ_MAXLEN=0\n", &[]).expect("valid");
+    assert_eq!((off.stream_retention, off.dlq_maxlen), (None, None));
+    let on = load("STREAM_RETENTION_SEC=3600\nDLQ_MAXLEN=7\n", &[]).expect("valid");
+    assert_eq!(
+        on.stream_retention,
+        Some(std::time::Duration::from_secs(3600))
+    );
+    assert_eq!(on.dlq_maxlen.map(|cap| cap.get()), Some(7));
 }
 
 #[test]
