@@ -6,7 +6,10 @@
 //! service's binary is missing; it never passes silently.
 //!
 //! * [`redis`]: a private `redis-server` on a free loopback port ([`RedisServer`]), with helpers to add
-//!   stream entries and to inspect pending lists and the dead-letter stream.
+//!   stream entries and to inspect pending lists and the dead-letter stream; also TLS-only
+//!   ([`RedisServer::start_tls`]) and with ACL users ([`RedisServer::add_acl_user`]).
+//! * [`tls`]: a throwaway certificate authority ([`TestCa`]) made with `openssl` at run time
+//!   (Debian package `openssl`), which signs server certificates for `127.0.0.1`.
 //! * [`fake_api`]: a fake LINBO Docker internal API on a free loopback port ([`FakeApi`]) that
 //!   records every request and fails, stalls or goes down on demand.
 //!   It can re-enqueue retried operations in Redis as the real API does
@@ -28,8 +31,10 @@ pub mod fake_api;
 pub mod redis;
 pub mod samba;
 pub mod sandbox;
+pub mod tls;
 
 pub use crate::fake_api::{FakeApi, RecordedRequest};
 pub use crate::redis::{PendingEntry, PendingSummary, RedisServer, StreamEntry};
 pub use crate::samba::SambaDc;
 pub use crate::sandbox::SandboxDc;
+pub use crate::tls::TestCa;

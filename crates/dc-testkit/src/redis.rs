@@ -5,6 +5,8 @@
 //! `PING`. Dropping the value kills the server and waits for it. [`RedisServer::stop`] and
 //! [`RedisServer::start_again`] simulate an outage on the same port for fault tests;
 //! [`RedisServer::start_persistent`] keeps an fsynced append-only file so data survives a `kill -9`.
+//! [`RedisServer::start_tls`] listens with TLS only (`rediss://`), with a server certificate of a
+//! [`TestCa`] made at run time; [`RedisServer::add_acl_user`] adds an ACL user with a password.
 //!
 //! The helpers use a short-lived synchronous connection each and panic with context on failure:
 //! a failing helper is a failing test.
@@ -16,6 +18,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use redis::{FromRedisValue, Value};
+
+use crate::tls::{ServerCertificate, TestCa};
 
 /// How long a freshly started server may take to answer `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,7 +37,15 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     persistent: bool,
+    tls: Option<Tls>,
     child: Option<Child>,
+}
+
+/// The certificates of a server started with [`RedisServer::start_tls`].
+#[derive(Debug)]
+struct Tls {
+    ca: TestCa,
+    server: ServerCertificate,
 }
 
 /// The summary form of `XPENDING stream group`.
@@ -89,7 +101,25 @@ impl RedisServer {
         Self::launch(true)
     }
 
+    /// Starts a private server without persistence that speaks TLS only: `--port 0 --tls-port
+    /// <port>`, a server certificate for `127.0.0.1` and `localhost` signed by a new [`TestCa`]
+    /// ([`ca`](Self::ca)), no client certificates (`--tls-auth-clients no`). [`url`](Self::url) is
+    /// then `rediss://...`, and [`client`](Self::client) and every helper trust that CA.
+    ///
+    /// # Panics
+    /// Like [`start`](Self::start); also when `openssl` is not installed (`apt-get install
+    /// openssl`) or `redis-server` was built without TLS.
+    pub fn start_tls() -> Self {
+        let ca = TestCa::new("dc-testkit redis CA");
+        let server = ca.issue_server_certificate("redis-server");
+        Self::launch_with(false, Some(Tls { ca, server }))
+    }
+
     fn launch(persistent: bool) -> Self {
+        Self::launch_with(persistent, None)
+    }
+
+    fn launch_with(persistent: bool, tls: Option<Tls>) -> Self {
         let binary = find_binary().unwrap_or_else(|| {
             panic!(
                 "redis-server not found: apt-get install redis-server \
@@ -105,6 +135,7 @@ impl RedisServer {
             port: 0,
             dir,
             persistent,
+            tls,
             child: None,
         };
         // Another process may grab the free port between our probe and redis-server's bind; try a
@@ -125,14 +156,55 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>/`.
+    /// `redis://127.0.0.1:<port>/`, or `rediss://...` for a server started with
+    /// [`start_tls`](Self::start_tls).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("{}://127.0.0.1:{}/", self.scheme(), self.port)
     }
 
-    /// A client for this server.
+    /// [`url`](Self::url) with the ACL user `user` and `password` (both used as given: keep
+    /// them to letters, digits and `-`).
+    pub fn url_for_user(&self, user: &str, password: &str) -> String {
+        format!(
+            "{}://{user}:{password}@127.0.0.1:{}/",
+            self.scheme(),
+            self.port
+        )
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        }
+    }
+
+    /// The CA that signed the certificate of a server started with [`start_tls`](Self::start_tls);
+    /// `None` for a plain server.
+    pub fn ca(&self) -> Option<&TestCa> {
+        self.tls.as_ref().map(|tls| &tls.ca)
+    }
+
+    /// A client for this server (as the default user; trusting [`ca`](Self::ca) over TLS).
     pub fn client(&self) -> redis::Client {
-        redis::Client::open(self.url()).expect("a loopback redis URL is valid")
+        match &self.tls {
+            None => redis::Client::open(self.url()).expect("a loopback redis URL is valid"),
+            Some(tls) => {
+                // The redis crate asks rustls for the process's crypto provider; install ring
+                // (the one the workspace builds) in case no other code did. An error means one
+                // is installed already.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                redis::Client::build_with_tls(
+                    self.url(),
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(tls.ca.cert_pem().into_bytes()),
+                    },
+                )
+                .expect("the test CA's certificate is valid PEM")
+            }
+        }
     }
 
     /// The server's private directory (log file, append-only file).
@@ -193,9 +265,20 @@ impl RedisServer {
         let log_file = self.dir.path().join("redis.log");
         let port = self.port.to_string();
         let mut command = std::process::Command::new(&self.binary);
+        match &self.tls {
+            None => command.arg("--port").arg(&port),
+            Some(tls) => command
+                .args(["--port", "0", "--tls-port"])
+                .arg(&port)
+                .arg("--tls-cert-file")
+                .arg(&tls.server.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.server.key)
+                .arg("--tls-ca-cert-file")
+                .arg(tls.ca.cert_file())
+                .args(["--tls-auth-clients", "no"]),
+        };
         command
-            .arg("--port")
-            .arg(&port)
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--daemonize", "no"])
@@ -211,7 +294,12 @@ impl RedisServer {
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // Errors in the arguments (an option this build lacks, such as --tls-port without
+            // TLS support) go to stderr, not to the log file.
+            .stderr(
+                std::fs::File::create(self.dir.path().join("redis.stderr"))
+                    .map_err(|error| format!("creating redis.stderr: {error}"))?,
+            )
             .spawn()
             .map_err(|error| format!("spawning {}: {error}", self.binary.display()))?;
         self.child = Some(child);
@@ -223,7 +311,11 @@ impl RedisServer {
             {
                 self.child = None;
                 let log = std::fs::read_to_string(&log_file).unwrap_or_default();
-                return Err(format!("exited with {status}; log:\n{log}"));
+                let stderr = std::fs::read_to_string(self.dir.path().join("redis.stderr"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "exited with {status}; stderr:\n{stderr}\nlog:\n{log}"
+                ));
             }
             if self.ping().is_ok() {
                 return Ok(());
@@ -426,6 +518,31 @@ impl RedisServer {
         self.query(redis::cmd("HGETALL").arg(key))
     }
 
+    /// `ACL SETUSER name on >password ~* &* +@all`: an ACL user with every right, who
+    /// authenticates with `AUTH name password` (see [`url_for_user`](Self::url_for_user)).
+    pub fn add_acl_user(&self, name: &str, password: &str) {
+        self.acl_setuser(name, &["on", &format!(">{password}"), "~*", "&*", "+@all"]);
+    }
+
+    /// `ACL SETUSER name rules...`, for users with fewer rights than
+    /// [`add_acl_user`](Self::add_acl_user) gives.
+    pub fn acl_setuser(&self, name: &str, rules: &[&str]) {
+        self.query::<()>(redis::cmd("ACL").arg("SETUSER").arg(name).arg(rules));
+    }
+
+    /// The user name of every connected client (`CLIENT LIST`'s `user=`), this query's own
+    /// connection (the default user) included: who authenticated as whom.
+    pub fn client_users(&self) -> Vec<String> {
+        let list: String = self.query(redis::cmd("CLIENT").arg("LIST"));
+        list.lines()
+            .filter_map(|line| {
+                line.split(' ')
+                    .find_map(|field| field.strip_prefix("user="))
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
     /// `FLUSHALL`: simulates Redis losing its data.
     pub fn flushall(&self) {
         self.query::<()>(&redis::cmd("FLUSHALL"));
@@ -516,6 +633,53 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].id, id);
         assert_eq!(entries[0].fields["a"], "1");
+    }
+
+    #[test]
+    fn a_tls_server_speaks_only_tls_and_its_helpers_trust_its_ca() {
+        let mut server = RedisServer::start_tls();
+        assert!(
+            server.url().starts_with("rediss://127.0.0.1:"),
+            "{}",
+            server.url()
+        );
+        let id = server.xadd("s", &[("a", "1")]);
+        server.restart();
+        assert!(
+            server.range("s").is_empty(),
+            "no persistence, and the restart worked"
+        );
+        assert_ne!(server.xadd("s", &[("a", "2")]), id);
+        // Plain TCP on the TLS port gets no answer.
+        let plain = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port()))
+            .expect("a valid URL");
+        let refused = plain
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
+        assert!(refused.is_err(), "{refused:?}");
+    }
+
+    #[test]
+    fn an_acl_user_authenticates_with_its_password_only() {
+        let server = RedisServer::start();
+        server.add_acl_user("worker", "pw-1");
+        let as_user = |password: &str| {
+            let client =
+                redis::Client::open(server.url_for_user("worker", password)).expect("valid URL");
+            let mut connection = client.get_connection_with_timeout(Duration::from_secs(2))?;
+            redis::cmd("ACL")
+                .arg("WHOAMI")
+                .query::<String>(&mut connection)
+        };
+        assert_eq!(as_user("pw-1").expect("the right password"), "worker");
+        let wrong = as_user("pw-2").expect_err("a wrong password");
+        assert_eq!(
+            wrong.kind(),
+            redis::ErrorKind::AuthenticationFailed,
+            "{wrong}"
+        );
+        let users = server.client_users();
+        assert!(users.contains(&"default".to_owned()), "{users:?}");
     }
 
     #[test]
