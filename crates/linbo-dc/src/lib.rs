@@ -1,6 +1,7 @@
 //! The linbo-dc application core, composed from the workspace's libraries: configuration files
 //! (parsed, never executed), sandboxable paths, the DHCP post-import hook workflow ([`hook`]),
-//! the worker's configuration ([`worker_config`]), the LINBO API client ([`api`]), the durable
+//! the worker's configuration ([`worker_config`]), its Redis client with TLS and ACL users and
+//! the check at start ([`redis_link`]), the LINBO API client ([`api`]), the durable
 //! outbox for status reports ([`outbox`]), the worker itself ([`worker`]: provisioning
 //! batches, the machine-account lane, verification) and the lock that keeps it to one worker
 //! per `STATE_DIR` ([`instance`]).
@@ -46,6 +47,7 @@ pub mod hook;
 pub mod instance;
 pub mod outbox;
 pub mod paths;
+pub mod redis_link;
 pub mod secret;
 pub mod worker;
 pub mod worker_config;

@@ -11,7 +11,7 @@
 //!    environment. This library does not read the process environment: the binary passes it in,
 //!    as it passes the host name (the default `CONSUMER_NAME`).
 //! 3. An empty value (`KEY=` or `KEY=""`) means the key's default; for keys without a value by
-//!    default (`REDIS_PASSWORD`, `REDIS_URL`, `DHCP_VERIFY_FILE`, `SAMBA_TOOL_AUTH`,
+//!    default (`REDIS_PASSWORD`, `REDIS_URL`, `REDIS_CA_FILE`, `DHCP_VERIFY_FILE`, `SAMBA_TOOL_AUTH`,
 //!    `SAMBA_TOOL_AUTH_FILE`, `DEVICES_CSV_MASTER`) it means "not set".
 //! 4. `{school}` placeholders are expanded after everything is read, so the order of lines does not
 //!    matter: in the per-school keys (`DEVICES_CSV_MASTER`, `DEVICES_CSV_DELTA`,
@@ -35,6 +35,7 @@
 //! | `REDIS_PASSWORD` | – | Redis password (`AUTH`) |
 //! | `REDIS_DB` | `0` | Redis database number |
 //! | `REDIS_URL` | – | `redis://[[user]:password@]host[:port][/db]` or `rediss://` (TLS); when set it replaces the four keys above, which are then ignored with a warning |
+//! | `REDIS_CA_FILE` | – (the system's CA store) | PEM file with the CA certificate(s) that signed the `rediss://` server's certificate (a private CA); then only these are trusted; read at start (missing, unreadable or without a certificate: an error); without TLS a warning and no effect |
 //! | `API_URL` | `http://localhost:3000/api/v1` | LINBO Docker API base, `http://` or `https://` |
 //! | `API_KEY` | `linbo-internal-secret` | `X-Internal-Key` header; the public default is a loud warning |
 //! | `CONSUMER_NAME` | the host name | consumer name in the group `dc-workers`, 1–128 of `A-Za-z0-9.-_@:`; stable across restarts |
@@ -116,7 +117,7 @@ use crate::conf_file::{ConfError, ConfFile};
 use crate::paths::{Root, School};
 
 pub use domain::{SETUP_INI, SMB_CONF, dc_host_name, setup_ini_domain, smb_conf_realm};
-pub use secret::{RedisSettings, Secret};
+pub use secret::{CaFile, RedisSettings, Secret};
 
 /// Where the worker's configuration lives on a DC (`--config/-c` overrides it).
 pub const DEFAULT_CONFIG: &str = "/etc/macct-worker.conf";
@@ -128,12 +129,13 @@ pub const EXIT_CONFIG: u8 = crate::hook::EXIT_CONFIG;
 pub const DEFAULT_API_KEY: &str = "linbo-internal-secret";
 
 /// Every key the worker reads, in the order of the example config and of [`Settings::effective`].
-pub const KEYS: [&str; 43] = [
+pub const KEYS: [&str; 44] = [
     "REDIS_HOST",
     "REDIS_PORT",
     "REDIS_PASSWORD",
     "REDIS_DB",
     "REDIS_URL",
+    "REDIS_CA_FILE",
     "API_URL",
     "API_KEY",
     "CONSUMER_NAME",
@@ -506,7 +508,20 @@ impl Settings {
             })
         };
 
-        let redis = redis_settings(raw, &mut warnings)?;
+        let mut redis = redis_settings(raw, &mut warnings)?;
+        // Read now, so a missing or broken CA file stops the start (exit 78) instead of failing
+        // every TLS handshake.
+        redis.ca_file = raw.parsed("REDIS_CA_FILE", None, |value| {
+            check_template(value)?;
+            CaFile::read(&root.resolve(Path::new(&school.expand(value)))).map(Some)
+        })?;
+        if redis.ca_file.is_some() && !redis.tls {
+            warnings.push(
+                "REDIS_CA_FILE is set, but the Redis connection does not use TLS (only \
+                 REDIS_URL=rediss://... does): the CA file has no effect"
+                    .to_owned(),
+            );
+        }
         let api_url = raw.parsed(
             "API_URL",
             "http://localhost:3000/api/v1".to_owned(),
@@ -893,6 +908,14 @@ impl Settings {
             ("REDIS_PASSWORD", redacted(self.redis.password.as_ref())),
             ("REDIS_DB", self.redis.db.to_string()),
             ("REDIS_URL", self.redis.redacted_url()),
+            (
+                "REDIS_CA_FILE",
+                self.redis
+                    .ca_file
+                    .as_ref()
+                    .map(|file| path(file.path()))
+                    .unwrap_or_default(),
+            ),
             ("API_URL", self.api_url.clone()),
             ("API_KEY", "***".to_owned()),
             ("CONSUMER_NAME", self.consumer_name.clone()),
@@ -1032,6 +1055,7 @@ fn redis_settings(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<RedisSe
             db.parse::<u32>()
                 .map_err(|_| format!("expected a database number (0, 1, ...), found {db:?}"))
         })?,
+        ca_file: None,
     })
 }
 

@@ -1,6 +1,12 @@
-//! The Redis connection (`REDIS_HOST`/`PORT`/`PASSWORD`/`DB` or `REDIS_URL`).
+//! The Redis connection (`REDIS_HOST`/`PORT`/`PASSWORD`/`DB` or `REDIS_URL`, and `REDIS_CA_FILE`).
 
+use std::fmt;
 use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 
 pub use crate::secret::Secret;
 
@@ -20,6 +26,81 @@ pub struct RedisSettings {
     pub password: Option<Secret>,
     /// Database number (default 0).
     pub db: u32,
+    /// `REDIS_CA_FILE`: the CA certificates a `rediss://` server's certificate must chain to,
+    /// instead of the system's store; none = the system's store. No effect without TLS.
+    pub ca_file: Option<CaFile>,
+}
+
+/// A PEM bundle of CA certificates (`REDIS_CA_FILE`), read and checked when the settings are
+/// made, so a missing or broken file stops the start rather than every connection attempt.
+/// `Debug` shows the path and the number of certificates.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaFile {
+    path: PathBuf,
+    pem: Vec<u8>,
+    certificates: usize,
+}
+
+impl CaFile {
+    /// Reads `path` (already resolved through the root): one or more `-----BEGIN CERTIFICATE-----`
+    /// blocks, each a certificate rustls accepts as a trust anchor. Other PEM blocks are ignored.
+    /// The message names the path and what is wrong.
+    pub fn read(path: &Path) -> Result<CaFile, String> {
+        let pem = std::fs::read(path)
+            .map_err(|error| format!("reading the CA file {}: {error}", path.display()))?;
+        let mut store = RootCertStore::empty();
+        for (index, certificate) in CertificateDer::pem_slice_iter(&pem).enumerate() {
+            let certificate = certificate.map_err(|error| {
+                format!(
+                    "the CA file {} is not a valid PEM file: {error}",
+                    path.display()
+                )
+            })?;
+            store.add(certificate).map_err(|error| {
+                format!(
+                    "certificate {} of the CA file {} is not a usable CA certificate: {error}",
+                    index + 1,
+                    path.display()
+                )
+            })?;
+        }
+        if store.is_empty() {
+            return Err(format!(
+                "the CA file {} holds no certificate; expected the CA certificate that signed the \
+                 Redis server's certificate, in PEM (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ));
+        }
+        Ok(CaFile {
+            path: path.to_owned(),
+            certificates: store.len(),
+            pem,
+        })
+    }
+
+    /// The file (resolved through the root).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's bytes as read at start.
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+
+    /// How many certificates it holds (at least one).
+    pub fn certificates(&self) -> usize {
+        self.certificates
+    }
+}
+
+impl fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaFile")
+            .field("path", &self.path)
+            .field("certificates", &self.certificates)
+            .finish()
+    }
 }
 
 impl RedisSettings {
@@ -163,6 +244,7 @@ pub(crate) fn parse_redis_url(url: &str) -> Result<RedisSettings, String> {
         username,
         password,
         db,
+        ca_file: None,
     })
 }
 

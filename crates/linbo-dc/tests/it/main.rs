@@ -4,4 +4,5 @@ mod api;
 mod conf_file;
 mod outbox;
 mod paths;
+mod redis_link;
 mod worker_config;

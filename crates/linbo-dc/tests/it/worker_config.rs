@@ -94,6 +94,7 @@ REDIS_PORT=6379
 REDIS_PASSWORD=***
 REDIS_DB=0
 REDIS_URL=redis://:***@10.0.0.13:6379/0
+REDIS_CA_FILE=
 API_URL=http://10.0.0.13:3000/api/v1
 API_KEY=***
 CONSUMER_NAME=server
@@ -366,6 +367,98 @@ fn the_samba_authentication_file_is_read_at_start() {
         error("SAMBA_TOOL_AUTH_FILE=/etc/broken.auth\n"),
         "/etc/macct-worker.conf, line 1, SAMBA_TOOL_AUTH_FILE: unusable samba authentication \
          file <root>/etc/broken.auth: no password= line"
+    );
+}
+
+#[test]
+fn the_redis_ca_file_is_read_at_start() {
+    let ca = dc_testkit::TestCa::new("worker_config test CA");
+    let dir = sandbox(&[
+        ("/etc/linbo-dc/redis-ca.pem", &ca.cert_pem()),
+        ("/etc/linbo-dc/empty.pem", "# no certificate here\n"),
+        (
+            "/etc/linbo-dc/broken.pem",
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+        ),
+    ]);
+    let root = Root::new(dir.path());
+    let settings = load_in(
+        &root,
+        "REDIS_URL=rediss://linbo-dc:pw@redis.lan:6380/0\nREDIS_CA_FILE=/etc/linbo-dc/redis-ca.pem\n",
+        &[],
+    )
+    .expect("valid");
+    let ca_file = settings.redis.ca_file.as_ref().expect("a CA file");
+    assert_eq!(ca_file.path(), dir.path().join("etc/linbo-dc/redis-ca.pem"));
+    assert_eq!(ca_file.pem(), ca.cert_pem().as_bytes());
+    assert_eq!(ca_file.certificates(), 1);
+    assert_eq!(
+        effective_value(&settings, "REDIS_CA_FILE"),
+        dir.path()
+            .join("etc/linbo-dc/redis-ca.pem")
+            .display()
+            .to_string()
+    );
+    assert!(
+        !settings
+            .warnings
+            .iter()
+            .any(|warning| warning.contains("REDIS_CA_FILE")),
+        "{:?}",
+        settings.warnings
+    );
+
+    // Without TLS the file is still checked, and its uselessness is a warning.
+    let plain = load_in(
+        &root,
+        "REDIS_URL=redis://r.lan\nREDIS_CA_FILE=/etc/linbo-dc/redis-ca.pem\n",
+        &[],
+    )
+    .expect("valid");
+    assert!(
+        plain.warnings.contains(
+            &"REDIS_CA_FILE is set, but the Redis connection does not use TLS (only \
+              REDIS_URL=rediss://... does): the CA file has no effect"
+                .to_owned()
+        ),
+        "{:?}",
+        plain.warnings
+    );
+
+    let sandbox_path = dir.path().display().to_string();
+    let error = |text: &str| {
+        load_in(&root, text, &[])
+            .expect_err("refused")
+            .replace(&sandbox_path, "<root>")
+    };
+    assert_eq!(
+        error("REDIS_URL=rediss://r.lan\nREDIS_CA_FILE=/etc/linbo-dc/missing.pem\n"),
+        "/etc/macct-worker.conf, line 2, REDIS_CA_FILE: reading the CA file \
+         <root>/etc/linbo-dc/missing.pem: No such file or directory (os error 2)"
+    );
+    assert_eq!(
+        error("REDIS_CA_FILE=/etc/linbo-dc\n"),
+        "/etc/macct-worker.conf, line 1, REDIS_CA_FILE: reading the CA file <root>/etc/linbo-dc: \
+         Is a directory (os error 21)"
+    );
+    assert_eq!(
+        error("REDIS_CA_FILE=/etc/linbo-dc/empty.pem\n"),
+        "/etc/macct-worker.conf, line 1, REDIS_CA_FILE: the CA file <root>/etc/linbo-dc/empty.pem \
+         holds no certificate; expected the CA certificate that signed the Redis server's \
+         certificate, in PEM (-----BEGIN CERTIFICATE-----)"
+    );
+    let broken = error("REDIS_CA_FILE=/etc/linbo-dc/broken.pem\n");
+    assert!(
+        broken.starts_with(
+            "/etc/macct-worker.conf, line 1, REDIS_CA_FILE: the CA file \
+             <root>/etc/linbo-dc/broken.pem is not a valid PEM file: "
+        ),
+        "{broken}"
+    );
+    assert_eq!(
+        error("REDIS_CA_FILE=etc/ca.pem\n"),
+        "/etc/macct-worker.conf, line 1, REDIS_CA_FILE: expected an absolute path, found \
+         \"etc/ca.pem\""
     );
 }
 
