@@ -9,7 +9,8 @@
 //! Exit codes: 0 stopped by SIGTERM/SIGINT (or `check-config` found the configuration valid);
 //! 1 the worker could not start or failed (message on stderr); 2 bad command line; 78
 //! (`EX_CONFIG`) the configuration is invalid (the message names file, line and key; or the
-//! configured `SCHOOL` has no directory on this DC), the API
+//! configured `SCHOOL` has no directory on this DC), Redis refused the link at start (a TLS
+//! certificate or handshake, or the credentials: `linbo_dc::redis_link`), the API
 //! answered that it is (`API_URL` reaches no API route; the worker stopped consuming), or
 //! another worker already runs on the same `STATE_DIR` (the message names its pid and lock
 //! file). systemd does not restart the worker after 78 (`RestartPreventExitStatus=78`).
@@ -222,7 +223,6 @@ enum Stopped {
 
 async fn serve(settings: Settings, root: &Root) -> anyhow::Result<Stopped> {
     let programs = Programs::standard(root, settings.import_script.clone());
-    let redis_url = settings.redis.url();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         consumer = %settings.consumer_name,
@@ -236,8 +236,10 @@ async fn serve(settings: Settings, root: &Root) -> anyhow::Result<Stopped> {
             "API_KEY is LINBO Docker's public default; set your own in the API and here"
         );
     }
-    let client = redis::Client::open(redis_url.expose())
-        .context("REDIS_URL/REDIS_HOST: not a usable Redis address")?;
+    let client = match linbo_dc::redis_link::connect(&settings.redis).await {
+        Ok(client) => client,
+        Err(problem) => return Ok(Stopped::Misconfigured(problem.to_string())),
+    };
     let worker = Worker::new(settings, programs).context("setting up the worker")?;
     let recovery = worker.reporter().outbox().recovery();
     if recovery.entries > 0 || recovery.torn_lines > 0 || recovery.corrupt_lines > 0 {

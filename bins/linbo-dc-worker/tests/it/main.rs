@@ -11,4 +11,5 @@ mod provision;
 mod replay;
 mod resilience;
 mod samba;
+mod tls;
 mod upstream;
