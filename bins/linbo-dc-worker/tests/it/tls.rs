@@ -136,3 +136,27 @@ async fn a_missing_ca_file_is_a_configuration_error() {
         "{logs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_ca_file_the_systems_ca_store_decides() {
+    let redis = tls_redis();
+    let extra = format!(
+        "REDIS_URL=rediss://linbo-dc:acl-pw-1@127.0.0.1:{}/0\n",
+        redis.port()
+    );
+    let mut harness = Harness::with_redis(redis, &extra).await;
+    // SSL_CERT_FILE stands in for /etc/ssl/certs/ca-certificates.crt (rustls-native-certs
+    // reads it instead), so the test touches no system file.
+    let ca = harness.redis.ca().expect("a TLS server").cert_pem();
+    harness.dc.write("/etc/ssl/certs/ca-certificates.crt", &ca);
+    let store = harness.dc.root().join("etc/ssl/certs/ca-certificates.crt");
+    harness.start_worker_with_env(&[("SSL_CERT_FILE", store.to_str().expect("UTF-8 path"))]);
+
+    let id = harness.provision(
+        "default-school",
+        create("r200-pc02", "00:1a:2b:3c:20:02", "10.0.200.2"),
+    );
+    harness.completed(&[&id]).await;
+    let status = harness.stop_worker();
+    assert_eq!(status.code(), Some(0), "{}", harness.logs());
+}
