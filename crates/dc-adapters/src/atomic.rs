@@ -5,7 +5,7 @@
 //! over the target; then the directory is flushed so the rename itself survives a power loss.
 
 use std::fs::{self, File, Permissions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, fchown};
 use std::path::{Path, PathBuf};
 
@@ -26,20 +26,21 @@ pub struct ReplaceOptions {
     pub backup: Option<PathBuf>,
     /// Mode for a file that does not exist yet (default 0o644).
     pub new_file_mode: Option<u32>,
-    /// The target as the caller read it: just before the rename the target is checked against
-    /// it (identity, size, modification time, content), and a target someone changed meanwhile
-    /// is left alone ([`Error::Changed`]), so their edit is not overwritten.
+    /// The target as the caller read it. Just before the rename the target must still be that
+    /// file (same inode) with the bytes read at its start: a file someone rewrote (an editor's
+    /// save, `sed -i`) is left alone ([`Error::Changed`]), so their edit is not overwritten.
+    /// Lines someone *appended* meanwhile (`echo … >> devices.csv`, the way administrators add a
+    /// device) are carried over into the new file right after the rename.
     pub expect: Option<FileState>,
 }
 
-/// A file as it was read: device and inode (a file replaced by rename is another one), size,
-/// modification time and a fingerprint of the content (an edit within the same clock tick).
+/// A file as it was read: device and inode (a file replaced by rename is another one), size, and
+/// a fingerprint of the content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileState {
     device: u64,
     inode: u64,
     len: u64,
-    modified_ns: i128,
     fingerprint: u64,
 }
 
@@ -51,15 +52,29 @@ impl FileState {
     /// [`Error::File`] when it cannot be read, or keeps changing over five reads.
     pub fn read(path: &Path) -> Result<Option<(Vec<u8>, FileState)>> {
         for _ in 0..5 {
-            let before = match fs::metadata(path) {
-                Ok(metadata) => metadata,
+            let mut file = match File::open(path) {
+                Ok(file) => file,
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(error) => return Err(Error::file("reading metadata of", path)(error)),
+                Err(error) => return Err(Error::file("opening", path)(error)),
             };
-            let bytes = fs::read(path).map_err(Error::file("reading", path))?;
-            let after = fs::metadata(path).map_err(Error::file("reading metadata of", path))?;
-            let state = FileState::of(&before, &bytes);
-            if state == FileState::of(&after, &bytes) && after.len() == bytes.len() as u64 {
+            let before = file
+                .metadata()
+                .map_err(Error::file("reading metadata of", path))?;
+            let mut bytes = Vec::with_capacity(before.len() as usize);
+            file.read_to_end(&mut bytes)
+                .map_err(Error::file("reading", path))?;
+            let after = file
+                .metadata()
+                .map_err(Error::file("reading metadata of", path))?;
+            let stable = after.len() == bytes.len() as u64
+                && (after.mtime(), after.mtime_nsec()) == (before.mtime(), before.mtime_nsec());
+            if stable {
+                let state = FileState {
+                    device: after.dev(),
+                    inode: after.ino(),
+                    len: bytes.len() as u64,
+                    fingerprint: fingerprint(&bytes),
+                };
                 return Ok(Some((bytes, state)));
             }
         }
@@ -68,20 +83,70 @@ impl FileState {
         )))
     }
 
-    fn of(metadata: &fs::Metadata, bytes: &[u8]) -> FileState {
-        FileState {
-            device: metadata.dev(),
-            inode: metadata.ino(),
-            len: metadata.len(),
-            modified_ns: i128::from(metadata.mtime()) * 1_000_000_000
-                + i128::from(metadata.mtime_nsec()),
-            fingerprint: fingerprint(bytes),
+    /// Opens `path` and checks that it is still this file, at most appended to: the open file
+    /// then carries those appended lines over after the rename.
+    fn hold(&self, path: &Path) -> Result<Held> {
+        let changed = || Error::Changed {
+            path: path.to_owned(),
+        };
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(changed()),
+            Err(error) => return Err(Error::file("opening", path)(error)),
+        };
+        let metadata = file
+            .metadata()
+            .map_err(Error::file("reading metadata of", path))?;
+        if (metadata.dev(), metadata.ino()) != (self.device, self.inode)
+            || metadata.len() < self.len
+        {
+            return Err(changed());
         }
+        let mut start = vec![0; self.len as usize];
+        file.read_exact(&mut start)
+            .map_err(Error::file("reading", path))?;
+        if fingerprint(&start) != self.fingerprint {
+            return Err(changed());
+        }
+        Ok(Held {
+            file,
+            read: self.len,
+        })
     }
+}
 
-    /// Whether `path` is still this file, unchanged.
-    fn holds(&self, path: &Path) -> Result<bool> {
-        Ok(FileState::read(path)?.is_some_and(|(_, now)| now == *self))
+/// The replaced file, still open after the rename, and how much of it the caller had read.
+struct Held {
+    file: File,
+    read: u64,
+}
+
+impl Held {
+    /// Appends to `target` (the new file) what was appended to the old one after the caller read
+    /// it; returns how many bytes.
+    fn carry_over(mut self, target: &Path, new_ends_with_newline: bool) -> Result<usize> {
+        use std::io::{Seek, SeekFrom};
+        self.file
+            .seek(SeekFrom::Start(self.read))
+            .map_err(Error::file("reading", target))?;
+        let mut appended = Vec::new();
+        self.file
+            .read_to_end(&mut appended)
+            .map_err(Error::file("reading", target))?;
+        if appended.is_empty() {
+            return Ok(0);
+        }
+        if !new_ends_with_newline && !appended.starts_with(b"\n") {
+            appended.insert(0, b'\n');
+        }
+        let mut new = fs::OpenOptions::new()
+            .append(true)
+            .open(target)
+            .map_err(Error::file("opening", target))?;
+        new.write_all(&appended)
+            .map_err(Error::file("appending to", target))?;
+        new.sync_all().map_err(Error::file("flushing", target))?;
+        Ok(appended.len())
     }
 }
 
@@ -145,17 +210,25 @@ pub fn replace_file(target: &Path, contents: &[u8], options: &ReplaceOptions) ->
     file.sync_all()
         .map_err(Error::file("flushing", &temp_path))?;
     // As late as possible: between this check and the rename only microseconds pass.
-    if let Some(expected) = &options.expect
-        && !expected.holds(target)?
-    {
-        return Err(Error::Changed {
-            path: target.to_owned(),
-        });
-    }
+    let held = options
+        .expect
+        .as_ref()
+        .map(|expected| expected.hold(target))
+        .transpose()?;
     // On failure the temporary file is removed when `persist`'s error drops it.
     temp.persist(target)
         .map_err(|error| Error::file("renaming the temporary file onto", target)(error.error))?;
     sync_dir(&directory)?;
+    if let Some(held) = held {
+        let carried = held.carry_over(target, contents.is_empty() || contents.ends_with(b"\n"))?;
+        if carried > 0 {
+            tracing::warn!(
+                path = %target.display(),
+                bytes = carried,
+                "lines appended to the file while it was being replaced were carried over"
+            );
+        }
+    }
     if temp_dir != directory {
         sync_dir(&temp_dir)?;
     }

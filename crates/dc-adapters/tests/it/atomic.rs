@@ -120,48 +120,49 @@ fn stale_temporary_files_are_removed() {
 }
 
 #[test]
-fn a_target_edited_since_it_was_read_is_left_alone() {
+fn a_target_rewritten_since_it_was_read_is_left_alone_and_appended_lines_are_carried_over() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("devices.csv");
     fs::write(&target, "a;b\n").unwrap();
-    let (bytes, state) = FileState::read(&target).unwrap().expect("it exists");
-    assert_eq!(bytes, b"a;b\n");
-    let expecting = ReplaceOptions {
-        expect: Some(state),
-        ..ReplaceOptions::default()
+    let expecting = |target: &std::path::Path| {
+        let (_, state) = FileState::read(target).unwrap().expect("it exists");
+        ReplaceOptions {
+            expect: Some(state),
+            ..ReplaceOptions::default()
+        }
     };
     // Unchanged: replaced.
-    replace_file(&target, b"new\n", &expecting).unwrap();
+    let options = expecting(&target);
+    replace_file(&target, b"new\n", &options).unwrap();
     assert_eq!(fs::read_to_string(&target).unwrap(), "new\n");
 
-    // Appended to in place (same inode, other size), or rewritten by rename with the same size:
-    // both left alone.
-    let (_, state) = FileState::read(&target).unwrap().unwrap();
-    let expecting = ReplaceOptions {
-        expect: Some(state),
-        ..ReplaceOptions::default()
-    };
+    // Appended to in place (`>>`): replaced, and the appended line follows the new contents.
+    let options = expecting(&target);
     fs::OpenOptions::new()
         .append(true)
         .open(&target)
         .unwrap()
         .write_all(b"admin\n")
         .unwrap();
-    let error = replace_file(&target, b"mine\n", &expecting).unwrap_err();
+    replace_file(&target, b"mine\n", &options).unwrap();
+    assert_eq!(fs::read_to_string(&target).unwrap(), "mine\nadmin\n");
+
+    // Rewritten in place (same inode, other bytes): left alone.
+    let options = expecting(&target);
+    fs::write(&target, "MINE\nadmin\n").unwrap();
+    let error = replace_file(&target, b"ours\n", &options).unwrap_err();
     assert!(matches!(error, Error::Changed { .. }), "{error}");
-    assert_eq!(fs::read_to_string(&target).unwrap(), "new\nadmin\n");
-    let (_, state) = FileState::read(&target).unwrap().unwrap();
+    assert_eq!(fs::read_to_string(&target).unwrap(), "MINE\nadmin\n");
+
+    // Replaced by rename (an editor's save), even with the same bytes: left alone.
+    let options = expecting(&target);
     let other = dir.path().join("other");
-    fs::write(&other, "new\nADMIN\n").unwrap();
+    fs::write(&other, "MINE\nadmin\n").unwrap();
     fs::rename(&other, &target).unwrap();
-    let expecting = ReplaceOptions {
-        expect: Some(state),
-        ..ReplaceOptions::default()
-    };
     assert!(matches!(
-        replace_file(&target, b"mine\n", &expecting),
+        replace_file(&target, b"ours\n", &options),
         Err(Error::Changed { .. })
     ));
-    assert_eq!(fs::read_to_string(&target).unwrap(), "new\nADMIN\n");
+    assert_eq!(fs::read_to_string(&target).unwrap(), "MINE\nadmin\n");
     assert_eq!(names(dir.path()), ["devices.csv"], "no temporary file left");
 }
