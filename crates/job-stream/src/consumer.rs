@@ -31,7 +31,7 @@ use crate::backoff::Backoff;
 use crate::batch::{Queued, collect_batch, collect_more};
 use crate::commands::{self, Fields, RawEntry, Redis};
 use crate::job::{
-    Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Outcome, Recorder, Start,
+    Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Observer, Outcome, Recorder, Start,
 };
 use crate::time::now_rfc3339;
 use crate::{Result, Settings};
@@ -49,11 +49,22 @@ const CLAIM_PAGES_PER_ROUND: usize = 10;
 /// into [`Handler::Job`]s and runs them in their lanes until shut down.
 ///
 /// See the crate documentation for the behaviour and an example.
-#[derive(Debug)]
 pub struct Consumer<H: Handler> {
     client: redis::Client,
     settings: Settings,
     handler: Arc<H>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl<H: Handler + std::fmt::Debug> std::fmt::Debug for Consumer<H> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Consumer")
+            .field("settings", &self.settings)
+            .field("handler", &self.handler)
+            .field("observed", &self.observer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<H: Handler> Consumer<H> {
@@ -68,7 +79,15 @@ impl<H: Handler> Consumer<H> {
             client,
             settings,
             handler,
+            observer: None,
         }
+    }
+
+    /// Tells `observer` when the consumer is ready and that its reading loop goes round.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Runs until `shutdown` is cancelled, then stops reading, gives running handlers
@@ -105,6 +124,7 @@ impl<H: Handler> Consumer<H> {
             lane_keys: Mutex::new(BTreeSet::new()),
             fatal: Mutex::new(None),
             named: tokio::sync::watch::channel(false).0,
+            observer: self.observer,
         });
         info!(
             stream = %shared.settings.stream,
@@ -171,9 +191,16 @@ struct Shared<H: Handler> {
     fatal: Mutex<Option<crate::Error>>,
     /// Set once the consumer name is ours; the heartbeat and the claimer wait for it.
     named: tokio::sync::watch::Sender<bool>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl<H: Handler> Shared<H> {
+    fn observe(&self, event: impl FnOnce(&dyn Observer)) {
+        if let Some(observer) = &self.observer {
+            event(observer.as_ref());
+        }
+    }
+
     /// Waits until the consumer name is ours; `false` when stopping first.
     async fn wait_for_name(&self) -> bool {
         let mut named = self.named.subscribe();
@@ -316,6 +343,8 @@ struct Reader<H: Handler> {
     name_taken: bool,
     group_created: bool,
     needs_replay: bool,
+    /// `Observer::ready` was called.
+    ready: bool,
 }
 
 async fn read_loop<H: Handler>(shared: Arc<Shared<H>>) {
@@ -327,8 +356,10 @@ async fn read_loop<H: Handler>(shared: Arc<Shared<H>>) {
         name_taken: false,
         group_created: false,
         needs_replay: true,
+        ready: false,
     };
     loop {
+        shared.observe(|observer| observer.alive());
         let result = tokio::select! {
             biased;
             () = shared.stop.cancelled() => return,
@@ -390,11 +421,22 @@ impl<H: Handler> Reader<H> {
         if self.needs_replay {
             replay_own_pending(&shared, connection).await?;
             self.needs_replay = false;
+            if !self.ready {
+                self.ready = true;
+                info!("job-stream consumer ready");
+                shared.observe(|observer| observer.ready());
+            }
         }
-        shared
-            .in_flight
-            .wait_below(settings.max_in_flight.get())
-            .await;
+        // A full in-flight set is a wait, not a hang: the loop says so while it waits.
+        while tokio::time::timeout(
+            settings.block_timeout,
+            shared.in_flight.wait_below(settings.max_in_flight.get()),
+        )
+        .await
+        .is_err()
+        {
+            shared.observe(|observer| observer.alive());
+        }
         let entries = commands::read_group(
             connection,
             settings,

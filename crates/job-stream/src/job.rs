@@ -303,3 +303,17 @@ pub trait Handler: Send + Sync + 'static {
         async {}
     }
 }
+
+/// Watches the consumer's own loop, for a service manager (systemd's `READY=1` and watchdog).
+pub trait Observer: Send + Sync + 'static {
+    /// The consumer is ready: Redis answered, its name is its own, the group exists and its own
+    /// pending entries were read again. Called once per run.
+    fn ready(&self) {}
+
+    /// The reading loop went round (a read returned, a reconnect was tried, or it waited for
+    /// room in the in-flight set): called at least every
+    /// [`block_timeout`](crate::Settings::block_timeout) plus
+    /// [`backoff_cap`](crate::Settings::backoff_cap) while the loop is not stuck. Called often;
+    /// rate-limit what it does.
+    fn alive(&self) {}
+}

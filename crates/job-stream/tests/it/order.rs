@@ -292,3 +292,52 @@ async fn the_handler_learns_which_entries_are_still_pending_after_a_replay() {
     assert_eq!(pending, ids.into_iter().collect());
     running.stop().await;
 }
+
+/// Counts what the consumer tells a service manager.
+#[derive(Default)]
+struct Counting {
+    ready: std::sync::atomic::AtomicUsize,
+    alive: std::sync::atomic::AtomicUsize,
+}
+
+impl job_stream::Observer for Counting {
+    fn ready(&self) {
+        self.ready.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn alive(&self) {
+        self.alive.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_observer_hears_ready_once_redis_answers_and_alive_while_the_loop_turns() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut server = RedisServer::start();
+    server.stop();
+    let observer = std::sync::Arc::new(Counting::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let consumer = job_stream::Consumer::with_shared_handler(
+        server.client(),
+        fast_settings(),
+        Recorder::new(Mode::Ack),
+    )
+    .with_observer(observer.clone());
+    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(observer.ready.load(SeqCst), 0, "not ready while Redis is down");
+    assert!(observer.alive.load(SeqCst) >= 2, "the reconnecting loop is alive");
+    server.start_again();
+    wait_until("ready", LONG, || observer.ready.load(SeqCst) == 1).await;
+    let alive = observer.alive.load(SeqCst);
+    // An idle loop goes round once per block_timeout (1 s here).
+    wait_until("the idle loop goes round", LONG, || {
+        observer.alive.load(SeqCst) >= alive + 2
+    })
+    .await;
+    // A reconnect does not make it ready a second time.
+    let _: u64 = server.query(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(observer.ready.load(SeqCst), 1);
+    shutdown.cancel();
+    task.await.expect("no panic").expect("Ok");
+}
