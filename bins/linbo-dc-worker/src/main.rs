@@ -24,7 +24,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use job_stream::Consumer;
+use job_stream::retention::StreamId;
 use linbo_dc::instance::{InstanceError, InstanceLock};
+use linbo_dc::ops::Request;
 use linbo_dc::paths::Root;
 use linbo_dc::worker::{Programs, Worker};
 use linbo_dc::worker_config::{self, EXIT_CONFIG, KEYS, Settings, Sources};
@@ -65,6 +67,56 @@ struct Cli {
 enum Command {
     /// Validate the configuration and print the effective settings (secrets as ***).
     CheckConfig,
+    /// Show the workers' heartbeats, the stream, pending entries per consumer, the newest dead
+    /// letters and the outbox (exit 0 when Redis answered, 1 when it did not).
+    Status {
+        /// A stable JSON object for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, show, requeue or drop dead-lettered entries (linbo:jobs:dlq).
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Every dead-letter entry, oldest first: id, failed_at, type, operation_id, last_error.
+    List {
+        /// A JSON array instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead-letter entry with every field.
+    Show {
+        /// The dead-letter entry's id (see `dlq list`).
+        id: StreamId,
+        /// A JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add the entries' original fields to linbo:jobs again and delete them from the
+    /// dead-letter stream, in one transaction (all named ids or none).
+    Requeue {
+        /// Dead-letter entry ids (see `dlq list`).
+        #[arg(
+            value_name = "ID",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        ids: Vec<StreamId>,
+        /// Every entry the dead-letter stream holds when the command starts.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete dead-letter entries (all named ids or none; there is no wildcard).
+    Drop {
+        /// Dead-letter entry ids (see `dlq list`).
+        #[arg(value_name = "ID", required = true)]
+        ids: Vec<StreamId>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,6 +135,9 @@ fn main() -> ExitCode {
     };
     for warning in &settings.warnings {
         tracing::warn!("configuration: {warning}");
+    }
+    if let Some(request) = cli.command.as_ref().and_then(ops_request) {
+        return operate(&settings, &request);
     }
     let files = settings.check_files();
     if let Some(Command::CheckConfig) = cli.command {
@@ -305,4 +360,47 @@ fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
         shutdown.cancel();
     });
     Ok(())
+}
+
+/// The operator's request of `status` and `dlq`; `None` for the other commands.
+fn ops_request(command: &Command) -> Option<Request> {
+    Some(match command {
+        Command::CheckConfig => return None,
+        Command::Status { json } => Request::Status { json: *json },
+        Command::Dlq { command } => match command {
+            DlqCommand::List { json } => Request::DlqList { json: *json },
+            DlqCommand::Show { id, json } => Request::DlqShow {
+                id: *id,
+                json: *json,
+            },
+            DlqCommand::Requeue { all: true, .. } => Request::DlqRequeueAll,
+            DlqCommand::Requeue { ids, .. } => Request::DlqRequeue { ids: ids.clone() },
+            DlqCommand::Drop { ids } => Request::DlqDrop { ids: ids.clone() },
+        },
+    })
+}
+
+/// `status` and `dlq` (`linbo_dc::ops`): they talk to Redis directly and take no instance lock,
+/// so they run next to the worker. Exit 0 done, 1 failed (Redis did not answer, an unknown
+/// dead-letter id: the message says which).
+fn operate(settings: &Settings, request: &Request) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "linbo-dc-worker: cannot start: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match runtime.block_on(linbo_dc::ops::run(settings, request, &mut out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = out.flush();
+            let _ = writeln!(std::io::stderr(), "linbo-dc-worker: {error}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! the check at start ([`redis_link`]), the LINBO API client ([`api`]), the durable
 //! outbox for status reports ([`outbox`]), the worker itself ([`worker`]: provisioning
 //! batches, the machine-account lane, verification) and the lock that keeps it to one worker
-//! per `STATE_DIR` ([`instance`]).
+//! per `STATE_DIR` ([`instance`]), and the operator's commands `status` and `dlq` ([`ops`]).
 //!
 //! Binaries in `bins/` are wiring only: they read arguments and the environment, call into this
 //! crate, and turn its reports into exit codes.
@@ -45,6 +45,7 @@ pub mod api;
 pub mod conf_file;
 pub mod hook;
 pub mod instance;
+pub mod ops;
 pub mod outbox;
 pub mod paths;
 pub mod redis_link;

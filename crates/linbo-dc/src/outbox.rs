@@ -374,6 +374,70 @@ impl Outbox {
     }
 }
 
+/// What an outbox directory holds, as [`count_queued`] reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueuedCount {
+    /// Queued reports: complete lines that are valid reports, all operations together.
+    pub reports: usize,
+    /// Operations with at least one queued report.
+    pub operations: usize,
+    /// Files set aside in `quarantine/` (torn or corrupt lines), which are never re-sent.
+    pub quarantined: usize,
+}
+
+/// Counts what the outbox in `dir` holds without changing anything, so it can run next to the
+/// worker that owns it (for `linbo-dc-worker status`). It counts what [`Outbox::open`] would
+/// read back: complete, valid lines of `<operation-id>.jsonl` files; a torn last line (the
+/// worker is writing it, or crashed while it did) is not counted. A directory that does not
+/// exist holds nothing.
+pub fn count_queued(dir: &Path) -> Result<QueuedCount> {
+    let mut count = QueuedCount::default();
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(count),
+        Err(error) => return Err(io_error("listing", dir)(error)),
+    };
+    for dir_entry in listing {
+        let dir_entry = dir_entry.map_err(io_error("listing", dir))?;
+        let path = dir_entry.path();
+        let Some(name) = dir_entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if name == QUARANTINE_DIR {
+            count.quarantined = match fs::read_dir(&path) {
+                Ok(quarantined) => quarantined.filter_map(|entry| entry.ok()).count(),
+                Err(error) => return Err(io_error("listing", &path)(error)),
+            };
+            continue;
+        }
+        let is_queue = name
+            .strip_suffix(QUEUE_SUFFIX)
+            .is_some_and(|stem| OperationId::parse(stem).is_ok_and(|id| id.as_str() == stem));
+        if !is_queue {
+            continue;
+        }
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            // Delivered and removed by the worker between the listing and the read.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(io_error("reading", &path)(error)),
+        };
+        let complete_len = bytes
+            .iter()
+            .rposition(|byte| *byte == b'\n')
+            .map_or(0, |i| i + 1);
+        let reports = bytes[..complete_len]
+            .split(|byte| *byte == b'\n')
+            .filter(|line| serde_json::from_slice::<StatusUpdate>(line).is_ok())
+            .count();
+        if reports > 0 {
+            count.reports += reports;
+            count.operations += 1;
+        }
+    }
+    Ok(count)
+}
+
 /// Sends `update` now, or stores it in `outbox` when the API cannot take it now; see
 /// [`Delivery`]. When earlier reports of the operation are still queued, `update` is queued
 /// behind them without a send attempt, so it never overtakes them.

@@ -7,6 +7,7 @@ mod cli;
 mod guard;
 mod instance;
 mod macct;
+mod ops;
 mod provision;
 mod replay;
 mod resilience;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use dc_testkit::FakeApi;
 use linbo_dc::api::{ApiError, StatusUpdate};
-use linbo_dc::outbox::{Delivery, Outbox, deliver_or_store};
+use linbo_dc::outbox::{Delivery, Outbox, QueuedCount, count_queued, deliver_or_store};
 use serde_json::{Value, json};
 
 use crate::api::{ID, KEY, OTHER_ID, client, id};
@@ -225,6 +225,50 @@ async fn a_torn_last_line_is_set_aside() {
     let report = outbox.flush(&client(&api)).await;
     assert_eq!(report.delivered, 3, "{report:?}");
     assert_eq!(api.operation(ID).expect("exists")["status"], "completed");
+}
+
+#[test]
+fn count_queued_reads_what_open_would_recover_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert_eq!(
+        count_queued(&dir.path().join("missing")).expect("a missing outbox holds nothing"),
+        QueuedCount::default()
+    );
+    let files = [
+        (
+            format!("{ID}.jsonl"),
+            "{\"status\":\"running\"}\nnot json at all\n{\"status\":\"failed\",\"error\":\"e\"}\n{\"sta",
+        ),
+        (format!("{OTHER_ID}.jsonl"), "{\"status\":\"completed\"}\n"),
+        (
+            format!("{OTHER_ID}.jsonl.tmp"),
+            "{\"status\":\"completed\"}\n",
+        ),
+        ("README".to_owned(), "{\"status\":\"completed\"}\n"),
+        ("quarantine/x.1.torn".to_owned(), "{\"sta"),
+    ];
+    for (name, text) in &files {
+        let path = dir.path().join(name);
+        fs::create_dir_all(path.parent().expect("in the directory")).expect("mkdir");
+        fs::write(path, text).expect("write");
+    }
+    assert_eq!(
+        count_queued(dir.path()).expect("readable"),
+        QueuedCount {
+            reports: 3,
+            operations: 2,
+            quarantined: 1
+        }
+    );
+    for (name, text) in &files {
+        assert_eq!(
+            fs::read_to_string(dir.path().join(name)).expect("still there"),
+            *text,
+            "{name} untouched"
+        );
+    }
+    let outbox = Outbox::open(dir.path()).expect("opens");
+    assert_eq!(outbox.pending(), 3, "the same count as open");
 }
 
 #[test]
