@@ -11,7 +11,7 @@
 //! * the dead-letter stream: its length and the newest 5 entries (`failed_at`, `type`,
 //!   `operation_id`, `last_error`);
 //! * the outbox: reports waiting for the API, counted without touching it
-//!   ([`count_queued`](crate::outbox::count_queued));
+//!   ([`count_queued`]);
 //! * the retention settings (`STREAM_RETENTION_SEC`, `DLQ_MAXLEN`).
 //!
 //! Ages of entries are by the Redis server's clock (entry ids are its milliseconds); ages of
