@@ -9,8 +9,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 # Debian packages the test suite, the demo and the benchmarks run: a private redis-server per test,
 # ISC dhcpd -t, python3 for the fake DC commands, and a real Samba AD DC (samba, samba-ad-dc,
-# samba-ad-provision; bind9-host's `host` asks its DNS server).
-packages=(redis-server isc-dhcp-server python3 samba samba-ad-dc samba-ad-provision bind9-host)
+# samba-ad-provision; bind9-host's `host` asks its DNS server), systemd for `systemd-analyze verify`
+# of the unit, and openssl for the test CA of the Redis TLS tests.
+packages=(redis-server isc-dhcp-server python3 samba samba-ad-dc samba-ad-provision bind9-host systemd openssl)
 missing=()
 for package in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
