@@ -15,10 +15,13 @@
 //! another worker already runs on the same `STATE_DIR` (the message names its pid and lock
 //! file). systemd does not restart the worker after 78 (`RestartPreventExitStatus=78`).
 
+mod systemd;
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -35,6 +38,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How long the runtime waits for abandoned blocking work at exit.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often systemd's `STATUS=` is brought up to date (sent only when it changed).
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often the outbox of undelivered API reports is re-sent.
 const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
@@ -320,7 +326,27 @@ async fn serve(settings: Settings, root: &Root) -> anyhow::Result<Stopped> {
         let (worker, shutdown) = (worker.clone(), shutdown.clone());
         tokio::spawn(async move { worker.run_outbox(OUTBOX_INTERVAL, shutdown).await })
     };
-    let consumer = Consumer::new(client, consumer_settings, worker.clone());
+    let systemd = Arc::new(systemd::Systemd::from_env());
+    {
+        // STATUS= follows what the worker does; STOPPING=1 once a stop is asked for.
+        let (worker, systemd, shutdown) = (worker.clone(), Arc::clone(&systemd), shutdown.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(STATUS_INTERVAL);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                // Before READY=1 the status is systemd's own ("activating"), not "idle".
+                if systemd.is_ready() {
+                    systemd.status(&worker.status_line());
+                }
+            }
+            systemd.stopping();
+        });
+    }
+    let consumer = Consumer::new(client, consumer_settings, worker.clone())
+        .with_observer(Arc::clone(&systemd) as Arc<dyn job_stream::Observer>);
     let result = consumer.run(shutdown.clone()).await;
     shutdown.cancel();
     let _ = outbox.await;

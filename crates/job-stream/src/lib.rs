@@ -144,9 +144,7 @@ pub mod time;
 
 pub use crate::commands::DEAD_LETTER_FIELDS;
 pub use crate::consumer::Consumer;
-pub use crate::job::{
-    Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Observer, Outcome,
-};
+pub use crate::job::{Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Observer, Outcome};
 pub use crate::settings::{HeartbeatSettings, Settings};
 
 /// Errors of this crate.

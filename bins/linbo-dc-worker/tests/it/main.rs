@@ -12,5 +12,6 @@ mod provision;
 mod replay;
 mod resilience;
 mod samba;
+mod systemd;
 mod tls;
 mod upstream;

@@ -324,8 +324,15 @@ async fn the_observer_hears_ready_once_redis_answers_and_alive_while_the_loop_tu
     .with_observer(observer.clone());
     let task = tokio::spawn(consumer.run(shutdown.clone()));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(observer.ready.load(SeqCst), 0, "not ready while Redis is down");
-    assert!(observer.alive.load(SeqCst) >= 2, "the reconnecting loop is alive");
+    assert_eq!(
+        observer.ready.load(SeqCst),
+        0,
+        "not ready while Redis is down"
+    );
+    assert!(
+        observer.alive.load(SeqCst) >= 2,
+        "the reconnecting loop is alive"
+    );
     server.start_again();
     wait_until("ready", LONG, || observer.ready.load(SeqCst) == 1).await;
     let alive = observer.alive.load(SeqCst);

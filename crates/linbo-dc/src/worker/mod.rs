@@ -136,6 +136,8 @@ struct Context {
     /// Entries deferred because something outside them failed (API, lock, outbox): entry id →
     /// how many times in a row, for the growing delay.
     deferrals: std::sync::Mutex<HashMap<String, u32>>,
+    /// Batches being handled: school → jobs, for the status line.
+    batches: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
 /// First delay of a deferred entry; doubled with each deferral of the same entry up to
@@ -207,6 +209,7 @@ impl Worker {
                 provisioning: tokio::sync::Mutex::new(()),
                 awaiting_retry: std::sync::Mutex::new(HashMap::new()),
                 deferrals: std::sync::Mutex::new(HashMap::new()),
+                batches: std::sync::Mutex::default(),
             }),
         })
     }
@@ -232,6 +235,27 @@ impl Worker {
     /// Why the worker stopped itself, when the API answered that its configuration is wrong.
     pub fn configuration_error(&self) -> Option<String> {
         self.context.reporter.configuration_error()
+    }
+
+    /// What the worker is doing, in a few words (systemd's `STATUS=`): `idle`, `batch of N for
+    /// school S`, and `waiting for the API, outbox N` while reports pile up in the outbox.
+    pub fn status_line(&self) -> String {
+        let batches = self.context.batches.lock().expect("batch map lock");
+        let mut parts: Vec<String> = batches
+            .iter()
+            .map(|(school, jobs)| format!("batch of {jobs} for school {school}"))
+            .collect();
+        if parts.is_empty() {
+            parts.push("idle".to_owned());
+        }
+        let reporter = &self.context.reporter;
+        let outbox = reporter.outbox().pending();
+        if reporter.api_down() {
+            parts.push(format!("waiting for the API, outbox {outbox}"));
+        } else if outbox > 0 {
+            parts.push(format!("outbox {outbox}"));
+        }
+        parts.join("; ")
     }
 
     /// The [`job_stream::Settings`] for this worker's consumer, from the configuration.
@@ -290,6 +314,34 @@ fn instance_id(state_dir: &std::path::Path) -> String {
         kernel("random/boot_id"),
         state_dir.display()
     )
+}
+
+/// A batch in the status line while it is handled (also when its handler panics or is dropped).
+struct BatchShown<'c> {
+    context: &'c Context,
+    school: String,
+}
+
+impl<'c> BatchShown<'c> {
+    fn new(context: &'c Context, school: &str, jobs: usize) -> BatchShown<'c> {
+        context
+            .batches
+            .lock()
+            .expect("batch map lock")
+            .insert(school.to_owned(), jobs);
+        BatchShown {
+            context,
+            school: school.to_owned(),
+        }
+    }
+}
+
+impl Drop for BatchShown<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut batches) = self.context.batches.lock() {
+            batches.remove(&self.school);
+        }
+    }
 }
 
 /// Removes the temporary files of rollback-point and journal writes a killed worker left in
@@ -357,6 +409,7 @@ impl Handler for Worker {
 
     async fn handle_batch(&self, batch: Batch<Task>) -> Vec<Outcome> {
         let span = tracing::info_span!("batch", school = %batch.key, jobs = batch.deliveries.len());
+        let _shown = BatchShown::new(&self.context, &batch.key, batch.deliveries.len());
         provision::run(&self.context, batch).instrument(span).await
     }
 

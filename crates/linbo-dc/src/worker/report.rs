@@ -108,6 +108,11 @@ impl Reporter {
         }
     }
 
+    /// Whether the last attempt to reach the API failed (reports go to the outbox meanwhile).
+    pub fn api_down(&self) -> bool {
+        self.api_down.load(Ordering::Relaxed)
+    }
+
     /// Re-sends what the outbox holds; clears the "API down" state when the API answered.
     pub async fn flush(&self) {
         if self.outbox.pending() == 0 {
