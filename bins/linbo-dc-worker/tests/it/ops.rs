@@ -691,3 +691,91 @@ async fn the_worker_trims_old_acknowledged_entries_but_not_what_a_lagging_group_
     assert!(logs.contains("retention: trimmed old entries"), "{logs}");
     assert_eq!(harness.redis.stream_len(STREAM), 5);
 }
+
+#[test]
+fn requeue_all_while_jobs_and_dead_letters_arrive_requeues_each_entry_once() {
+    let redis = RedisServer::start();
+    let dc = sandbox(&redis);
+    let letters: Vec<Vec<(String, String)>> = (0..300)
+        .map(|i| {
+            vec![
+                ("type".to_owned(), "macct_repair".to_owned()),
+                ("operation_id".to_owned(), format!("dead-{i:03}")),
+                ("last_error".to_owned(), "boom".to_owned()),
+            ]
+        })
+        .collect();
+    redis.xadd_many(DLQ, &letters);
+    // Meanwhile the API adds a job every millisecond, and the worker dead-letters one entry every
+    // 10 ms (each fires the requeue's WATCH).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, port) = (std::sync::Arc::clone(&stop), redis.port());
+        std::thread::spawn(move || {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+            let mut connection = client.get_connection().unwrap();
+            let (mut jobs, mut late) = (0_usize, 0_usize);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (key, name) = if jobs % 10 == 9 {
+                    late += 1;
+                    (DLQ, format!("late-{late}"))
+                } else {
+                    (STREAM, format!("new-{jobs}"))
+                };
+                let _: String = redis::cmd("XADD")
+                    .arg(key)
+                    .arg("*")
+                    .arg("type")
+                    .arg("macct_repair")
+                    .arg("operation_id")
+                    .arg(name)
+                    .query(&mut connection)
+                    .unwrap();
+                jobs += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            late
+        })
+    };
+    let text = ok(&dc, &["dlq", "requeue", "--all"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let late = writer.join().expect("the writer");
+    let operations = |stream: &str| -> Vec<String> {
+        redis
+            .range(stream)
+            .into_iter()
+            .map(|entry| entry.fields["operation_id"].clone())
+            .collect()
+    };
+    let (in_stream, in_dlq) = (operations(STREAM), operations(DLQ));
+    let requeued: Vec<&String> = in_stream
+        .iter()
+        .filter(|operation| operation.starts_with("dead-"))
+        .collect();
+    let expected: Vec<String> = (0..300).map(|i| format!("dead-{i:03}")).collect();
+    assert_eq!(
+        requeued,
+        expected.iter().collect::<Vec<_>>(),
+        "each once, in order"
+    );
+    assert!(
+        in_dlq
+            .iter()
+            .all(|operation| operation.starts_with("late-"))
+    );
+    // A letter that arrived while the command ran is in one of the two streams, once.
+    for i in 1..=late {
+        let name = format!("late-{i}");
+        let copies = in_stream
+            .iter()
+            .chain(&in_dlq)
+            .filter(|op| **op == name)
+            .count();
+        assert_eq!(copies, 1, "{name}");
+    }
+    let n_late_requeued = in_stream
+        .iter()
+        .filter(|op| op.starts_with("late-"))
+        .count();
+    assert_eq!(text.lines().count(), 300 + n_late_requeued, "{text}");
+}

@@ -11,10 +11,15 @@
 //!   does not come round forever.
 //! * [`drop`]: deletes the named entries; there is no wildcard.
 //!
-//! Every change runs under `WATCH` of both streams and checks first that every id is in the
-//! dead-letter stream: an unknown id is an error naming it, and nothing is changed
-//! ([`OpsError::UnknownIds`]). Ids are taken in stream order and each once, whatever the order
-//! and repetitions given.
+//! Every change runs under `WATCH` of the dead-letter stream and checks first that every id is
+//! in it: an unknown id is an error naming it, and nothing is changed
+//! ([`OpsError::UnknownIds`]); an entry requeued or dropped by someone else between the check and
+//! the `MULTI` makes the `EXEC` fail and the change start again, so nothing is requeued twice.
+//! `linbo:jobs` is not watched: the API adds to it all the time, and a new job there changes
+//! nothing for the requeue. As for the runtime's dead-lettering, its type is checked before the
+//! `MULTI` (which does not roll back), so a key of another type fails the requeue before
+//! anything is written. Ids are taken in stream order and each once, whatever the order and
+//! repetitions given.
 //!
 //! A requeued entry is a new entry at the end of `linbo:jobs`: it runs after the entries added
 //! before it, and its attempts start at 0 (`linbo:jobs:attempts` lost the old id's count when it
@@ -347,7 +352,7 @@ async fn change(
     })
 }
 
-/// `WATCH dlq stream`, the checks, then `MULTI; [XADD stream * fields…;] XDEL dlq id; … EXEC`.
+/// `WATCH dlq`, the checks, then `MULTI; [XADD stream * fields…;] XDEL dlq id; … EXEC`.
 /// `Ok(None)`: the `WATCH` fired, nothing was done. Returns one line per entry.
 async fn transact(
     link: &mut Link,
@@ -356,9 +361,7 @@ async fn transact(
 ) -> Result<Option<Vec<String>>> {
     let dlq = link.names().dead_letter_stream.clone();
     let stream = link.names().stream.clone();
-    let () = link
-        .query(redis::cmd("WATCH").arg(&dlq).arg(&stream))
-        .await?;
+    let () = link.query(redis::cmd("WATCH").arg(&dlq)).await?;
     let dlq_exists = dead_letter_stream_exists(link, &dlq).await?;
     if change == Change::Requeue {
         // MULTI does not roll back: an XADD that fails inside it would still let the XDEL through.

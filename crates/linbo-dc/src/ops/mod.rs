@@ -79,8 +79,8 @@ pub enum OpsError {
         /// The dead-letter entry's id.
         id: String,
     },
-    /// The streams kept changing between the check and the change (another requeue or drop, the
-    /// worker dead-lettering); what is reported as done is done, the rest is unchanged.
+    /// The dead-letter stream kept changing between the check and the change (another requeue or
+    /// drop, the worker dead-lettering); what is reported as done is done, the rest is unchanged.
     #[error("{stream} kept changing while the command ran; run it again for what is left")]
     Busy {
         /// The dead-letter stream.
