@@ -43,7 +43,8 @@ use tracing::{debug, info, warn};
 
 use crate::Settings;
 
-/// How often a trim whose `WATCH` fired is tried again in one round before it waits for the next.
+/// How often a round tries the trim while its `WATCH` fires (every `XADD` to the stream fires it)
+/// before it leaves the trim to the next round.
 const WATCH_TRIES: usize = 5;
 
 /// A stream entry id `<milliseconds>-<sequence>`, ordered as Redis orders them.
@@ -171,15 +172,25 @@ pub async fn trim(
 ) -> RedisResult<TrimReport> {
     let mut report = TrimReport::default();
     if let Some(retention) = settings.stream_retention {
-        for _ in 0..WATCH_TRIES {
+        let mut tries = 0;
+        loop {
+            tries += 1;
             match trim_stream(connection, settings, retention).await {
                 Ok(Some(Trimmed { min_id, removed })) => {
                     report.min_id = min_id;
                     report.stream_trimmed = removed;
                     break;
                 }
-                // The WATCH fired: the stream changed between the reads and the trim.
-                Ok(None) => continue,
+                // The WATCH fired: the stream changed between the reads and the trim (a new
+                // entry, a new group). Nothing was trimmed; the next round tries again.
+                Ok(None) if tries == WATCH_TRIES => {
+                    debug!(
+                        tries,
+                        "retention: the stream kept changing; not trimmed this round"
+                    );
+                    break;
+                }
+                Ok(None) => {}
                 Err(error) => {
                     // Best effort: the connection is dropped after the round anyway.
                     let _ = unwatch(connection).await;
