@@ -73,6 +73,9 @@ struct Cli {
 enum Command {
     /// Validate the configuration and print the effective settings (secrets as ***).
     CheckConfig,
+    /// Check everything the worker needs (configuration, Redis, the API, the DC's programs, the
+    /// hook, devices.csv, the state directory): one line per check, exit 1 when one fails.
+    Doctor,
     /// Show the workers' heartbeats, the stream, pending entries per consumer, the newest dead
     /// letters and the outbox (exit 0 when Redis answered, 1 when it did not).
     Status {
@@ -129,8 +132,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let root = cli.root.clone().map_or_else(Root::system, Root::new);
-    let settings = match load_settings(&cli, &root) {
-        Ok(settings) => settings,
+    let (settings, file) = match load_settings(&cli, &root) {
+        Ok(loaded) => loaded,
+        Err(message) if matches!(cli.command, Some(Command::Doctor)) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "FAIL config: {message} — fix the key it names"
+            );
+            return ExitCode::from(1);
+        }
         Err(message) => {
             let _ = writeln!(
                 std::io::stderr(),
@@ -144,6 +154,9 @@ fn main() -> ExitCode {
     }
     if let Some(request) = cli.command.as_ref().and_then(ops_request) {
         return operate(&settings, &request);
+    }
+    if let Some(Command::Doctor) = cli.command {
+        return doctor(&settings, &file, &root);
     }
     let files = settings.check_files();
     if let Some(Command::CheckConfig) = cli.command {
@@ -237,7 +250,37 @@ fn init_logging(verbose: bool) {
 }
 
 /// The file (when it exists; a missing `--config` file is an error) and the environment.
-fn load_settings(cli: &Cli, root: &Root) -> Result<Settings, String> {
+/// `doctor`: runs every check and prints one line each; exit 1 when one failed.
+fn doctor(settings: &Settings, file: &linbo_dc::conf_file::ConfFile, root: &Root) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "FAIL doctor: cannot start the async runtime: {error}"
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let programs = Programs::standard(root, settings.import_script.clone());
+    let report = runtime.block_on(linbo_dc::doctor::run(settings, file, &programs));
+    let _ = write!(std::io::stdout(), "{report}");
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The settings, and the configuration file they were read from (the file as given, or an
+/// empty one when the default path does not exist).
+fn load_settings(
+    cli: &Cli,
+    root: &Root,
+) -> Result<(Settings, linbo_dc::conf_file::ConfFile), String> {
     let path = cli
         .config
         .clone()
@@ -257,13 +300,14 @@ fn load_settings(cli: &Cli, root: &Root) -> Result<Settings, String> {
         .filter_map(|key| Some(((*key).to_owned(), std::env::var(key).ok()?)))
         .collect();
     let host_name = host_name();
-    Settings::load(&Sources {
+    let settings = Settings::load(&Sources {
         file: &file,
         env: &env,
         host_name: &host_name,
         root,
     })
-    .map_err(|error| error.to_string())
+    .map_err(|error| error.to_string())?;
+    Ok((settings, file))
 }
 
 /// The kernel's host name (the default consumer name).
@@ -391,7 +435,7 @@ fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
 /// The operator's request of `status` and `dlq`; `None` for the other commands.
 fn ops_request(command: &Command) -> Option<Request> {
     Some(match command {
-        Command::CheckConfig => return None,
+        Command::CheckConfig | Command::Doctor => return None,
         Command::Status { json } => Request::Status { json: *json },
         Command::Dlq { command } => match command {
             DlqCommand::List { json } => Request::DlqList { json: *json },

@@ -43,6 +43,7 @@
 
 pub mod api;
 pub mod conf_file;
+pub mod doctor;
 pub mod hook;
 pub mod instance;
 pub mod ops;

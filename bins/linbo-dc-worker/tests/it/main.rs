@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod doctor;
 mod guard;
 mod instance;
 mod macct;
