@@ -5,34 +5,16 @@
 //! file could not be patched (left unchanged or restored; why is on stderr as well as stdout);
 //! 2 bad command line; 78 the configuration file is invalid.
 
+mod cli;
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 use linbo_dc::hook::{self, EXIT_CONFIG, HookArgs, LOG_TAG, Loaded};
 use linbo_dc::paths::Root;
 
-/// Points LINBO Docker's PXE hosts at the Docker TFTP server in the ISC DHCP host blocks.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Cli {
-    /// The hook's configuration file.
-    #[arg(long, value_name = "PATH", default_value = hook::DEFAULT_CONFIG)]
-    config: PathBuf,
-    /// The school whose devices file to patch (passed by linuxmuster-import-devices; wins over
-    /// SCHOOL in the configuration).
-    #[arg(short = 's', long = "school", value_name = "SCHOOL")]
-    school: Option<String>,
-    /// A directory standing for `/`: every path is looked up under it (for sandboxes and tests).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "LINBO_DC_ROOT",
-        hide_env_values = true
-    )]
-    root: Option<PathBuf>,
-}
+use crate::cli::Cli;
 
 fn main() -> ExitCode {
     match run() {

@@ -15,6 +15,7 @@
 //! another worker already runs on the same `STATE_DIR` (the message names its pid and lock
 //! file). systemd does not restart the worker after 78 (`RestartPreventExitStatus=78`).
 
+mod cli;
 mod systemd;
 
 use std::collections::HashMap;
@@ -24,10 +25,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cli::{Cli, Command, DlqCommand};
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
 use job_stream::Consumer;
-use job_stream::retention::StreamId;
 use linbo_dc::instance::{InstanceError, InstanceLock};
 use linbo_dc::ops::Request;
 use linbo_dc::paths::Root;
@@ -44,89 +45,6 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often the outbox of undelivered API reports is re-sent.
 const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Consumes LINBO Docker jobs (host provisioning, machine-account repair) from Redis on the
-/// linuxmuster.net domain controller and reports each outcome to the LINBO Docker API.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Cli {
-    /// The configuration file (KEY=VALUE lines; environment variables of the same names
-    /// override it).
-    #[arg(short = 'c', long, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Log every step (debug level).
-    #[arg(short = 'v', long)]
-    verbose: bool,
-    /// A directory standing for `/`: every path is looked up under it (for sandboxes and tests).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "LINBO_DC_ROOT",
-        hide_env_values = true
-    )]
-    root: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Validate the configuration and print the effective settings (secrets as ***).
-    CheckConfig,
-    /// Check everything the worker needs (configuration, Redis, the API, the DC's programs, the
-    /// hook, devices.csv, the state directory): one line per check, exit 1 when one fails.
-    Doctor,
-    /// Show the workers' heartbeats, the stream, pending entries per consumer, the newest dead
-    /// letters and the outbox (exit 0 when Redis answered, 1 when it did not).
-    Status {
-        /// A stable JSON object for scripts instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List, show, requeue or drop dead-lettered entries (linbo:jobs:dlq).
-    Dlq {
-        #[command(subcommand)]
-        command: DlqCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum DlqCommand {
-    /// Every dead-letter entry, oldest first: id, failed_at, type, operation_id, last_error.
-    List {
-        /// A JSON array instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// One dead-letter entry with every field.
-    Show {
-        /// The dead-letter entry's id (see `dlq list`).
-        id: StreamId,
-        /// A JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Add the entries' original fields to linbo:jobs again and delete them from the
-    /// dead-letter stream, in one transaction (all named ids or none).
-    Requeue {
-        /// Dead-letter entry ids (see `dlq list`).
-        #[arg(
-            value_name = "ID",
-            required_unless_present = "all",
-            conflicts_with = "all"
-        )]
-        ids: Vec<StreamId>,
-        /// Every entry the dead-letter stream holds when the command starts.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Delete dead-letter entries (all named ids or none; there is no wildcard).
-    Drop {
-        /// Dead-letter entry ids (see `dlq list`).
-        #[arg(value_name = "ID", required = true)]
-        ids: Vec<StreamId>,
-    },
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

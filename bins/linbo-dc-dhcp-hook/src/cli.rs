@@ -1,0 +1,29 @@
+//! The command line of `linbo-dc-dhcp-hook` (clap). Its own module so that
+//! `examples/gen-assets.rs` can build the man page and shell completions from the same
+//! definitions.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use linbo_dc::hook;
+
+/// Points LINBO Docker's PXE hosts at the Docker TFTP server in the ISC DHCP host blocks.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub(crate) struct Cli {
+    /// The hook's configuration file.
+    #[arg(long, value_name = "PATH", default_value = hook::DEFAULT_CONFIG)]
+    pub(crate) config: PathBuf,
+    /// The school whose devices file to patch (passed by linuxmuster-import-devices; wins over
+    /// SCHOOL in the configuration).
+    #[arg(short = 's', long = "school", value_name = "SCHOOL")]
+    pub(crate) school: Option<String>,
+    /// A directory standing for `/`: every path is looked up under it (for sandboxes and tests).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LINBO_DC_ROOT",
+        hide_env_values = true
+    )]
+    pub(crate) root: Option<PathBuf>,
+}
