@@ -1,0 +1,76 @@
+//! Writes the man pages (section 8, one per command and subcommand) and the bash, zsh and fish
+//! completions of `linbo-dc-dhcp-hook` into a directory, built from the clap definitions in
+//! `src/cli.rs`. `just deb` runs it and packages the files; the product has no such command.
+//!
+//! Usage: `cargo run -p linbo-dc-dhcp-hook --example gen-assets -- OUT_DIR` writes
+//! `OUT_DIR/man/linbo-dc-dhcp-hook.8`, `OUT_DIR/bash/linbo-dc-dhcp-hook`,
+//! `OUT_DIR/zsh/_linbo-dc-dhcp-hook` and `OUT_DIR/fish/linbo-dc-dhcp-hook.fish`.
+
+#[allow(
+    dead_code,
+    reason = "the binary reads the parsed fields; this generator only needs the definitions"
+)]
+#[path = "../src/cli.rs"]
+mod cli;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::CommandFactory as _;
+use clap_complete::Shell;
+
+/// The binary's name, as installed in `/usr/sbin`.
+const BIN: &str = "linbo-dc-dhcp-hook";
+
+fn main() -> anyhow::Result<()> {
+    let out_dir = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .context("usage: gen-assets OUT_DIR")?;
+    write_man_pages(cli::Cli::command(), &out_dir.join("man"))?;
+    write_completions(cli::Cli::command(), &out_dir)?;
+    Ok(())
+}
+
+/// One page per command and visible subcommand (the hook has none), section 8: the hook is an
+/// administrator's command in `/usr/sbin`.
+fn write_man_pages(command: clap::Command, dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut command = command.disable_help_subcommand(true);
+    // Gives every subcommand its display name, the page's name.
+    command.build();
+    write_page(&command, dir)
+}
+
+fn write_page(command: &clap::Command, dir: &Path) -> anyhow::Result<()> {
+    for subcommand in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_page(subcommand, dir)?;
+    }
+    let man = clap_mangen::Man::new(command.clone())
+        .section("8")
+        .manual("System Administration")
+        .source(format!("linbo-dc {}", env!("CARGO_PKG_VERSION")));
+    let path = dir.join(man.get_filename());
+    let mut page = Vec::new();
+    man.render(&mut page)
+        .with_context(|| format!("rendering {}", path.display()))?;
+    fs::write(&path, page).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The completion scripts under the names each shell looks for.
+fn write_completions(mut command: clap::Command, out_dir: &Path) -> anyhow::Result<()> {
+    for (shell, dir, file) in [
+        (Shell::Bash, "bash", BIN.to_owned()),
+        (Shell::Zsh, "zsh", format!("_{BIN}")),
+        (Shell::Fish, "fish", format!("{BIN}.fish")),
+    ] {
+        let dir = out_dir.join(dir);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, BIN, &mut script);
+        let path = dir.join(file);
+        fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
