@@ -17,7 +17,8 @@ demo:
 demo-merge:
     cargo run --quiet --locked -p devices-csv --example merge -- fixtures/demo/devices.csv fixtures/demo/linbo-docker.devices.csv fixtures/demo/jobs.txt
 
-# Everything CI checks: format, lints, tests, docs, dependency policy, fuzz targets build.
+# The package tests (lintian; install, upgrade, remove, purge in a Debian 12 root) need root.
+# Everything CI checks: format, lints, tests, docs, dependency policy, fuzz targets, the package.
 test: deps
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -27,6 +28,17 @@ test: deps
     cargo fetch --locked
     cargo deny --offline check bans licenses sources
     cargo build --locked --manifest-path fuzz/Cargo.toml
+    packaging/deb/tests/run.sh
+
+# The Debian package linbo-dc (release build, cargo-deb) in target/debian/, checked by lintian.
+deb:
+    scripts/install-deps.sh packages
+    deb=$(packaging/deb/build.sh) && lintian --fail-on error "$deb" && echo "$deb"
+
+# The package tests alone (as root): packaging/deb/tests/run.sh.
+test-deb:
+    scripts/install-deps.sh packages
+    packaging/deb/tests/run.sh
 
 # Benchmarks; each prints its figure and the ratio to a baseline measured in the same run.
 bench:

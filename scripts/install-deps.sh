@@ -10,8 +10,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # Debian packages the test suite, the demo and the benchmarks run: a private redis-server per test,
 # ISC dhcpd -t, python3 for the fake DC commands, and a real Samba AD DC (samba, samba-ad-dc,
 # samba-ad-provision; bind9-host's `host` asks its DNS server), systemd for `systemd-analyze verify`
-# of the unit, and openssl for the test CA of the Redis TLS tests.
-packages=(redis-server isc-dhcp-server python3 samba samba-ad-dc samba-ad-provision bind9-host systemd openssl)
+# of the unit, openssl for the test CA of the Redis TLS tests, and for the Debian package
+# (`just deb`, packaging/deb/tests/run.sh): dpkg-dev (cargo-deb's dependency detection), lintian,
+# debootstrap (the package tests' Debian 12 root).
+packages=(redis-server isc-dhcp-server python3 samba samba-ad-dc samba-ad-provision bind9-host systemd openssl dpkg-dev lintian debootstrap)
 missing=()
 for package in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
