@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian package linbo-dc with cargo-deb (metadata: [package.metadata.deb] in
 # bins/linbo-dc-worker/Cargo.toml): both binaries, the man pages and shell completions generated
-# from their clap definitions (examples/gen-assets.rs of both bins), then the .deb.
+# from their clap definitions (examples/worker-assets.rs and examples/hook-assets.rs, sharing packaging/gen_assets.rs), then the .deb.
 #
 # Usage: packaging/deb/build.sh [--profile release|dev] [--deb-version VERSION] [--output PATH] [--fast]
 #   --profile dev       reuses the test build's binaries (the package tests; cargo-deb warns)
@@ -54,8 +54,8 @@ cargo build --quiet --locked --profile "$profile" -p linbo-dc-worker -p linbo-dc
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 assets="$target_dir/$profile_dir/deb-assets"
 rm -rf "$assets"
-cargo run --quiet --locked -p linbo-dc-worker --example gen-assets -- "$assets"
-cargo run --quiet --locked -p linbo-dc-dhcp-hook --example gen-assets -- "$assets"
+cargo run --quiet --locked -p linbo-dc-worker --example worker-assets -- "$assets"
+cargo run --quiet --locked -p linbo-dc-dhcp-hook --example hook-assets -- "$assets"
 # Debian wants man pages compressed; -n keeps the package reproducible (no name or time stamp).
 gzip -9nf "$assets"/man/*.8
 

@@ -1,5 +1,5 @@
 //! The command line of `linbo-dc-dhcp-hook` (clap). Its own module so that
-//! `examples/gen-assets.rs` can build the man page and shell completions from the same
+//! `examples/hook-assets.rs` can build the man page and shell completions from the same
 //! definitions.
 
 use std::path::PathBuf;

@@ -1,27 +1,13 @@
 //! `linbo-dc-worker doctor`: all ok on a working setup, and the failing line with its hint for a
 //! wrong API_URL, a wrong key, a stopped Redis and a missing hook.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use crate::support::Harness;
 
 /// Runs `doctor` with the harness's root and configuration and `env` overriding the file.
 fn doctor(harness: &Harness, env: &[(&str, &str)]) -> (Output, String) {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the test runs the binary under test"
-    )]
-    let output = Command::new(env!("CARGO_BIN_EXE_linbo-dc-worker"))
-        .arg("--root")
-        .arg(harness.dc.root())
-        .arg("-c")
-        .arg("/etc/macct-worker.conf")
-        .arg("doctor")
-        .env_remove("LINBO_DC_ROOT")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("running linbo-dc-worker doctor");
+    let output = harness.run_cli(&["doctor"], env);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     (output, stdout)
 }

@@ -1,8 +1,6 @@
 //! Issue 13: no job touches the DC's own entries or an administrator's hosts, a missing
 //! devices.csv is never created from the delta, and the configured school must exist.
 
-use std::process::{Command, Stdio};
-
 use serde_json::json;
 
 use crate::support::{Harness, create, delete};
@@ -141,7 +139,7 @@ async fn a_configured_school_without_a_directory_is_a_configuration_error() {
             && stdout.contains("does not exist; the schools of this DC are: default-school"),
         "{stdout}"
     );
-    let output = run_worker(&harness, &[]);
+    let output = harness.run_cli(&[], &[]);
     assert_eq!(output.status.code(), Some(78), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -151,25 +149,7 @@ async fn a_configured_school_without_a_directory_is_a_configuration_error() {
 }
 
 fn check_config(harness: &Harness) -> std::process::Output {
-    run_worker(harness, &["check-config"])
-}
-
-/// Runs `linbo-dc-worker` with the harness's root and configuration to its end.
-fn run_worker(harness: &Harness, args: &[&str]) -> std::process::Output {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the test runs the binary under test"
-    )]
-    Command::new(env!("CARGO_BIN_EXE_linbo-dc-worker"))
-        .arg("--root")
-        .arg(harness.dc.root())
-        .arg("-c")
-        .arg("/etc/macct-worker.conf")
-        .args(args)
-        .env_remove("LINBO_DC_ROOT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("running linbo-dc-worker")
+    harness.run_cli(&["check-config"], &[])
 }
 
 /// An administrator's devices.csv line (a printer), number `n`.

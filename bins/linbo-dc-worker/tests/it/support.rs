@@ -139,6 +139,26 @@ impl Harness {
         self.worker = Some(child);
     }
 
+    /// Runs another `linbo-dc-worker` to its end with this harness's root and configuration,
+    /// `args` (a subcommand) and `env` overriding the file; stdout and stderr are captured.
+    pub(crate) fn run_cli(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the test runs the binary under test"
+        )]
+        Command::new(env!("CARGO_BIN_EXE_linbo-dc-worker"))
+            .arg("--root")
+            .arg(self.dc.root())
+            .arg("-c")
+            .arg("/etc/macct-worker.conf")
+            .args(args)
+            .env_remove("LINBO_DC_ROOT")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("running linbo-dc-worker")
+    }
+
     /// `kill -9` the worker.
     pub(crate) fn kill_worker(&mut self) {
         let mut child = self.worker.take().expect("a running worker");

@@ -578,13 +578,7 @@ async fn merge_and_import(
     mut results: Vec<JobResult>,
 ) -> Flow {
     // Read and merge.
-    let files = {
-        let (context, school) = (Arc::clone(context), school.clone());
-        tokio::task::spawn_blocking(move || read_files(&context, &school))
-            .await
-            .unwrap_or_else(|error| Err(format!("reading the device files failed: {error}")))
-    };
-    let files = match files {
+    let files = match read_files_off_thread(context, school).await {
         Ok(files) => Arc::new(files),
         Err(problem) => {
             tracing::error!(%problem, "cannot read the device files");
@@ -1084,13 +1078,7 @@ async fn resume(
     if live.is_empty() {
         return results;
     }
-    let files = {
-        let (context, school) = (Arc::clone(context), school.clone());
-        tokio::task::spawn_blocking(move || read_files(&context, &school))
-            .await
-            .unwrap_or_else(|error| Err(format!("reading the device files failed: {error}")))
-    };
-    let files = match files {
+    let files = match read_files_off_thread(context, school).await {
         Ok(files) => Arc::new(files),
         Err(problem) => {
             fail_each(
@@ -1126,6 +1114,14 @@ fn fail_each(
     problem: &str,
 ) {
     results.extend(jobs.map(|(slot, id)| (slot, id, Ok(StatusUpdate::failed(problem)))));
+}
+
+/// [`read_files`] on the blocking pool.
+async fn read_files_off_thread(context: &Arc<Context>, school: &School) -> Result<Files, String> {
+    let (context, school) = (Arc::clone(context), school.clone());
+    tokio::task::spawn_blocking(move || read_files(&context, &school))
+        .await
+        .unwrap_or_else(|error| Err(format!("reading the device files failed: {error}")))
 }
 
 fn read_files(context: &Context, school: &School) -> Result<Files, String> {

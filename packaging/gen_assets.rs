@@ -1,40 +1,28 @@
-//! Writes the man pages (section 8, one per command and subcommand) and the bash, zsh and fish
-//! completions of `linbo-dc-worker` into a directory, built from the clap definitions in
-//! `src/cli.rs`. `just deb` runs it and packages the files; the product has no such command.
-//!
-//! Usage: `cargo run -p linbo-dc-worker --example gen-assets -- OUT_DIR` writes
-//! `OUT_DIR/man/*.8`, `OUT_DIR/bash/linbo-dc-worker`, `OUT_DIR/zsh/_linbo-dc-worker` and
-//! `OUT_DIR/fish/linbo-dc-worker.fish`.
-
-#[allow(
-    dead_code,
-    reason = "the binary reads the parsed fields; this generator only needs the definitions"
-)]
-#[path = "../src/cli.rs"]
-mod cli;
+//! The man pages (section 8, one per command and visible subcommand) and the bash, zsh and fish
+//! completions of one binary, from its clap definitions. Included by each binary's
+//! `examples/worker-assets.rs` and `examples/hook-assets.rs`; `just deb` runs them and packages the files; the product has no such
+//! command.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use clap::CommandFactory as _;
 use clap_complete::Shell;
 
-/// The binary's name, as installed in `/usr/sbin`.
-const BIN: &str = "linbo-dc-worker";
-
-fn main() -> anyhow::Result<()> {
+/// `*-assets OUT_DIR`: writes `OUT_DIR/man/*.8`, `OUT_DIR/bash/<bin>`, `OUT_DIR/zsh/_<bin>` and
+/// `OUT_DIR/fish/<bin>.fish` for `bin`, whose clap definition is `command`.
+pub(crate) fn main(bin: &str, command: clap::Command) -> anyhow::Result<()> {
     let out_dir = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
-        .context("usage: gen-assets OUT_DIR")?;
-    write_man_pages(cli::Cli::command(), &out_dir.join("man"))?;
-    write_completions(cli::Cli::command(), &out_dir)?;
+        .context("usage: <bin>-assets OUT_DIR")?;
+    write_man_pages(command.clone(), &out_dir.join("man"))?;
+    write_completions(bin, command, &out_dir)?;
     Ok(())
 }
 
 /// One page per command and visible subcommand (`linbo-dc-worker-dlq-list.8`, …), section 8:
-/// the worker is an administrator's daemon in `/usr/sbin`.
+/// both binaries are an administrator's commands in `/usr/sbin`.
 fn write_man_pages(command: clap::Command, dir: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut command = command.disable_help_subcommand(true);
@@ -59,16 +47,16 @@ fn write_page(command: &clap::Command, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// The completion scripts under the names each shell looks for.
-fn write_completions(mut command: clap::Command, out_dir: &Path) -> anyhow::Result<()> {
+fn write_completions(bin: &str, mut command: clap::Command, out_dir: &Path) -> anyhow::Result<()> {
     for (shell, dir, file) in [
-        (Shell::Bash, "bash", BIN.to_owned()),
-        (Shell::Zsh, "zsh", format!("_{BIN}")),
-        (Shell::Fish, "fish", format!("{BIN}.fish")),
+        (Shell::Bash, "bash", bin.to_owned()),
+        (Shell::Zsh, "zsh", format!("_{bin}")),
+        (Shell::Fish, "fish", format!("{bin}.fish")),
     ] {
         let dir = out_dir.join(dir);
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut script = Vec::new();
-        clap_complete::generate(shell, &mut command, BIN, &mut script);
+        clap_complete::generate(shell, &mut command, bin, &mut script);
         let path = dir.join(file);
         fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
     }
