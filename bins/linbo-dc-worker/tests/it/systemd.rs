@@ -122,14 +122,36 @@ async fn the_worker_speaks_systemds_notify_protocol() {
     };
     let before = pings();
     wait_until(&harness, "more watchdog pings", || pings() > before).await;
-    let idle_again = messages
-        .lock()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|m| m.starts_with("STATUS="))
-        .cloned();
-    assert_eq!(idle_again.as_deref(), Some("STATUS=idle"));
+    let last_status = || {
+        messages
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m.starts_with("STATUS="))
+            .cloned()
+    };
+    wait_until(&harness, "STATUS=idle after the batch", || {
+        last_status().as_deref() == Some("STATUS=idle")
+    })
+    .await;
+
+    // The API goes away: the next job's reports wait in the outbox, and the status says so.
+    harness.api.go_down().await;
+    let waiting = harness.provision(
+        "default-school",
+        create("r200-pc76", "00:1a:2b:3c:20:76", ""),
+    );
+    wait_until(&harness, "the status names the API and the outbox", || {
+        messages
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.starts_with("STATUS=") && m.contains("waiting for the API, outbox"))
+    })
+    .await;
+    harness.api.come_back().await;
+    harness.completed(&[&waiting]).await;
 
     let status = harness.stop_worker();
     assert!(status.success(), "{status:?}");
