@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod fake_api;
+mod program;
 pub mod redis;
 pub mod samba;
 pub mod sandbox;

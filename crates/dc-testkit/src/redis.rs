@@ -578,22 +578,11 @@ fn parse_commandstats(info: &str) -> BTreeMap<String, u64> {
 }
 
 fn find_binary() -> Option<PathBuf> {
-    find_binary_in(std::env::var_os("PATH").as_deref(), FALLBACK_BINARIES)
-}
-
-/// `redis-server` in the directories of `path`, else the first existing `fallbacks` entry.
-fn find_binary_in(path: Option<&std::ffi::OsStr>, fallbacks: &[&str]) -> Option<PathBuf> {
-    let from_path = path.and_then(|path| {
-        std::env::split_paths(path)
-            .map(|dir| dir.join("redis-server"))
-            .find(|candidate| candidate.is_file())
-    });
-    from_path.or_else(|| {
-        fallbacks
-            .iter()
-            .map(PathBuf::from)
-            .find(|candidate| candidate.is_file())
-    })
+    crate::program::find_program(
+        "redis-server",
+        std::env::var_os("PATH").as_deref(),
+        FALLBACK_BINARIES,
+    )
 }
 
 fn free_port() -> u16 {
@@ -607,13 +596,6 @@ fn free_port() -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_missing_binary_is_not_found() {
-        let empty = tempfile::tempdir().unwrap();
-        assert_eq!(find_binary_in(Some(empty.path().as_os_str()), &[]), None);
-        assert_eq!(find_binary_in(None, &["/nonexistent/redis-server"]), None);
-    }
 
     #[test]
     fn commandstats_lines_are_parsed() {

@@ -135,14 +135,18 @@ impl TestCa {
 // spawn choke point.
 #[allow(clippy::disallowed_methods)]
 fn openssl(args: &[&OsStr]) {
-    let binary = find_openssl(std::env::var_os("PATH").as_deref(), FALLBACK_OPENSSL)
-        .unwrap_or_else(|| {
-            panic!(
-                "openssl not found: apt-get install openssl \
+    let binary = crate::program::find_program(
+        "openssl",
+        std::env::var_os("PATH").as_deref(),
+        FALLBACK_OPENSSL,
+    )
+    .unwrap_or_else(|| {
+        panic!(
+            "openssl not found: apt-get install openssl \
                  (searched PATH and {FALLBACK_OPENSSL:?}); the TLS tests make their certificates \
                  with it"
-            )
-        });
+        )
+    });
     let output = std::process::Command::new(&binary)
         .args(args)
         .stdin(std::process::Stdio::null())
@@ -158,31 +162,9 @@ fn openssl(args: &[&OsStr]) {
     );
 }
 
-/// `openssl` in the directories of `path`, else the first existing `fallbacks` entry.
-fn find_openssl(path: Option<&OsStr>, fallbacks: &[&str]) -> Option<PathBuf> {
-    let from_path = path.and_then(|path| {
-        std::env::split_paths(path)
-            .map(|dir| dir.join("openssl"))
-            .find(|candidate| candidate.is_file())
-    });
-    from_path.or_else(|| {
-        fallbacks
-            .iter()
-            .map(PathBuf::from)
-            .find(|candidate| candidate.is_file())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_missing_openssl_is_not_found() {
-        let empty = tempfile::tempdir().unwrap();
-        assert_eq!(find_openssl(Some(empty.path().as_os_str()), &[]), None);
-        assert_eq!(find_openssl(None, &["/nonexistent/openssl"]), None);
-    }
 
     #[test]
     fn the_ca_signs_a_server_certificate_for_the_loopback_address() {

@@ -1,33 +1,13 @@
 //! The command line: check-config, configuration errors, exit codes.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use dc_testkit::SandboxDc;
 
+use crate::support::run_cli_in;
+
 fn run(dc: &SandboxDc, args: &[&str], env: &[(&str, &str)]) -> Output {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the test runs the binary under test"
-    )]
-    let mut command = Command::new(env!("CARGO_BIN_EXE_linbo-dc-worker"));
-    command
-        .arg("--root")
-        .arg(dc.root())
-        .args(args)
-        .env_remove("LINBO_DC_ROOT");
-    for key in [
-        "REDIS_HOST",
-        "REDIS_PORT",
-        "REDIS_PASSWORD",
-        "API_KEY",
-        "SCHOOL",
-    ] {
-        command.env_remove(key);
-    }
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("running linbo-dc-worker")
+    run_cli_in(dc, args, env)
 }
 
 #[test]

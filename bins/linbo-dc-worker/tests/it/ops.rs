@@ -1,13 +1,13 @@
 //! The operator's commands `status` and `dlq` against a real redis-server, and the worker's
 //! stream retention.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use dc_testkit::fake_api::macct_operation;
 use dc_testkit::{RedisServer, SandboxDc};
 use serde_json::Value;
 
-use crate::support::{CONSUMER, DLQ, GROUP, Harness, STREAM, wait_until};
+use crate::support::{CONSUMER, DLQ, GROUP, Harness, STREAM, run_cli_in, wait_until};
 
 /// A sandbox DC whose worker configuration points at `redis`.
 fn sandbox(redis: &RedisServer) -> SandboxDc {
@@ -21,22 +21,11 @@ fn sandbox(redis: &RedisServer) -> SandboxDc {
 
 /// Runs `linbo-dc-worker -c /etc/macct-worker.conf ARGS` in `dc`.
 fn run(dc: &SandboxDc, args: &[&str]) -> Output {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the test runs the binary under test"
-    )]
-    let mut command = Command::new(env!("CARGO_BIN_EXE_linbo-dc-worker"));
-    command
-        .arg("--root")
-        .arg(dc.root())
-        .args(["-c", "/etc/macct-worker.conf"])
-        .args(args)
-        .env_remove("LINBO_DC_ROOT")
-        .env("LINBO_DC_LOG", "error");
-    for key in ["REDIS_HOST", "REDIS_PORT", "REDIS_URL", "REDIS_PASSWORD"] {
-        command.env_remove(key);
-    }
-    command.output().expect("running linbo-dc-worker")
+    let args: Vec<&str> = ["-c", "/etc/macct-worker.conf"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    run_cli_in(dc, &args, &[("LINBO_DC_LOG", "error")])
 }
 
 /// Runs and asserts exit 0; stdout.

@@ -39,6 +39,29 @@ fn chains() -> Vec<Value> {
     ]
 }
 
+/// The hosts of default-school after the chains, with or without a kill.
+const CHAIN_HOSTS: [&str; 7] = [
+    "r100-pc01",
+    "r100-pr01",
+    "r200-pc81",
+    "r200-pc80",
+    "r200-pc83",
+    "r200-pc85",
+    "r200-pc87",
+];
+
+/// Starts the worker with a slow import and kills it with -9 once the import runs (the batch's
+/// files are written then).
+async fn kill_during_the_import(harness: &mut Harness) {
+    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "30")]);
+    harness.start_worker();
+    wait_until(harness, "the import to start", || {
+        !harness.dc.import_calls().is_empty()
+    })
+    .await;
+    harness.kill_worker();
+}
+
 /// Runs the chains as one batch, killing the worker with -9 during the import when `kill`;
 /// returns each job's terminal statuses and the final devices.csv.
 async fn run_chains(kill: bool) -> (Vec<Vec<String>>, String) {
@@ -48,18 +71,10 @@ async fn run_chains(kill: bool) -> (Vec<Vec<String>>, String) {
         .map(|options| harness.provision("default-school", options))
         .collect();
     if kill {
-        harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "30")]);
+        kill_during_the_import(&mut harness).await;
+        harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "0")]);
     }
     harness.start_worker();
-    if kill {
-        wait_until(&harness, "the import to start", || {
-            !harness.dc.import_calls().is_empty()
-        })
-        .await;
-        harness.kill_worker();
-        harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "0")]);
-        harness.start_worker();
-    }
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     harness.finished(&refs).await;
     harness.drained().await;
@@ -97,18 +112,7 @@ async fn a_batch_killed_during_its_import_reports_what_an_uninterrupted_run_repo
         "the replay reports the recorded outcomes, once each"
     );
     assert_eq!(master, expected_master);
-    assert_eq!(
-        hosts(&master),
-        [
-            "r100-pc01",
-            "r100-pr01",
-            "r200-pc81",
-            "r200-pc80",
-            "r200-pc83",
-            "r200-pc85",
-            "r200-pc87"
-        ]
-    );
+    assert_eq!(hosts(&master), CHAIN_HOSTS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,13 +222,7 @@ async fn kill_edit_and_restart(
         .take(3)
         .map(|options| harness.provision("default-school", options))
         .collect();
-    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "30")]);
-    harness.start_worker();
-    wait_until(&harness, "the import to start", || {
-        !harness.dc.import_calls().is_empty()
-    })
-    .await;
-    harness.kill_worker();
+    kill_during_the_import(&mut harness).await;
     let edited = edit(&harness.dc.master("default-school"));
     harness.dc.write_master("default-school", &edited);
     harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "0")]);
@@ -345,13 +343,7 @@ async fn a_batch_killed_between_its_two_writes_is_merged_afresh_from_the_saved_f
         .into_iter()
         .map(|options| harness.provision("default-school", options))
         .collect();
-    harness.dc.knobs(&[("FAKE_IMPORT_SLEEP", "30")]);
-    harness.start_worker();
-    wait_until(&harness, "the import to start", || {
-        !harness.dc.import_calls().is_empty()
-    })
-    .await;
-    harness.kill_worker();
+    kill_during_the_import(&mut harness).await;
     // The state a kill between the delta write and the master write leaves: the delta is the
     // batch's, devices.csv still the one before (the saved copy of the rollback point).
     let saved = std::fs::read_to_string(
@@ -374,16 +366,5 @@ async fn a_batch_killed_between_its_two_writes_is_merged_afresh_from_the_saved_f
         "{}",
         harness.logs()
     );
-    assert_eq!(
-        hosts(&harness.dc.master("default-school")),
-        [
-            "r100-pc01",
-            "r100-pr01",
-            "r200-pc81",
-            "r200-pc80",
-            "r200-pc83",
-            "r200-pc85",
-            "r200-pc87"
-        ]
-    );
+    assert_eq!(hosts(&harness.dc.master("default-school")), CHAIN_HOSTS);
 }

@@ -142,21 +142,11 @@ impl Harness {
     /// Runs another `linbo-dc-worker` to its end with this harness's root and configuration,
     /// `args` (a subcommand) and `env` overriding the file; stdout and stderr are captured.
     pub(crate) fn run_cli(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "the test runs the binary under test"
-        )]
-        Command::new(env!("CARGO_BIN_EXE_linbo-dc-worker"))
-            .arg("--root")
-            .arg(self.dc.root())
-            .arg("-c")
-            .arg("/etc/macct-worker.conf")
-            .args(args)
-            .env_remove("LINBO_DC_ROOT")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .output()
-            .expect("running linbo-dc-worker")
+        let args: Vec<&str> = ["-c", "/etc/macct-worker.conf"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        run_cli_in(&self.dc, &args, env)
     }
 
     /// `kill -9` the worker.
@@ -371,6 +361,34 @@ impl Drop for Harness {
             let _ = child.wait();
         }
     }
+}
+
+/// Runs `linbo-dc-worker --root <dc> ARGS` to its end, stdout and stderr captured. The worker's
+/// configuration keys are removed from the environment the test process passes on, so only
+/// `env` overrides the sandbox's files.
+pub(crate) fn run_cli_in(
+    dc: &SandboxDc,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the test runs the binary under test"
+    )]
+    let mut command = Command::new(env!("CARGO_BIN_EXE_linbo-dc-worker"));
+    command
+        .arg("--root")
+        .arg(dc.root())
+        .args(args)
+        .env_remove("LINBO_DC_ROOT")
+        .stdin(Stdio::null());
+    for key in linbo_dc::worker_config::KEYS {
+        command.env_remove(key);
+    }
+    command
+        .envs(env.iter().copied())
+        .output()
+        .expect("running linbo-dc-worker")
 }
 
 /// Waits until `condition` holds, at most [`PATIENCE`]; panics with `what` and the logs.
