@@ -241,6 +241,12 @@ impl<'a> Record<'a> {
         self.field(index).map_or("", str::trim_ascii)
     }
 
+    /// The value of column `field` without surrounding white space; empty when the line is
+    /// shorter or `field` is no column ([`Field::OldHostname`], [`Field::Line`]).
+    pub fn get(&self, field: Field) -> &'a str {
+        field.column().map_or("", |column| self.value(column))
+    }
+
     /// The hostname without surrounding white space, as written.
     pub fn hostname(&self) -> &'a str {
         self.hostname

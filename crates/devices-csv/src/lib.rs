@@ -13,7 +13,10 @@
 //!   web UI, and every refusal is a [`FieldError`] naming line, field, value and rule.
 //! * [`Job`] is a delta operation (create/update = upsert, rename via `old_hostname`, delete).
 //! * [`merge()`] applies jobs in stream order and returns the new master and delta, one
-//!   [`JobOutcome`] per job, [`MergeStats`] and a unified diff.
+//!   [`JobOutcome`] per job, [`MergeStats`] and a unified diff. An applied job carries the
+//!   [`HostFacts`] of the line it wrote and, for a delete or rename, the [`Previous`] host as the
+//!   files had it before the batch (AD/DNS name, role, fixed IP, PXE flag): what a caller
+//!   verifying the import needs, without parsing the files again.
 //!
 //! # Example
 //!
@@ -115,6 +118,7 @@ mod device;
 mod diff;
 mod error;
 mod file;
+mod host;
 mod job;
 mod merge;
 mod undo;
@@ -126,6 +130,7 @@ pub use error::{
     Rule,
 };
 pub use file::{CANONICAL_FIELDS, DevicesFile, Line, LineKind, MIN_FIELDS, Record};
+pub use host::{HostFacts, Previous};
 pub use job::{Action, DELTA_HEADER, HostSpec, Job, MAX_GROUP_LEN, MAX_ROOM_LEN, Operation};
 pub use merge::{
     Change, DryRun, JobOutcome, MergeOptions, MergeOutput, MergeStats, OtherSchool, merge,

@@ -20,6 +20,7 @@ use crate::device::Device;
 use crate::diff::{self, Edit};
 use crate::error::{Conflict, ConflictKind, Error, FieldError, Location, Refusal, RefusalReason};
 use crate::file::{CANONICAL_FIELDS, DevicesFile, Line, LineKind, Record};
+use crate::host::{DEFAULT_SCHOOL, HostFacts, Previous, dns_name, dns_prefix};
 use crate::job::{DELTA_HEADER, DELTA_HEADER_PREFIX, Job, Operation};
 use crate::value::{Hostname, Ip, Mac, Room};
 
@@ -28,9 +29,6 @@ use crate::value::{Hostname, Ip, Mac, Room};
 /// than SipHash.
 type HashMap<K, V> = StdHashMap<K, V, RandomState>;
 type HashSet<T> = StdHashSet<T, RandomState>;
-
-/// The school whose names carry no prefix in AD and DNS (sophomorix `name_default_school`).
-const DEFAULT_SCHOOL: &str = "default-school";
 
 /// Settings of a merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +125,13 @@ pub enum JobOutcome {
         change: Change,
         /// For dry-run jobs: what the job would change.
         dry_run: Option<DryRun>,
+        /// The host as the job left it (its line in the new master): every change but
+        /// [`Change::Deleted`] and [`Change::AlreadyAbsent`].
+        written: Option<HostFacts>,
+        /// For a delete, the host it names; for a rename, the old name (also when an earlier
+        /// run carried the rename out already and the merge sees an update), each with the
+        /// facts the files had before the batch.
+        previous: Option<Previous>,
     },
     /// The job was refused; its change is not in the output.
     Rejected(Error),
@@ -206,7 +211,11 @@ pub fn merge(
         let outcome = if job.dry_run {
             let mut trial = view.clone();
             match trial.apply(index, &operation, &others, &guard) {
-                Ok(change) => {
+                Ok(Applied {
+                    change,
+                    written,
+                    previous,
+                }) => {
                     let before = view.render_master(jobs.len());
                     let after = trial.render_master(jobs.len());
                     let dry_run = DryRun {
@@ -216,15 +225,23 @@ pub fn merge(
                     JobOutcome::Applied {
                         change,
                         dry_run: Some(dry_run),
+                        written,
+                        previous,
                     }
                 }
                 Err(problem) => JobOutcome::Rejected(problem),
             }
         } else {
             match view.apply(index, &operation, &others, &guard) {
-                Ok(change) => JobOutcome::Applied {
+                Ok(Applied {
+                    change,
+                    written,
+                    previous,
+                }) => JobOutcome::Applied {
                     change,
                     dry_run: None,
+                    written,
+                    previous,
                 },
                 Err(problem) => JobOutcome::Rejected(problem),
             }
@@ -276,21 +293,6 @@ impl Guard {
             school: options.school.clone(),
         }
     }
-}
-
-/// What comes before a host name of `school` in AD and DNS: nothing in default-school, else
-/// `<school>-`, lowercase (sophomorix `AD_get_name_tokened`; DNS names compare case-insensitively).
-fn dns_prefix(school: &str) -> String {
-    if school == DEFAULT_SCHOOL {
-        String::new()
-    } else {
-        format!("{}-", school.to_ascii_lowercase())
-    }
-}
-
-/// The AD/DNS name of `hostname` in the school whose [`dns_prefix`] is `prefix`.
-fn dns_name(prefix: &str, hostname: &Hostname) -> String {
-    format!("{prefix}{hostname}")
 }
 
 /// A MAC as the index compares it: its six bytes in one word.
@@ -559,6 +561,18 @@ struct View<'f, 'a> {
     widest: usize,
     /// The line ending for appended lines: CRLF only when every master line uses it.
     new_line_ending: &'static str,
+    /// Lowercase hostname → its first master line and its delta line, as loaded: the hosts
+    /// before the batch, for [`Previous::before`].
+    before: HashMap<Cow<'a, str>, (Option<u32>, Option<u32>)>,
+    /// The `<school>-` prefix of this school's AD/DNS names (empty in default-school).
+    dns_prefix: String,
+}
+
+/// What an applied job did, and the hosts it concerns (see [`JobOutcome::Applied`]).
+struct Applied {
+    change: Change,
+    written: Option<HostFacts>,
+    previous: Option<Previous>,
 }
 
 impl<'f, 'a> View<'f, 'a> {
@@ -583,6 +597,8 @@ impl<'f, 'a> View<'f, 'a> {
             delta_appends: Vec::new(),
             widest: CANONICAL_FIELDS,
             new_line_ending: if all_crlf { "\r\n" } else { "\n" },
+            before: HashMap::default(),
+            dns_prefix: interest.dns_prefix.clone(),
         };
         // The delta first: its hosts are tracked whatever the jobs say.
         let mut ignored = Vec::new();
@@ -643,6 +659,17 @@ impl<'f, 'a> View<'f, 'a> {
             }
             view.index(id, interest);
         }
+        view.before = view
+            .by_name
+            .iter()
+            .map(|(name, &id)| {
+                let host = &view.hosts[id as usize];
+                (
+                    name.clone(),
+                    (host.master_lines.first().copied(), host.delta_line),
+                )
+            })
+            .collect();
         (view, ignored)
     }
 
@@ -804,18 +831,23 @@ impl<'f, 'a> View<'f, 'a> {
         operation: &Operation,
         others: &OtherIndex,
         guard: &Guard,
-    ) -> Result<Change, Error> {
+    ) -> Result<Applied, Error> {
         let (device, old_hostname) = match operation {
             Operation::Delete { hostname } => {
                 let id = self.by_name.get(hostname.as_str()).copied();
                 self.check_protected(id, hostname.as_str(), guard)?;
-                return Ok(match id {
+                let change = match id {
                     Some(id) => {
                         self.check_hand_managed(id, hostname.as_str(), "delete", None, guard)?;
                         self.remove(id);
                         Change::Deleted
                     }
                     None => Change::AlreadyAbsent,
+                };
+                return Ok(Applied {
+                    change,
+                    written: None,
+                    previous: Some(self.previous(hostname)),
                 });
             }
             Operation::Upsert {
@@ -886,24 +918,61 @@ impl<'f, 'a> View<'f, 'a> {
         }
         self.check_conflicts(id, &device, others)?;
 
+        let previous = old_hostname.as_ref().map(|old| self.previous(old));
         let Some(id) = id else {
             let origin = Origin::Batch(job_index as u32);
             let id = self.host_for(Cow::Owned(target.to_owned()), origin);
             self.set_managed(id, device);
-            return Ok(Change::Created);
+            return Ok(self.applied(Change::Created, id, previous));
         };
         let renamed = rename_from.map(|(old, _)| old.clone());
         if let Some(old) = &renamed {
             self.by_name.remove(old.as_str());
             self.by_name.insert(Cow::Owned(target.to_owned()), id);
         } else if self.hosts[id as usize].managed.as_deref() == Some(&device) {
-            return Ok(Change::Unchanged);
+            return Ok(self.applied(Change::Unchanged, id, previous));
         }
         self.set_managed(id, device);
-        Ok(match renamed {
+        let change = match renamed {
             Some(from) => Change::Renamed { from },
             None => Change::Updated,
-        })
+        };
+        Ok(self.applied(change, id, previous))
+    }
+
+    /// The outcome of a job that left managed host `id` in the view.
+    fn applied(&self, change: Change, id: u32, previous: Option<Previous>) -> Applied {
+        let device = self.hosts[id as usize]
+            .managed
+            .as_deref()
+            .expect("an applied upsert leaves a managed host");
+        let written = HostFacts {
+            name: device.hostname.clone(),
+            dns_name: dns_name(&self.dns_prefix, &device.hostname),
+            // Without a role of its own the line keeps the master's column 8.
+            role: self.role(id).and_then(|role| role.parse().ok()),
+            ip: device.ip.fixed(),
+            pxe_flag: Some(device.pxe_flag),
+        };
+        Applied {
+            change,
+            written: Some(written),
+            previous,
+        }
+    }
+
+    /// Host `name` as the files described it before the batch (the master's line first).
+    fn previous(&self, name: &Hostname) -> Previous {
+        let record = self.before.get(name.as_str()).and_then(|&(master, delta)| {
+            let master = master.and_then(|index| self.master.lines()[index as usize].record());
+            master.or_else(|| delta.and_then(|index| self.delta.lines()[index as usize].record()))
+        });
+        Previous {
+            name: name.clone(),
+            dns_name: dns_name(&self.dns_prefix, name),
+            before: record
+                .map(|record| HostFacts::from_record(name.clone(), &self.dns_prefix, record)),
+        }
     }
 
     /// The role of a host as the merged view shows it (lowercase), if it has one.

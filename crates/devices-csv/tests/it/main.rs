@@ -3,6 +3,7 @@
 
 mod cross_school;
 mod defects;
+mod facts;
 mod file_model;
 mod guard;
 mod job_text;

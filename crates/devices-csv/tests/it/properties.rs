@@ -1,7 +1,8 @@
 //! Properties of the file model and the merge engine over generated files and jobs.
 
 use devices_csv::{
-    Device, DevicesFile, Group, HostSpec, Ip, Job, MergeOptions, PxeFlag, Role, merge,
+    Device, DevicesFile, Field, Group, HostSpec, Ip, Job, JobOutcome, MergeOptions, PxeFlag, Role,
+    merge,
 };
 use proptest::prelude::*;
 
@@ -203,6 +204,35 @@ proptest! {
         prop_assert_eq!(&twice.delta, &once.delta);
         let all_applied = twice.outcomes.iter().all(|outcome| matches!(outcome, devices_csv::JobOutcome::Applied { .. }));
         prop_assert!(all_applied, "{:?}", twice.outcomes);
+    }
+
+    /// The facts an applied job reports are what its host's line says: `written` the first line
+    /// of the new master with its name (for the last job on that name), `previous` the first line
+    /// of the old master with the old name (what a re-parse of the files found before).
+    #[test]
+    fn reported_facts_are_the_files_lines(master in arb_master(), jobs in prop::collection::vec(arb_job(), 0..8)) {
+        let options = MergeOptions { adopt_manual_hosts: true, ..MergeOptions::default() };
+        let output = merge(&master, "", &[], &jobs, &options);
+        let line_of = |text: &str, name: &str| {
+            DevicesFile::parse(text).records().map(|(_, record)| record.clone()).find(|record| record.hostname_key() == name)
+                .map(|record| (
+                    record.get(Field::Role).to_ascii_lowercase().parse::<Role>().ok(),
+                    record.get(Field::Ip).parse::<std::net::Ipv4Addr>().ok(),
+                    record.get(Field::PxeFlag).parse::<PxeFlag>().ok(),
+                ))
+        };
+        for (index, (job, outcome)) in jobs.iter().zip(&output.outcomes).enumerate() {
+            let JobOutcome::Applied { written, previous, dry_run: None, .. } = outcome else { continue };
+            if let Some(previous) = previous {
+                let before = previous.before.as_ref().map(|host| (host.role, host.ip, host.pxe_flag));
+                prop_assert_eq!(before, line_of(&master, previous.name.as_str()), "job {}", index);
+            }
+            let later = jobs[index + 1..].iter().filter(|job| !job.dry_run).flat_map(host_of).collect::<Vec<_>>();
+            if let Some(written) = written && !later.contains(&written.name.as_str().to_owned()) {
+                let now = Some((written.role, written.ip, written.pxe_flag));
+                prop_assert_eq!(now, line_of(&output.master, written.name.as_str()), "job {} {:?}", index, job);
+            }
+        }
     }
 
     /// Taking a batch back out of a file an administrator appended hosts to afterwards gives the
