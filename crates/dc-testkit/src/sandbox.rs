@@ -15,6 +15,12 @@
 //! * the directories the DC has and the worker and the fakes expect ([`DIRECTORIES`]), and
 //!   `/etc/linuxmuster/subnets.csv` ([`SUBNETS_CSV`]).
 //!
+//! A test that hands a fake to an adapter directly, or needs two launchers of one command with
+//! different knobs at once, makes a launcher of its own with [`SandboxDc::launcher`]. For the DHCP
+//! post-import hook, [`SandboxDc::write_dhcpd_conf`] writes linuxmuster's DHCP server
+//! configuration so that the real `dhcpd -t` reads the sandbox's files. [`SandboxDc::run`] runs a
+//! program (a launcher, or a binary under test with `--root`) and returns how it ended.
+//!
 //! The fakes keep the DC's state as files under `var/lib/fake-dc/`: AD objects in `ad/<name>`,
 //! DNS A records in `dns/<name>`, PTR records in `ptr/<ip>`, and every call in `calls.log`; the
 //! inspection methods ([`ad_objects`](SandboxDc::ad_objects), [`calls`](SandboxDc::calls), …) read
@@ -32,6 +38,7 @@
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::samba::SambaDc;
 
@@ -49,6 +56,9 @@ pub const REPAIR_SCRIPT: &str = "/usr/share/linuxmuster/linbo/repair_macct.py";
 
 /// The worker's configuration file as the DC names it.
 pub const WORKER_CONFIG: &str = "/etc/macct-worker.conf";
+
+/// The DHCP hook's configuration file as the DC names it.
+pub const HOOK_CONFIG: &str = "/etc/linbo-docker-dhcp.conf";
 
 /// Directories [`SandboxDc::new`] creates (relative to the root).
 pub const DIRECTORIES: [&str; 8] = [
@@ -78,6 +88,17 @@ pub const SUBNETS_CSV: &str = "\
 10.1.0.0/16;10.1.255.254;10.1.100.1;10.1.100.254;;;
 ";
 
+/// The `/etc/dhcp/subnets.conf` [`SandboxDc::write_dhcpd_conf`] writes: one subnet declaration
+/// over `10.0.0.0/8`, which holds both networks of [`SUBNETS_CSV`], so that `dhcpd -t` finds a
+/// subnet for every fixed address the fake import writes. A DC has one declaration per line of
+/// subnets.csv; `dhcpd -t` needs no more than one that fits.
+pub const DHCPD_SUBNETS_CONF: &str = "\
+subnet 10.0.0.0 netmask 255.0.0.0 {
+  option routers 10.0.0.254;
+  range 10.0.200.1 10.0.200.254;
+}
+";
+
 /// Where the post-import hook is installed by [`SandboxDc::install_hook`] (relative to the root).
 pub const HOOK_LINK: &str = "var/lib/linuxmuster/hooks/device-import.post.d/50-linbo-docker-dhcp";
 
@@ -97,6 +118,19 @@ pub struct SandboxDc {
     /// With [`with_samba`](Self::with_samba): the knobs that wire `samba-tool`, `host` and the
     /// import to the real DC; written into the `env` files before any test knob.
     samba_knobs: Vec<(&'static str, String)>,
+    /// How many launchers [`launcher`](Self::launcher) made; names their directories.
+    n_launchers: AtomicUsize,
+}
+
+/// How a program that [`SandboxDc::run`] ran ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The exit code.
+    pub code: i32,
+    /// Its standard output (invalid UTF-8 replaced).
+    pub stdout: String,
+    /// Its standard error (invalid UTF-8 replaced).
+    pub stderr: String,
 }
 
 impl SandboxDc {
@@ -115,6 +149,7 @@ impl SandboxDc {
             root,
             _temporary: Some(temporary),
             samba_knobs: Vec::new(),
+            n_launchers: AtomicUsize::new(0),
         };
         sandbox.lay_out();
         sandbox
@@ -167,6 +202,7 @@ impl SandboxDc {
             root: canonical(dir),
             _temporary: None,
             samba_knobs: Vec::new(),
+            n_launchers: AtomicUsize::new(0),
         };
         sandbox.lay_out();
         sandbox
@@ -220,17 +256,43 @@ impl SandboxDc {
     /// When a key is not a shell variable name or is `LINBO_DC_ROOT`, or a value contains `'` or a
     /// newline (the launcher sources the file as `KEY='VALUE'` lines).
     pub fn knobs(&self, knobs: &[(&str, &str)]) {
+        let text = self.env_text("SandboxDc::knobs", knobs);
+        for directory in LAUNCHER_DIRS {
+            self.write(format!("{directory}/env"), &text);
+        }
+    }
+
+    /// A launcher of its own for `command` (a fake of `fixtures/fake-dc/` such as `"samba-tool"`,
+    /// or `"python3"`), with `knobs` in an `env` file of its own: `launchers/<n>/<command>` in the
+    /// sandbox, returned as a full path for an adapter to run. Its knobs are the sandbox's Samba
+    /// wiring ([`with_samba`](Self::with_samba)) plus `knobs`, not those of
+    /// [`knobs`](Self::knobs), and later calls of either do not change them; so one test can
+    /// hold a failing and a working launcher of the same command at once. What the fake runs in
+    /// turn (the import's `sophomorix-device` and hooks) is the sandbox's: it inherits these
+    /// knobs, with the sandbox's `env` file read on top.
+    ///
+    /// # Panics
+    /// Like [`knobs`](Self::knobs), and when the launcher cannot be made.
+    pub fn launcher(&self, command: &str, knobs: &[(&str, &str)]) -> PathBuf {
+        let text = self.env_text("SandboxDc::launcher", knobs);
+        let n = self.n_launchers.fetch_add(1, Ordering::Relaxed) + 1;
+        let directory = format!("launchers/{n}");
+        self.write(format!("{directory}/env"), &text);
+        let link = format!("{directory}/{command}");
+        self.symlink(&fake_dc_file("sandboxed"), &link);
+        self.path(link)
+    }
+
+    /// The text of an `env` file: `LINBO_DC_ROOT`, the Samba wiring, then `knobs`.
+    fn env_text(&self, caller: &str, knobs: &[(&str, &str)]) -> String {
         let all: Vec<(&str, &str)> = self
             .samba_knobs
             .iter()
             .map(|(key, value)| (*key, value.as_str()))
             .chain(knobs.iter().copied())
             .collect();
-        let text = env_file(&self.root.display().to_string(), &all)
-            .unwrap_or_else(|problem| panic!("SandboxDc::knobs: {problem}"));
-        for directory in LAUNCHER_DIRS {
-            self.write(format!("{directory}/env"), &text);
-        }
+        env_file(&self.root.display().to_string(), &all)
+            .unwrap_or_else(|problem| panic!("{caller}: {problem}"))
     }
 
     /// The master `devices.csv` of `school` (linuxmuster's convention, SPEC §3.1):
@@ -269,6 +331,60 @@ impl SandboxDc {
     /// The delta file of `school`; empty when it does not exist.
     pub fn delta(&self, school: &str) -> String {
         read_or_empty(&self.delta_path(school))
+    }
+
+    /// Writes the delta file of `school` (`text` as it is: the worker's header line is the
+    /// caller's).
+    pub fn write_delta(&self, school: &str, text: &str) {
+        self.write(self.delta_path(school), text);
+    }
+
+    /// The DHCP host blocks of `school` as the import writes them (SPEC §12):
+    /// `etc/dhcp/devices/<school>.conf`.
+    pub fn dhcp_devices_path(&self, school: &str) -> PathBuf {
+        self.path(format!("etc/dhcp/devices/{school}.conf"))
+    }
+
+    /// The DHCP host blocks of `school` ([`dhcp_devices_path`](Self::dhcp_devices_path)).
+    ///
+    /// # Panics
+    /// When the file does not exist.
+    pub fn dhcp_devices(&self, school: &str) -> String {
+        self.read(self.dhcp_devices_path(school))
+    }
+
+    /// Writes linuxmuster's DHCP server configuration for `schools`, so that the real
+    /// `dhcpd -t -cf <root>/etc/dhcp/dhcpd.conf` checks the sandbox's files:
+    /// `etc/dhcp/dhcpd.conf` as linuxmuster-base7 writes it (SPEC §12; the committed
+    /// `fixtures/dhcpd/dhcpd_conf_skeleton/in.conf`), `subnets.conf` ([`DHCPD_SUBNETS_CONF`]),
+    /// empty `events.conf` and `custom.conf`, and `devices.conf` including
+    /// [`dhcp_devices_path`](Self::dhcp_devices_path) of each school. dhcpd reads an `include` by
+    /// the path written in it, so every include names the file in the sandbox, not the DC's
+    /// `/etc/dhcp/…`. The devices files themselves are the caller's (or the import's).
+    ///
+    /// The fake import rewrites `devices.conf` with the DC's names, as the real one does; after an
+    /// import, call this again before running the real dhcpd.
+    pub fn write_dhcpd_conf(&self, schools: &[&str]) {
+        let skeleton = std::fs::read_to_string(fixture_file("dhcpd/dhcpd_conf_skeleton/in.conf"))
+            .unwrap_or_else(|error| panic!("reading the dhcpd.conf skeleton fixture: {error}"));
+        let in_sandbox = format!("\"{}/etc/dhcp/", self.root.display());
+        self.write(
+            "etc/dhcp/dhcpd.conf",
+            &skeleton.replace("\"/etc/dhcp/", &in_sandbox),
+        );
+        self.write("etc/dhcp/subnets.conf", DHCPD_SUBNETS_CONF);
+        self.write("etc/dhcp/events.conf", "");
+        self.write("etc/dhcp/custom.conf", "");
+        let includes: String = schools
+            .iter()
+            .map(|school| {
+                format!(
+                    "include \"{}\";\n",
+                    self.dhcp_devices_path(school).display()
+                )
+            })
+            .collect();
+        self.write("etc/dhcp/devices.conf", &includes);
     }
 
     /// Writes `text` to `relative`, creating the directories above it. The file gets mode 0644
@@ -359,10 +475,15 @@ impl SandboxDc {
     /// Every fake's call, one line each in call order (`samba-tool computer show x`, …); samba-tool
     /// adds a `passwd-file mode=…` line after a call with `PASSWD_FILE` set.
     pub fn calls(&self) -> Vec<String> {
+        self.call_log().lines().map(str::to_owned).collect()
+    }
+
+    /// The fakes' call log as one text, a line per call and each line ending in `\n`: what
+    /// [`calls`](Self::calls) splits. For a call together with the line after it
+    /// (`…-U admin\npasswd-file mode=600\n`) or counting a piece of text; empty before the first
+    /// call.
+    pub fn call_log(&self) -> String {
         read_or_empty(&self.path("var/lib/fake-dc/calls.log"))
-            .lines()
-            .map(str::to_owned)
-            .collect()
     }
 
     /// The calls of the import, e.g. `linuxmuster-import-devices -s default-school`.
@@ -374,7 +495,7 @@ impl SandboxDc {
     }
 
     /// Installs `binary` as the post-import hook ([`HOOK_LINK`], a symlink) and writes
-    /// `etc/linbo-docker-dhcp.conf` with `LINBO_DOCKER_IP=<linbo_docker_ip>`.
+    /// [`HOOK_CONFIG`] with `LINBO_DOCKER_IP=<linbo_docker_ip>`.
     ///
     /// The fake import runs the hook as `HOOK -s SCHOOL` with the launcher's environment, so the
     /// hook finds the sandbox in `LINBO_DC_ROOT`.
@@ -386,7 +507,7 @@ impl SandboxDc {
             .unwrap_or_else(|error| panic!("the hook binary {}: {error}", binary.display()));
         self.symlink(&binary, HOOK_LINK);
         self.write(
-            "etc/linbo-docker-dhcp.conf",
+            HOOK_CONFIG,
             &format!("# written by dc-testkit\nLINBO_DOCKER_IP={linbo_docker_ip}\n"),
         );
     }
@@ -396,6 +517,42 @@ impl SandboxDc {
     pub fn write_worker_config(&self, lines: &str) -> PathBuf {
         self.write(WORKER_CONFIG, lines);
         PathBuf::from(WORKER_CONFIG)
+    }
+
+    /// Runs `program` with `args` and, added to the test's environment, `env`; waits for it and
+    /// returns how it ended. `program` is run as given: a command of the sandbox is
+    /// [`path`](Self::path)`("/usr/sbin/…")` or a [`launcher`](Self::launcher), a binary under test
+    /// its own path (with `--root` and [`root`](Self::root) among `args`). `LINBO_DC_ROOT` is
+    /// removed from the inherited environment, so only the sandbox's `env` files, `args` or
+    /// `env` can name a root: a program never finds a root the test did not give it.
+    ///
+    /// # Panics
+    /// When `program` cannot be started or is ended by a signal.
+    pub fn run(&self, program: impl AsRef<Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let program = program.as_ref();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "test infrastructure: tests run the sandbox's launchers and the binaries under test"
+        )]
+        let mut command = std::process::Command::new(program);
+        command
+            .args(args)
+            .env_remove("LINBO_DC_ROOT")
+            .envs(env.iter().copied());
+        let output = command
+            .output()
+            .unwrap_or_else(|error| panic!("running {}: {error}", program.display()));
+        Run {
+            code: output.status.code().unwrap_or_else(|| {
+                panic!(
+                    "{} was ended by a signal: {}",
+                    program.display(),
+                    output.status
+                )
+            }),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
     }
 
     /// Makes `relative` a symlink to `target`, replacing what was there.
@@ -424,12 +581,22 @@ impl Default for SandboxDc {
     }
 }
 
-/// The committed fake DC file `name`, canonical (the launcher finds the fakes next to itself).
-pub(crate) fn fake_dc_file(name: &str) -> PathBuf {
+/// The committed fake DC file `name` of `fixtures/fake-dc/`, canonical (the launcher finds the
+/// fakes next to itself): for a fake run without a sandbox, or one run directly with an
+/// environment of the test's making (`dhcpd`, which the hook runs as `DHCPD`).
+///
+/// # Panics
+/// When it does not exist.
+pub fn fake_dc_file(name: &str) -> PathBuf {
+    fixture_file(&format!("fake-dc/{name}"))
+}
+
+/// The committed file `relative` of the workspace's `fixtures/`, canonical.
+fn fixture_file(relative: &str) -> PathBuf {
     canonical(
         &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/fake-dc")
-            .join(name),
+            .join("../../fixtures")
+            .join(relative),
     )
 }
 
@@ -537,6 +704,13 @@ mod tests {
             sandbox.read("usr/sbin/env"),
             format!("LINBO_DC_ROOT='{}'\n", sandbox.root().display())
         );
+        let panic = std::panic::catch_unwind(|| sandbox.launcher("host", &[("A-B", "1")]))
+            .expect_err("a bad knob name must be refused");
+        let message = panic
+            .downcast_ref::<String>()
+            .expect("a formatted panic message");
+        assert!(message.starts_with("SandboxDc::launcher: "), "{message}");
+        assert!(!sandbox.exists("launchers"), "no launcher was made");
     }
 
     #[test]

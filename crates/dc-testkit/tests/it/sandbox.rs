@@ -4,34 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use dc_testkit::SandboxDc;
+use dc_testkit::sandbox::Run;
 
-/// How a launcher run ended.
-pub(crate) struct Run {
-    pub(crate) code: i32,
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
-}
-
-/// Runs `<root>/<program>` with `args`, with `LINBO_DC_ROOT` removed from the environment so
-/// that only the sandbox's `env` file can supply it.
+/// Runs `<root>/<program>` with `args` (`LINBO_DC_ROOT` removed from the environment, so that only
+/// the sandbox's `env` file can supply it).
 pub(crate) fn run(sandbox: &SandboxDc, program: &str, args: &[&str]) -> Run {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "tests run the sandbox's launchers as the worker would"
-    )]
-    let output = std::process::Command::new(sandbox.path(program))
-        .args(args)
-        .env_remove("LINBO_DC_ROOT")
-        .output()
-        .unwrap_or_else(|error| panic!("running {program}: {error}"));
-    Run {
-        code: output
-            .status
-            .code()
-            .expect("exited, not killed by a signal"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    sandbox.run(sandbox.path(program), args, &[])
 }
 
 /// A canonical 15-field devices.csv line.
@@ -312,8 +290,14 @@ fn files_helpers_and_worker_config() {
         sandbox.delta("default-school"),
         "# managed-by: linbo-docker\n"
     );
+    sandbox.write_delta("school2", "# managed-by: linbo-docker\n");
+    assert_eq!(
+        sandbox.read("etc/linuxmuster/sophomorix/school2/linbo-docker.devices.csv"),
+        "# managed-by: linbo-docker\n"
+    );
     assert!(sandbox.list("no/such/dir").is_empty());
     assert!(sandbox.calls().is_empty());
+    assert_eq!(sandbox.call_log(), "");
 
     let config = sandbox.write_worker_config("API_KEY=secret\nSCHOOL=default-school\n");
     assert_eq!(config, Path::new("/etc/macct-worker.conf"));
@@ -357,4 +341,123 @@ fn a_sandbox_at_a_directory_is_kept_and_can_be_laid_out_again() {
         &["-s", "default-school"],
     );
     assert_eq!(import.code, 0, "{}{}", import.stdout, import.stderr);
+}
+
+#[test]
+fn launchers_of_a_test_keep_knobs_of_their_own() {
+    let sandbox = SandboxDc::new();
+    sandbox.write_master("default-school", &two_hosts());
+    let failing = sandbox.launcher("linuxmuster-import-devices", &[("FAKE_IMPORT_FAIL", "1")]);
+    let working = sandbox.launcher("linuxmuster-import-devices", &[]);
+    assert!(failing.starts_with(sandbox.root()), "{}", failing.display());
+    assert_ne!(failing, working);
+    // Knobs set for the whole sandbox afterwards do not reach them.
+    sandbox.knobs(&[("FAKE_SAMBA_FAIL", "1")]);
+    let samba_tool = sandbox.launcher("samba-tool", &[]);
+
+    let failed = sandbox.run(&failing, &["-s", "default-school"], &[]);
+    assert_eq!(failed.code, 1, "{}", failed.stdout);
+    assert!(sandbox.ad_objects().is_empty());
+    let imported = sandbox.run(&working, &["-s", "default-school"], &[]);
+    assert_eq!(imported.code, 0, "{}{}", imported.stdout, imported.stderr);
+    assert_eq!(sandbox.ad_objects(), ["r100-pc01", "r200-pc02"]);
+    let show = sandbox.run(&samba_tool, &["computer", "show", "r100-pc01"], &[]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    let failing_show = run(&sandbox, "usr/bin/samba-tool", &["computer", "list"]);
+    assert_eq!(failing_show.code, 255, "{}", failing_show.stderr);
+
+    // The call log as text holds the same calls as the list.
+    let log: String = sandbox
+        .calls()
+        .iter()
+        .map(|call| format!("{call}\n"))
+        .collect();
+    assert_eq!(sandbox.call_log(), log);
+    assert!(
+        sandbox
+            .call_log()
+            .contains("samba-tool computer show r100-pc01\nsamba-tool computer list\n"),
+        "{}",
+        sandbox.call_log()
+    );
+}
+
+#[test]
+fn run_reports_code_and_streams_and_gives_no_root_the_test_did_not() {
+    let sandbox = SandboxDc::new();
+    let run = sandbox.run(
+        "/bin/sh",
+        &[
+            "-c",
+            "echo \"root=${LINBO_DC_ROOT-unset} knob=$KNOB\"; echo to-stderr >&2; exit 3",
+        ],
+        &[("KNOB", "on")],
+    );
+    assert_eq!(
+        run,
+        Run {
+            code: 3,
+            stdout: "root=unset knob=on\n".to_owned(),
+            stderr: "to-stderr\n".to_owned(),
+        }
+    );
+}
+
+#[test]
+fn the_real_dhcpd_checks_the_sandboxs_dhcp_files() {
+    let dhcpd = Path::new("/usr/sbin/dhcpd");
+    assert!(
+        dhcpd.exists(),
+        "/usr/sbin/dhcpd not found: install isc-dhcp-server (apt-get install isc-dhcp-server)"
+    );
+    let sandbox = SandboxDc::new();
+    sandbox.write_master("default-school", &two_hosts());
+    sandbox.write_master("school2", &two_hosts());
+    for school in ["default-school", "school2"] {
+        let import = run(
+            &sandbox,
+            "usr/sbin/linuxmuster-import-devices",
+            &["-s", school],
+        );
+        assert_eq!(import.code, 0, "{}{}", import.stdout, import.stderr);
+    }
+    sandbox.write_dhcpd_conf(&["default-school", "school2"]);
+
+    let root = sandbox.root().display().to_string();
+    let included: Vec<String> = ["etc/dhcp/dhcpd.conf", "etc/dhcp/devices.conf"]
+        .iter()
+        .flat_map(|file| {
+            sandbox
+                .read(file)
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|line| Some(line.trim().strip_prefix("include \"")?.to_owned()))
+        .collect();
+    assert_eq!(included.len(), 6, "{included:?}");
+    for path in &included {
+        assert!(path.starts_with(&format!("{root}/etc/dhcp/")), "{path}");
+    }
+    assert!(
+        sandbox
+            .dhcp_devices("school2")
+            .contains("host school2-r100-pc01 {")
+    );
+
+    let conf = sandbox.path("/etc/dhcp/dhcpd.conf");
+    let conf = conf.to_str().expect("a UTF-8 sandbox path");
+    let check = sandbox.run(dhcpd, &["-t", "-cf", conf], &[]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    // dhcpd reads the sandbox's devices files: a broken one fails the check.
+    sandbox.write(sandbox.dhcp_devices_path("school2"), "host broken {\n");
+    let check = sandbox.run(dhcpd, &["-t", "-cf", conf], &[]);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert!(
+        check
+            .stderr
+            .contains(&sandbox.dhcp_devices_path("school2").display().to_string()),
+        "{}",
+        check.stderr
+    );
 }
