@@ -5,10 +5,9 @@ use std::net::Ipv4Addr;
 
 use dc_adapters::Error;
 use dc_adapters::dns::{Answer, RecordType, assess, lookup_a, lookup_ptr};
-use dc_testkit::SambaDc;
+use dc_testkit::{SambaDc, SandboxDc};
 
-use crate::recorded_run;
-use crate::sandbox::{GENEROUS, SHORT, Sandbox};
+use crate::{GENEROUS, SHORT, recorded_run};
 
 /// `case` of `fixtures/cmd-output/host/` (recorded with bind9-host 9.18 against samba 4.17's
 /// DNS server) exited with `code`; `expect` is the answer, or a part of the error message.
@@ -91,8 +90,8 @@ fn answers_from_recorded_output() {
 }
 
 /// The sandbox's `host`, wired to the DC at `address`: the real `host` asking that server.
-fn host_asking(sandbox: &Sandbox, address: &str) -> std::path::PathBuf {
-    sandbox.command("host", &[("FAKE_DC_SAMBA_ADDRESS", address)])
+fn host_asking(sandbox: &SandboxDc, address: &str) -> std::path::PathBuf {
+    sandbox.launcher("host", &[("FAKE_DC_SAMBA_ADDRESS", address)])
 }
 
 #[test]
@@ -111,7 +110,7 @@ fn lookups_against_a_live_samba_dns_server() {
         "TXT",
         "only text",
     ]);
-    let sandbox = Sandbox::new();
+    let sandbox = SandboxDc::new();
     let host = host_asking(&sandbox, &dc.address().to_string());
     let a = |name: &str| lookup_a(&host, name, GENEROUS).expect("lookup");
     let found = |data: &[&str]| Answer::Found(data.iter().map(|d| (*d).to_owned()).collect());
@@ -131,15 +130,15 @@ fn lookups_against_a_live_samba_dns_server() {
     assert_eq!(ptr([10, 0, 100, 219]), Answer::NotFound);
     assert_eq!(ptr([10, 9, 9, 9]), Answer::NotFound);
     assert!(
-        sandbox.calls().contains("host -t PTR 10.9.9.9\n"),
+        sandbox.call_log().contains("host -t PTR 10.9.9.9\n"),
         "{}",
-        sandbox.calls()
+        sandbox.call_log()
     );
 }
 
 #[test]
 fn a_dns_server_that_does_not_answer_is_an_error_not_an_absent_record() {
-    let sandbox = Sandbox::new();
+    let sandbox = SandboxDc::new();
     // Nothing listens on 127.0.0.2:53: the port is closed.
     let host = host_asking(&sandbox, "127.0.0.2");
     let error = lookup_a(&host, "pc01.linuxmuster.lan", GENEROUS).unwrap_err();
@@ -152,11 +151,11 @@ fn a_dns_server_that_does_not_answer_is_an_error_not_an_absent_record() {
 
 #[test]
 fn fake_host_failures() {
-    let sandbox = Sandbox::new();
-    let servfail = sandbox.command("host", &[("FAKE_HOST_SERVFAIL", "1")]);
+    let sandbox = SandboxDc::new();
+    let servfail = sandbox.launcher("host", &[("FAKE_HOST_SERVFAIL", "1")]);
     let error = lookup_a(&servfail, "pc01.linuxmuster.lan", GENEROUS).unwrap_err();
     assert!(matches!(error, Error::CommandFailed { .. }), "{error:?}");
-    let slow = sandbox.command("host", &[("FAKE_HOST_SLEEP", "30")]);
+    let slow = sandbox.launcher("host", &[("FAKE_HOST_SLEEP", "30")]);
     let error = lookup_a(&slow, "pc01.linuxmuster.lan", SHORT).unwrap_err();
     assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
     let error = lookup_a(&slow, "-v", SHORT).unwrap_err();

@@ -4,8 +4,10 @@
 use dc_adapters::Error;
 use dc_adapters::import_devices::{MAX_REPORT_BYTES, assess, import, import_logged};
 
-use crate::sandbox::{GENEROUS, SHORT, Sandbox, two_schools};
-use crate::{fixture_command, output, recorded_run};
+use dc_testkit::SandboxDc;
+use dc_testkit::sandbox::fake_dc_file;
+
+use crate::{GENEROUS, SHORT, fixture_command, output, recorded_run, run_import, two_schools};
 
 /// `case` of `fixtures/cmd-output/import-devices/` exited with `code`: success or not, and lines
 /// the report's error lines must contain.
@@ -90,7 +92,7 @@ fn error_lines_are_bounded_in_number_and_length() {
 #[test]
 fn fake_import_writes_dhcp_ad_and_dns_for_the_school() {
     let sandbox = two_schools();
-    let program = sandbox.command("linuxmuster-import-devices", &[]);
+    let program = sandbox.launcher("linuxmuster-import-devices", &[]);
     let report = import(&program, "default-school", GENEROUS).expect("import runs");
     assert!(report.success, "{report:?}");
     assert!(
@@ -112,7 +114,7 @@ fn fake_import_writes_dhcp_ad_and_dns_for_the_school() {
     );
     // sophomorix-device --sync synced every school's file, not only this one.
     assert_eq!(
-        sandbox.list("var/lib/fake-dc/ad"),
+        sandbox.ad_objects(),
         [
             "r100-lehrer",
             "r100-pc01",
@@ -122,7 +124,7 @@ fn fake_import_writes_dhcp_ad_and_dns_for_the_school() {
         ]
     );
     assert_eq!(
-        sandbox.list("var/lib/fake-dc/dns"),
+        sandbox.dns_names(),
         [
             "r100-lehrer",
             "r100-pc01",
@@ -136,7 +138,7 @@ fn fake_import_writes_dhcp_ad_and_dns_for_the_school() {
         Some("10.0.100.1")
     );
     assert_eq!(
-        sandbox.calls(),
+        sandbox.call_log(),
         "linuxmuster-import-devices -s default-school\n\
          sophomorix-device --dry-run\n\
          sophomorix-device --sync\n"
@@ -146,8 +148,8 @@ fn fake_import_writes_dhcp_ad_and_dns_for_the_school() {
 #[test]
 fn fake_import_names_blocks_with_the_school_prefix_outside_the_default_school() {
     let sandbox = two_schools();
-    sandbox.import("default-school");
-    sandbox.import("school2");
+    run_import(&sandbox, "default-school");
+    run_import(&sandbox, "school2");
     assert_eq!(
         sandbox.read("etc/dhcp/devices/school2.conf"),
         "# subnet 10.1.0.0/16\n\
@@ -162,8 +164,8 @@ fn fake_import_names_blocks_with_the_school_prefix_outside_the_default_school() 
 
 #[test]
 fn fake_import_skips_rows_the_real_one_skips() {
-    let sandbox = Sandbox::new();
-    sandbox.devices(
+    let sandbox = SandboxDc::new();
+    sandbox.write_master(
         "default-school",
         "# a comment\n\
          -r1;r1-pc01;win11;00:1A:2B:3C:40:01;DHCP;;;;;;1;;;;\n\
@@ -171,7 +173,7 @@ fn fake_import_skips_rows_the_real_one_skips() {
          r1;r1-pc03;win11;00:1A:2B:3C:40:03;DHCP;;;abc,option x-long 1;;;1;;;;\n\
          r1;r1-pc04;nopxe;00:1A:2B:3C:40:04;DHCP;;;option x-long 1;;;0;;;;\n",
     );
-    sandbox.import("default-school");
+    run_import(&sandbox, "default-school");
     assert_eq!(
         sandbox.read("etc/dhcp/devices/default-school.conf"),
         // r1-pc01: a room not starting with a letter or digit; r1-pc02: outside every subnet;
@@ -185,23 +187,20 @@ fn fake_import_skips_rows_the_real_one_skips() {
 #[test]
 fn fake_import_removes_hosts_no_longer_in_the_csv() {
     let sandbox = two_schools();
-    sandbox.import("default-school");
-    sandbox.import("school2");
-    sandbox.devices(
+    run_import(&sandbox, "default-school");
+    run_import(&sandbox, "school2");
+    sandbox.write_master(
         "default-school",
         "r100;r100-pc01;win11;00:1A:2B:3C:10:01;10.0.100.1;;;;;;1;;;;;\n",
     );
-    sandbox.import("default-school");
+    run_import(&sandbox, "default-school");
+    assert_eq!(sandbox.ad_objects(), ["r100-pc01", "school2-pc01"]);
     assert_eq!(
-        sandbox.list("var/lib/fake-dc/ad"),
-        ["r100-pc01", "school2-pc01"]
-    );
-    assert_eq!(
-        sandbox.list("var/lib/fake-dc/dns"),
+        sandbox.dns_names(),
         ["r100-pc01", "school2-pc01", "school2-sw01"]
     );
     assert_eq!(
-        sandbox.list("var/lib/fake-dc/ptr"),
+        sandbox.ptr_records(),
         ["10.0.100.1", "10.1.0.1", "10.1.0.2"]
     );
 }
@@ -215,7 +214,7 @@ fn fake_import_runs_hooks_like_check_output() {
     std::fs::create_dir_all(&hooks).expect("hook dir");
     std::os::unix::fs::symlink(fixture_command("echo-args"), hooks.join("50-echo")).expect("hook");
     let report = import(
-        &sandbox.command("linuxmuster-import-devices", &[]),
+        &sandbox.launcher("linuxmuster-import-devices", &[]),
         "school2",
         GENEROUS,
     )
@@ -230,7 +229,7 @@ fn fake_import_runs_hooks_like_check_output() {
     assert!(report.output.contains("to stderr"), "{}", report.output);
 
     // A failing hook: its stdout is lost, the import ends with a traceback and exit 1.
-    let failing = sandbox.command("linuxmuster-import-devices", &[("LINBO_TEST_EXIT", "3")]);
+    let failing = sandbox.launcher("linuxmuster-import-devices", &[("LINBO_TEST_EXIT", "3")]);
     let report = import(&failing, "school2", GENEROUS).expect("import runs");
     assert!(!report.success);
     assert_eq!(report.status, "exit code 1");
@@ -256,7 +255,7 @@ fn fake_import_runs_hooks_like_check_output() {
 #[test]
 fn fake_import_failures_are_reported_with_their_lines() {
     let sandbox = two_schools();
-    let failing = sandbox.command("linuxmuster-import-devices", &[("FAKE_IMPORT_FAIL", "1")]);
+    let failing = sandbox.launcher("linuxmuster-import-devices", &[("FAKE_IMPORT_FAIL", "1")]);
     let error = import(&failing, "default-school", GENEROUS)
         .expect("import runs")
         .into_result()
@@ -275,7 +274,7 @@ fn fake_import_failures_are_reported_with_their_lines() {
 
     // A school without a file: the real import prints the error and goes on.
     let report = import(
-        &sandbox.command("linuxmuster-import-devices", &[]),
+        &sandbox.launcher("linuxmuster-import-devices", &[]),
         "school9",
         GENEROUS,
     )
@@ -296,21 +295,21 @@ fn sophomorix_failures_per_linuxmuster_version() {
         .join("var/log/linuxmuster/import-devices.log");
     sandbox.write("var/log/linuxmuster/import-devices.log", "an earlier run\n");
     // One MAC in both schools' files: sophomorix-device exits 88.
-    sandbox.devices(
+    sandbox.write_master(
         "school2",
         "r1;pc01;win11;00:1a:2b:3c:10:01;10.1.0.1;;;;;;1;;;;\n",
     );
     // 7.3: hidden, exit 0, nothing synced.
     let report = import(
-        &sandbox.command("linuxmuster-import-devices", &[]),
+        &sandbox.launcher("linuxmuster-import-devices", &[]),
         "default-school",
         GENEROUS,
     )
     .expect("import runs");
     assert!(report.success, "7.3 cannot tell: {report:?}");
-    assert!(sandbox.list("var/lib/fake-dc/ad").is_empty());
+    assert!(sandbox.ad_objects().is_empty());
     // 7.4: exit 1, and sophomorix's lines are in its log.
-    let program = sandbox.command(
+    let program = sandbox.launcher(
         "linuxmuster-import-devices",
         &[("FAKE_LINUXMUSTER_VERSION", "7.4")],
     );
@@ -347,7 +346,7 @@ fn sophomorix_failures_per_linuxmuster_version() {
     );
 
     // 7.4 while another sophomorix command holds the lock.
-    sandbox.devices(
+    sandbox.write_master(
         "school2",
         "r1;pc01;win11;00:1A:2B:3C:30:01;10.1.0.1;;;;;;1;;;;\n",
     );
@@ -355,7 +354,7 @@ fn sophomorix_failures_per_linuxmuster_version() {
         "var/lib/sophomorix/lock/sophomorix.lock",
         "lock::2026-11-30 08:14:02::creator::/usr/sbin/sophomorix-add --info::1::\n",
     );
-    let program = sandbox.command(
+    let program = sandbox.launcher(
         "linuxmuster-import-devices",
         &[
             ("FAKE_LINUXMUSTER_VERSION", "7.4"),
@@ -370,7 +369,7 @@ fn sophomorix_failures_per_linuxmuster_version() {
 #[test]
 fn fake_import_timeout_kills_it() {
     let sandbox = two_schools();
-    let slow = sandbox.command("linuxmuster-import-devices", &[("FAKE_IMPORT_SLEEP", "30")]);
+    let slow = sandbox.launcher("linuxmuster-import-devices", &[("FAKE_IMPORT_SLEEP", "30")]);
     let error = import(&slow, "default-school", SHORT).unwrap_err();
     assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
     assert!(!sandbox.exists("etc/dhcp/devices/default-school.conf"));
@@ -379,7 +378,7 @@ fn fake_import_timeout_kills_it() {
 #[test]
 fn huge_import_output_is_bounded() {
     let sandbox = two_schools();
-    let chatty = sandbox.command(
+    let chatty = sandbox.launcher(
         "linuxmuster-import-devices",
         &[("FAKE_IMPORT_OUTPUT_LINES", "200000")],
     );
@@ -395,14 +394,14 @@ fn huge_import_output_is_bounded() {
 
 #[test]
 fn option_like_school_is_refused_before_running() {
-    let sandbox = Sandbox::new();
-    let program = sandbox.command("linuxmuster-import-devices", &[]);
+    let sandbox = SandboxDc::new();
+    let program = sandbox.launcher("linuxmuster-import-devices", &[]);
     let error = import(&program, "--help", GENEROUS).unwrap_err();
     assert!(
         matches!(error, Error::InvalidArgument { what: "school", .. }),
         "{error:?}"
     );
-    assert_eq!(sandbox.calls(), "");
+    assert_eq!(sandbox.call_log(), "");
 }
 
 #[test]
@@ -414,7 +413,7 @@ fn fakes_refuse_to_run_without_a_sandbox_root() {
         "host",
         "sophomorix-device",
     ] {
-        let spec = CommandSpec::new(crate::sandbox::fake_dc(fake)).env("LINBO_DC_ROOT", "");
+        let spec = CommandSpec::new(fake_dc_file(fake)).env("LINBO_DC_ROOT", "");
         let output = run(&spec).expect("fake runs");
         assert_eq!(output.code, Some(2), "{fake}: {output:?}");
         assert!(

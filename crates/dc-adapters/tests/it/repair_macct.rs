@@ -6,8 +6,10 @@ use std::time::Duration;
 use dc_adapters::Error;
 use dc_adapters::repair_macct::{RepairRequest, RepairResult, parse, repair};
 
-use crate::recorded_output;
-use crate::sandbox::{GENEROUS, SHORT, Sandbox, fake_dc, two_schools};
+use dc_testkit::SandboxDc;
+use dc_testkit::sandbox::fake_dc_file;
+
+use crate::{GENEROUS, SHORT, recorded_output, run_import, two_schools};
 
 #[track_caller]
 fn check(recording: &str, expect: RepairResult) {
@@ -90,9 +92,9 @@ fn request<'a>(
 #[test]
 fn fake_repair_updates_an_existing_account_and_logs_per_operation() {
     let sandbox = two_schools();
-    sandbox.import("school2");
-    let python = sandbox.command("python3", &[]);
-    let script = fake_dc("repair_macct.py");
+    run_import(&sandbox, "school2");
+    let python = sandbox.launcher("python3", &[]);
+    let script = fake_dc_file("repair_macct.py");
     let log_dir = sandbox.root().join("log");
     std::fs::create_dir_all(&log_dir).expect("log dir");
     let result = repair(&request(
@@ -103,7 +105,7 @@ fn fake_repair_updates_an_existing_account_and_logs_per_operation() {
     assert!(!result.skipped && !result.no_changes);
     assert_eq!(result.stdout_lines, 5);
     assert_eq!(
-        sandbox.calls().lines().last().map(str::to_owned),
+        sandbox.calls().last().cloned(),
         Some(format!(
             "repair_macct.py --only-hosts pc01 -s school2 --log-file {}/{OPERATION_ID}.log",
             log_dir.display()
@@ -111,7 +113,7 @@ fn fake_repair_updates_an_existing_account_and_logs_per_operation() {
     );
     assert!(
         sandbox
-            .read(&format!("log/{OPERATION_ID}.log"))
+            .read(format!("log/{OPERATION_ID}.log"))
             .contains("SCHOOL2-PC01: pwdLastSet fixed")
     );
 }
@@ -119,10 +121,10 @@ fn fake_repair_updates_an_existing_account_and_logs_per_operation() {
 #[test]
 fn fake_repair_modes() {
     let sandbox = two_schools();
-    let script = fake_dc("repair_macct.py");
+    let script = fake_dc_file("repair_macct.py");
     let log_dir = sandbox.root().to_owned();
     let skipped = repair(&request(
-        &sandbox.command("python3", &[]),
+        &sandbox.launcher("python3", &[]),
         &script,
         &log_dir,
         "r100-pc01",
@@ -135,7 +137,7 @@ fn fake_repair_modes() {
         "{skipped:?}"
     );
     let unchanged = repair(&request(
-        &sandbox.command("python3", &[("FAKE_MACCT_MODE", "no-changes")]),
+        &sandbox.launcher("python3", &[("FAKE_MACCT_MODE", "no-changes")]),
         &script,
         &log_dir,
         "r100-pc01",
@@ -148,9 +150,9 @@ fn fake_repair_modes() {
 
 #[test]
 fn fake_repair_failure_carries_the_traceback() {
-    let sandbox = Sandbox::new();
-    let python = sandbox.command("python3", &[("FAKE_MACCT_MODE", "fail")]);
-    let script = fake_dc("repair_macct.py");
+    let sandbox = SandboxDc::new();
+    let python = sandbox.launcher("python3", &[("FAKE_MACCT_MODE", "fail")]);
+    let script = fake_dc_file("repair_macct.py");
     let error = repair(&request(
         &python,
         &script,
@@ -172,9 +174,9 @@ fn fake_repair_failure_carries_the_traceback() {
 
 #[test]
 fn fake_repair_timeout_and_huge_output() {
-    let sandbox = Sandbox::new();
-    let script = fake_dc("repair_macct.py");
-    let slow = sandbox.command("python3", &[("FAKE_MACCT_SLEEP", "30")]);
+    let sandbox = SandboxDc::new();
+    let script = fake_dc_file("repair_macct.py");
+    let slow = sandbox.launcher("python3", &[("FAKE_MACCT_SLEEP", "30")]);
     let error = repair(&request(
         &slow,
         &script,
@@ -186,7 +188,7 @@ fn fake_repair_timeout_and_huge_output() {
     .unwrap_err();
     assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
 
-    let chatty = sandbox.command("python3", &[("FAKE_MACCT_LINES", "100000")]);
+    let chatty = sandbox.launcher("python3", &[("FAKE_MACCT_LINES", "100000")]);
     let result = repair(&request(
         &chatty,
         &script,
@@ -205,9 +207,9 @@ fn fake_repair_timeout_and_huge_output() {
 
 #[test]
 fn values_that_could_be_options_or_paths_are_refused() {
-    let sandbox = Sandbox::new();
-    let python = sandbox.command("python3", &[]);
-    let script = fake_dc("repair_macct.py");
+    let sandbox = SandboxDc::new();
+    let python = sandbox.launcher("python3", &[]);
+    let script = fake_dc_file("repair_macct.py");
     let base = request(
         &python,
         &script,
@@ -252,5 +254,5 @@ fn values_that_could_be_options_or_paths_are_refused() {
             "{error:?}"
         );
     }
-    assert_eq!(sandbox.calls(), "");
+    assert_eq!(sandbox.call_log(), "");
 }

@@ -10,10 +10,9 @@ use dc_adapters::samba_tool::{
     Auth, Credentials, Deletion, DnsRecord, Presence, SambaTool, delete_verdict, list_verdict,
     reverse_record, school_host_name, show_verdict,
 };
-use dc_testkit::SambaDc;
+use dc_testkit::{SambaDc, SandboxDc};
 
-use crate::recorded_run;
-use crate::sandbox::{GENEROUS, SHORT, Sandbox, two_schools};
+use crate::{GENEROUS, SHORT, recorded_run, run_import, two_schools};
 
 const PASSWORD: &str = "S3cret%pass word";
 
@@ -353,8 +352,8 @@ fn authentication_files_are_read_like_samba_reads_them() {
     }
 }
 
-fn samba_tool(sandbox: &Sandbox, auth: Auth, knobs: &[(&str, &str)]) -> SambaTool {
-    SambaTool::new(sandbox.command("samba-tool", knobs), auth, GENEROUS)
+fn samba_tool(sandbox: &SandboxDc, auth: Auth, knobs: &[(&str, &str)]) -> SambaTool {
+    SambaTool::new(sandbox.launcher("samba-tool", knobs), auth, GENEROUS)
         .temp_dir(sandbox.root().join("tmp"))
 }
 
@@ -362,20 +361,20 @@ fn credentials() -> Auth {
     Auth::Credentials(Credentials::parse(&format!("global-admin%{PASSWORD}")).expect("valid"))
 }
 
-fn imported() -> Sandbox {
+fn imported() -> SandboxDc {
     let sandbox = two_schools();
-    sandbox.import("default-school");
-    sandbox.import("school2");
+    run_import(&sandbox, "default-school");
+    run_import(&sandbox, "school2");
     std::fs::create_dir_all(sandbox.root().join("tmp")).expect("tmp dir");
     sandbox
 }
 
 /// samba-tool of a sandbox wired to the live DC: the real samba-tool with `SMB_CONF_PATH`.
-fn live_tool(sandbox: &Sandbox, dc: &SambaDc, auth: Auth) -> SambaTool {
+fn live_tool(sandbox: &SandboxDc, dc: &SambaDc, auth: Auth) -> SambaTool {
     let conf = dc.smb_conf().display().to_string();
     std::fs::create_dir_all(sandbox.root().join("tmp")).expect("tmp dir");
     SambaTool::new(
-        sandbox.command("samba-tool", &[("FAKE_DC_SAMBA_CONF", &conf)]),
+        sandbox.launcher("samba-tool", &[("FAKE_DC_SAMBA_CONF", &conf)]),
         auth,
         GENEROUS,
     )
@@ -387,7 +386,7 @@ fn live_show_and_list_need_no_credentials() {
     let dc = SambaDc::shared();
     dc.add_computer("default-school", "r100", "st-pc01");
     dc.add_computer("gym", "r200", "st-pc02");
-    let sandbox = Sandbox::new();
+    let sandbox = SandboxDc::new();
     let tool = live_tool(&sandbox, dc, Auth::None);
     for name in ["st-pc01", "ST-PC01", "gym-st-pc02", "server"] {
         assert_eq!(
@@ -404,7 +403,7 @@ fn live_show_and_list_need_no_credentials() {
     for name in ["SERVER", "ST-PC01", "GYM-ST-PC02"] {
         assert!(names.contains(&name.to_owned()), "{name} not in {names:?}");
     }
-    let calls = sandbox.calls();
+    let calls = sandbox.call_log();
     assert!(
         calls.contains("samba-tool computer show st-pc01\n"),
         "{calls}"
@@ -425,7 +424,7 @@ fn live_deletes_authenticate_without_a_password_on_argv() {
     dc.add_ptr("10.0.100.231", "st-pc03.linuxmuster.lan");
     dc.add_a("st-pc04", "10.0.100.232");
     dc.add_ptr("10.0.100.232", "st-pc04.linuxmuster.lan");
-    let sandbox = Sandbox::new();
+    let sandbox = SandboxDc::new();
     sandbox.write("etc/samba.auth", &dc.auth_file_text());
     let from_file = live_tool(
         &sandbox,
@@ -488,7 +487,7 @@ fn live_deletes_authenticate_without_a_password_on_argv() {
         .unwrap_err();
     assert!(matches!(&error, Error::DnsZoneMissing { .. }), "{error:?}");
 
-    let calls = sandbox.calls();
+    let calls = sandbox.call_log();
     assert!(
         calls.contains("samba-tool computer delete st-pc03 -U LINUXMUSTER\\administrator\npasswd-file mode=600\n"),
         "{calls}"
@@ -506,7 +505,7 @@ fn live_deletes_authenticate_without_a_password_on_argv() {
 #[test]
 fn live_wrong_password_fails_without_showing_it() {
     let dc = SambaDc::shared();
-    let sandbox = Sandbox::new();
+    let sandbox = SandboxDc::new();
     let wrong = Credentials::parse("administrator%wrong-S3cret").expect("valid credentials");
     let tool = live_tool(&sandbox, dc, Auth::Credentials(wrong));
     let a = DnsRecord::A(Ipv4Addr::new(10, 0, 100, 233));
@@ -526,7 +525,7 @@ fn live_wrong_password_fails_without_showing_it() {
 #[test]
 fn deletes_need_credentials_and_run_nothing_without() {
     let sandbox = imported();
-    let before = sandbox.calls();
+    let before = sandbox.call_log();
     let tool = samba_tool(&sandbox, Auth::None, &[]);
     let error = tool.computer_delete("r100-pc01").unwrap_err();
     assert!(
@@ -551,7 +550,7 @@ fn deletes_need_credentials_and_run_nothing_without() {
         ),
         "{error:?}"
     );
-    assert_eq!(sandbox.calls(), before);
+    assert_eq!(sandbox.call_log(), before);
     assert!(sandbox.exists("var/lib/fake-dc/ad/r100-pc01"));
 }
 
@@ -571,7 +570,7 @@ fn password_never_reaches_argv_or_errors_and_the_temp_file_is_removed() {
             .expect("dns delete"),
         Deletion::Deleted
     );
-    let calls = sandbox.calls();
+    let calls = sandbox.call_log();
     assert!(
         !calls.contains(PASSWORD) && !calls.contains("S3cret"),
         "{calls}"
@@ -615,7 +614,7 @@ fn password_never_reaches_argv_or_errors_and_the_temp_file_is_removed() {
 
     // The same holds when the call times out.
     let slow = SambaTool::new(
-        sandbox.command("samba-tool", &[("FAKE_SAMBA_SLEEP", "30")]),
+        sandbox.launcher("samba-tool", &[("FAKE_SAMBA_SLEEP", "30")]),
         credentials(),
         SHORT,
     )
@@ -632,7 +631,7 @@ fn password_never_reaches_argv_or_errors_and_the_temp_file_is_removed() {
 #[test]
 fn option_like_names_are_refused() {
     let sandbox = imported();
-    let before = sandbox.calls();
+    let before = sandbox.call_log();
     let tool = samba_tool(&sandbox, credentials(), &[]);
     assert!(matches!(
         tool.computer_show("-H").unwrap_err(),
@@ -657,5 +656,5 @@ fn option_like_names_are_refused() {
             ..
         }
     ));
-    assert_eq!(sandbox.calls(), before);
+    assert_eq!(sandbox.call_log(), before);
 }

@@ -4,10 +4,9 @@
 
 use dc_adapters::Error;
 use dc_adapters::sophomorix_device::{DeviceFailure, assess, dry_run};
+use dc_testkit::SandboxDc;
 
-use crate::output;
-use crate::recorded_run;
-use crate::sandbox::{GENEROUS, SHORT, Sandbox};
+use crate::{GENEROUS, SHORT, output, recorded_run};
 
 /// `case` exited with `code`: `expect` is the failure and lines its message must contain.
 #[track_caller]
@@ -108,7 +107,7 @@ fn messages_explain_the_exit_code() {
 
 #[test]
 fn fake_dry_run_verdicts() {
-    let sandbox = Sandbox::new();
+    let sandbox = SandboxDc::new();
     for (code, expect) in [
         ("0", None),
         ("1", Some(DeviceFailure::Collected)),
@@ -116,7 +115,7 @@ fn fake_dry_run_verdicts() {
         ("255", Some(DeviceFailure::UnparsableMac)),
         ("3", Some(DeviceFailure::Unexpected(Some(3)))),
     ] {
-        let program = sandbox.command("sophomorix-device", &[("FAKE_SOPHOMORIX_EXIT", code)]);
+        let program = sandbox.launcher("sophomorix-device", &[("FAKE_SOPHOMORIX_EXIT", code)]);
         match (dry_run(&program, GENEROUS), expect) {
             (Ok(()), None) => {}
             (Err(Error::SophomorixDevice { failure, lines }), Some(expect)) => {
@@ -129,20 +128,20 @@ fn fake_dry_run_verdicts() {
     assert!(
         sandbox
             .calls()
-            .lines()
+            .iter()
             .all(|line| line == "sophomorix-device --dry-run")
     );
 }
 
 #[test]
 fn the_fake_checks_every_schools_file_as_sophomorix_does() {
-    let sandbox = Sandbox::new();
-    let program = sandbox.command("sophomorix-device", &[]);
-    sandbox.devices(
+    let sandbox = SandboxDc::new();
+    let program = sandbox.launcher("sophomorix-device", &[]);
+    sandbox.write_master(
         "default-school",
         "r100;r100-pc01;win11;00:1A:2B:3C:10:01;10.0.100.1;;;;;;1;;;;\n",
     );
-    sandbox.devices(
+    sandbox.write_master(
         "school2",
         "r1;pc01;win11;00:1a:2b:3c:10:01;10.1.0.1;;;;;;1;;;;\n",
     );
@@ -154,7 +153,7 @@ fn the_fake_checks_every_schools_file_as_sophomorix_does() {
         "{error:?}"
     );
     // default-school's `school2-pc01` is school2's `pc01` in AD and DNS: collected, exit 1.
-    sandbox.devices(
+    sandbox.write_master(
         "default-school",
         "r100;school2-pc01;win11;00:1A:2B:3C:10:02;10.0.100.2;;;;;;1;;;;\n",
     );
@@ -164,7 +163,7 @@ fn the_fake_checks_every_schools_file_as_sophomorix_does() {
             if lines.iter().any(|line| line.contains("Device Name (Field2) is double: school2-pc01"))),
         "{error:?}"
     );
-    sandbox.devices(
+    sandbox.write_master(
         "default-school",
         "r100;r100-pc01;win11;00:1A:2B:3C:10:02;10.0.100.2;;;;;;1;;;;\n",
     );
@@ -173,12 +172,12 @@ fn the_fake_checks_every_schools_file_as_sophomorix_does() {
 
 #[test]
 fn a_held_sophomorix_lock_is_locked_and_a_dead_holders_lock_is_taken_over() {
-    let sandbox = Sandbox::new();
-    sandbox.devices(
+    let sandbox = SandboxDc::new();
+    sandbox.write_master(
         "default-school",
         "r100;r100-pc01;win11;00:1A:2B:3C:10:01;10.0.100.1;;;;;;1;;;;\n",
     );
-    let program = sandbox.command("sophomorix-device", &[("FAKE_SOPHOMORIX_LOCK_WAIT", "0")]);
+    let program = sandbox.launcher("sophomorix-device", &[("FAKE_SOPHOMORIX_LOCK_WAIT", "0")]);
     // PID 1 always runs: the lock is held.
     sandbox.write(
         "var/lib/sophomorix/lock/sophomorix.lock",
@@ -205,8 +204,8 @@ fn a_held_sophomorix_lock_is_locked_and_a_dead_holders_lock_is_taken_over() {
 
 #[test]
 fn fake_dry_run_timeout() {
-    let sandbox = Sandbox::new();
-    let program = sandbox.command("sophomorix-device", &[("FAKE_SOPHOMORIX_SLEEP", "30")]);
+    let sandbox = SandboxDc::new();
+    let program = sandbox.launcher("sophomorix-device", &[("FAKE_SOPHOMORIX_SLEEP", "30")]);
     let error = dry_run(&program, SHORT).unwrap_err();
     assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
 }
