@@ -11,11 +11,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-#[path = "../tests/it/sandbox.rs"]
-#[allow(dead_code, reason = "the benchmark uses part of the test sandbox")]
-mod sandbox;
+#[path = "../tests/it/support.rs"]
+#[allow(dead_code, reason = "the benchmark uses part of the test support")]
+mod support;
 
-use sandbox::{REAL_DHCPD, Sandbox, delta_line, host_block};
+use support::{REAL_DHCPD, delta_file, delta_line, hook_dc, host_block, run_hook};
 
 const HOSTS: usize = 20_000;
 const MANAGED_EVERY: usize = 4;
@@ -57,29 +57,41 @@ fn main() {
         }
     }
     let devices_file = "etc/dhcp/devices/default-school.conf";
-    let large = Sandbox::new(&devices, &delta, "DHCPD=/nonexistent/dhcpd\n");
+    let delta = delta_file(&delta);
+    let large = hook_dc(
+        "default-school",
+        &devices,
+        &delta,
+        "DHCPD=/nonexistent/dhcpd\n",
+    );
     let restore = || large.write(devices_file, &devices);
     let hook = || {
-        let run = large.run(&["-s", "default-school"]);
+        let run = run_hook(&large, &["-s", "default-school"]);
         assert_eq!(run.code, 0, "{}", run.stdout);
         assert!(run.stdout.contains("Done: 5000 patched"), "{}", run.stdout);
     };
     let end_to_end = time(restore, hook);
 
-    let with_dhcpd = Sandbox::new(&devices, &delta, &format!("DHCPD={REAL_DHCPD}\n"));
+    let with_dhcpd = hook_dc(
+        "default-school",
+        &devices,
+        &delta,
+        &format!("DHCPD={REAL_DHCPD}\n"),
+    );
     let checked = time(
         || with_dhcpd.write(devices_file, &devices),
-        || assert_eq!(with_dhcpd.run(&["-s", "default-school"]).code, 0),
+        || assert_eq!(run_hook(&with_dhcpd, &["-s", "default-school"]).code, 0),
     );
 
-    let empty = Sandbox::new(
+    let empty = hook_dc(
+        "default-school",
         &host_block("pc01", 1, true),
-        "",
+        &delta_file(""),
         "DHCPD=/nonexistent/dhcpd\n",
     );
     let empty_delta = time(
         || {},
-        || assert_eq!(empty.run(&["-s", "default-school"]).code, 0),
+        || assert_eq!(run_hook(&empty, &["-s", "default-school"]).code, 0),
     );
 
     #[allow(

@@ -3,7 +3,9 @@
 //! functions/network.py:128-130), in default-school plain `<host>`; the host name keeps the case
 //! devices.csv has, so names are compared without regard to case.
 
-use crate::sandbox::{Sandbox, delta_line, host_block, messages, require_real_dhcpd};
+use crate::support::{
+    delta_file, delta_line, hook_dc, host_block, messages, require_real_dhcpd, run_hook,
+};
 
 /// Runs the hook for `school` on a devices file with one block as linuxmuster writes it per name
 /// in `blocks` and a delta naming the hosts in `managed` (PXE flag 1); each list is separated by
@@ -21,11 +23,11 @@ fn check(school: &str, blocks: &str, managed: &str, patched: &str) {
         .split_whitespace()
         .map(|host| delta_line(host, 1))
         .collect();
-    let sandbox = Sandbox::for_school(school, &devices, &delta, "");
-    let run = sandbox.run(&["-s", school]);
+    let sandbox = hook_dc(school, &devices, &delta_file(&delta), "");
+    let run = run_hook(&sandbox, &["-s", school]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 
-    let output = sandbox.devices();
+    let output = sandbox.dhcp_devices(school);
     let with_next_server: Vec<&str> = output
         .split_inclusive("}\n")
         .filter(|block| block.contains("next-server 10.0.0.13;"))
@@ -94,13 +96,13 @@ fn in_default_school_the_block_has_the_bare_name() {
 #[test]
 fn log_lines_name_the_blocks_outside_default_school() {
     require_real_dhcpd();
-    let sandbox = Sandbox::for_school(
+    let sandbox = hook_dc(
         "gym",
         &host_block("gym-r100-pc01", 1, true),
-        &[delta_line("r100-pc01", 1), delta_line("r100-gone", 1)].concat(),
+        &delta_file(&[delta_line("r100-pc01", 1), delta_line("r100-gone", 1)].concat()),
         "",
     );
-    let run = sandbox.run(&["-s", "gym"]);
+    let run = run_hook(&sandbox, &["-s", "gym"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(
         messages(&run.stdout),
@@ -112,7 +114,7 @@ fn log_lines_name_the_blocks_outside_default_school() {
         ]
     );
     // A second run finds the block correct and writes nothing.
-    let run = sandbox.run(&["-s", "gym"]);
+    let run = run_hook(&sandbox, &["-s", "gym"]);
     assert_eq!(
         messages(&run.stdout).last().map(String::as_str),
         Some(

@@ -2,94 +2,36 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use crate::sandbox::{
-    REAL_DHCPD, Sandbox, delta_line, fake_dhcpd, host_block, messages, require_real_dhcpd,
+use dc_testkit::SandboxDc;
+use dc_testkit::sandbox::HOOK_CONFIG;
+
+use crate::support::{
+    Case, REAL_DHCPD, delta_file, delta_line, fake_dhcpd, hook_dc, host_block, messages,
+    require_real_dhcpd, run_hook, run_hook_with_env,
 };
 
-const DEVICES: &str = "\
-# subnet 10.0.0.0/8
-host r100-pc01 {
-  option host-name \"r100-pc01\";
-  hardware ethernet 00:1A:2B:3C:4D:01;
-  fixed-address 10.0.100.1;
-  option extensions-path \"win11efi\";
-  option nis-domain \"win11efi\";
-}
-host r100-pc02 {
-  option host-name \"r100-pc02\";
-  hardware ethernet 00:1A:2B:3C:4D:02;
-  fixed-address 10.0.100.2;
-  next-server 10.0.0.130;
-}
-host r100-pr01 {
-  option host-name \"r100-pr01\";
-  hardware ethernet 00:1A:2B:3C:4D:03;
-  fixed-address 10.0.100.3;
-}
-host r100-pc03 {
-  option host-name \"r100-pc03\";
-  hardware ethernet 00:1A:2B:3C:4D:04;
-  next-server 10.0.0.1;
-}
-# dynamic ip hosts
-host r100-laptop {
-  option host-name \"r100-laptop\";
-  hardware ethernet 00:1A:2B:3C:4D:05;
-  next-server 10.0.0.13;
-}
-";
+/// The school of the rules' sandboxes.
+const SCHOOL: &str = "default-school";
 
-const PATCHED: &str = "\
-# subnet 10.0.0.0/8
-host r100-pc01 {
-  option host-name \"r100-pc01\";
-  hardware ethernet 00:1A:2B:3C:4D:01;
-  next-server 10.0.0.13;
-  fixed-address 10.0.100.1;
-  option extensions-path \"win11efi\";
-  option nis-domain \"win11efi\";
+/// The case most rules are shown on: `fixtures/hook/managed_pxe_hosts_get_next_server/` (its
+/// README says what each host shows).
+fn case() -> Case {
+    Case::load("managed_pxe_hosts_get_next_server")
 }
-host r100-pc02 {
-  option host-name \"r100-pc02\";
-  hardware ethernet 00:1A:2B:3C:4D:02;
-  fixed-address 10.0.100.2;
-  next-server 10.0.0.13;
-}
-host r100-pr01 {
-  option host-name \"r100-pr01\";
-  hardware ethernet 00:1A:2B:3C:4D:03;
-  fixed-address 10.0.100.3;
-}
-host r100-pc03 {
-  option host-name \"r100-pc03\";
-  hardware ethernet 00:1A:2B:3C:4D:04;
-  next-server 10.0.0.1;
-}
-# dynamic ip hosts
-host r100-laptop {
-  option host-name \"r100-laptop\";
-  hardware ethernet 00:1A:2B:3C:4D:05;
-  next-server 10.0.0.13;
-}
-";
 
-fn delta() -> String {
-    [
-        delta_line("r100-pc01", 1),
-        delta_line("R100-PC02", 2),
-        delta_line("r100-pr01", 0),
-        delta_line("r100-gone", 1),
-    ]
-    .concat()
+/// A sandbox with the case's devices file and delta, the hook configured with `extra_config` too.
+fn case_dc(case: &Case, extra_config: &str) -> SandboxDc {
+    hook_dc(SCHOOL, &case.devices, &case.delta, extra_config)
 }
 
 #[test]
 fn managed_pxe_hosts_get_exactly_one_next_server_and_dhcpd_accepts_it() {
     require_real_dhcpd();
-    let sandbox = Sandbox::new(DEVICES, &delta(), "");
-    let run = sandbox.run(&["-s", "default-school"]);
+    let case = case();
+    let sandbox = case_dc(&case, "");
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert_eq!(sandbox.devices(), PATCHED);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.patched);
     assert_eq!(run.stderr, "", "a run that succeeds says nothing on stderr");
     let lines = messages(&run.stdout);
     assert_eq!(
@@ -109,16 +51,16 @@ fn managed_pxe_hosts_get_exactly_one_next_server_and_dhcpd_accepts_it() {
             .all(|line| line.starts_with('[') && line.contains("Z] [linbo-docker-dhcp] ")),
         "{log}"
     );
-    assert_eq!(sandbox.devices_dir_listing(), ["default-school.conf"]);
+    assert_eq!(sandbox.list("etc/dhcp/devices"), ["default-school.conf"]);
 }
 
 #[test]
 fn second_run_reports_nothing_to_patch_and_writes_nothing() {
-    let sandbox = Sandbox::new(DEVICES, &delta(), "");
-    assert_eq!(sandbox.run(&["-s", "default-school"]).code, 0);
-    let before =
-        std::fs::metadata(sandbox.path("etc/dhcp/devices/default-school.conf")).expect("metadata");
-    let run = sandbox.run(&["-s", "default-school"]);
+    let case = case();
+    let sandbox = case_dc(&case, "");
+    assert_eq!(run_hook(&sandbox, &["-s", "default-school"]).code, 0);
+    let before = std::fs::metadata(sandbox.dhcp_devices_path(SCHOOL)).expect("metadata");
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 0);
     assert_eq!(
         messages(&run.stdout).last().map(String::as_str),
@@ -126,33 +68,30 @@ fn second_run_reports_nothing_to_patch_and_writes_nothing() {
             "[linbo-docker-dhcp] Done: 0 patched, 2 already correct, 1 not found in /etc/dhcp/devices/default-school.conf"
         )
     );
-    let after =
-        std::fs::metadata(sandbox.path("etc/dhcp/devices/default-school.conf")).expect("metadata");
+    let after = std::fs::metadata(sandbox.dhcp_devices_path(SCHOOL)).expect("metadata");
     assert_eq!(
         (before.ino(), before.mtime_nsec()),
         (after.ino(), after.mtime_nsec()),
         "the file was rewritten"
     );
-    assert_eq!(sandbox.devices(), PATCHED);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.patched);
 }
 
 #[test]
 fn blocks_of_hosts_not_managed_stay_as_they_are() {
     // The import rewrites the devices file before every hook run and copies column 7 verbatim,
     // so a `next-server` in a block the delta does not name can only be the administrator's own
-    // statement (UPSTREAM §A.17), even when it names LINBO_DOCKER_IP: DEVICES' r100-laptop.
-    let sandbox = Sandbox::new(DEVICES, &delta(), "");
-    assert_eq!(sandbox.run(&["-s", "default-school"]).code, 0);
-    assert_eq!(sandbox.devices(), PATCHED);
+    // statement (UPSTREAM §A.17), even when it names LINBO_DOCKER_IP: the case's r100-laptop.
+    let case = case();
+    let sandbox = case_dc(&case, "");
+    assert_eq!(run_hook(&sandbox, &["-s", "default-school"]).code, 0);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.patched);
     // A host dropped from the delta keeps its block too (only a standalone run sees this: after
     // an import the block is linuxmuster's again).
-    sandbox.write(
-        "etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv",
-        &delta_line("r100-pc01", 1),
-    );
-    let run = sandbox.run(&["-s", "default-school"]);
+    sandbox.write_delta(SCHOOL, &delta_line("r100-pc01", 1));
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert_eq!(sandbox.devices(), PATCHED);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.patched);
     assert_eq!(
         messages(&run.stdout),
         [
@@ -164,9 +103,10 @@ fn blocks_of_hosts_not_managed_stay_as_they_are() {
 #[test]
 fn a_prefix_of_the_address_is_not_the_address() {
     // Predecessor: a substring match took `next-server 10.0.0.130` for 10.0.0.13.
-    let sandbox = Sandbox::new(DEVICES, &delta(), "");
-    assert_eq!(sandbox.run(&["-s", "default-school"]).code, 0);
-    let devices = sandbox.devices();
+    let case = case();
+    let sandbox = case_dc(&case, "");
+    assert_eq!(run_hook(&sandbox, &["-s", "default-school"]).code, 0);
+    let devices = sandbox.dhcp_devices(SCHOOL);
     assert!(!devices.contains("10.0.0.130"), "{devices}");
     let block = devices.split("host r100-pc02").nth(1).expect("pc02 block");
     assert_eq!(
@@ -183,10 +123,15 @@ fn a_prefix_of_the_address_is_not_the_address() {
 #[test]
 fn one_line_host_blocks_patch_the_right_host() {
     let devices = "host r100-pc01 { hardware ethernet 00:1A:2B:3C:4D:01; fixed-address 10.0.100.1; }\nhost r100-pc02 { hardware ethernet 00:1A:2B:3C:4D:02; }\n";
-    let sandbox = Sandbox::new(devices, &delta_line("r100-pc02", 1), "");
-    let run = sandbox.run(&["-s", "default-school"]);
+    let sandbox = hook_dc(
+        SCHOOL,
+        devices,
+        &delta_file(&delta_line("r100-pc02", 1)),
+        "",
+    );
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    let patched = sandbox.devices();
+    let patched = sandbox.dhcp_devices(SCHOOL);
     let mut lines = patched.lines();
     assert_eq!(
         lines.next(),
@@ -206,10 +151,10 @@ fn an_unclosed_last_block_is_an_error_and_nothing_is_written() {
         "{}host r100-pc02 {{\n  hardware ethernet 00:1A:2B:3C:4D:02;\n",
         host_block("r100-pc01", 1, true)
     );
-    let sandbox = Sandbox::new(&devices, &delta(), "");
-    let run = sandbox.run(&["-s", "default-school"]);
+    let sandbox = hook_dc(SCHOOL, &devices, &case().delta, "");
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 1);
-    assert_eq!(sandbox.devices(), devices);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), devices);
     let message = messages(&run.stdout).join("\n");
     assert!(
         message.starts_with("[linbo-docker-dhcp] failed: cannot parse /etc/dhcp/devices/default-school.conf: line 10, column 1: expected `}` to close the block `host r100-pc02` opened at line 8, column 1"),
@@ -220,12 +165,13 @@ fn an_unclosed_last_block_is_an_error_and_nothing_is_written() {
 
 #[test]
 fn dash_s_wins_over_school_in_the_configuration() {
-    let sandbox = Sandbox::new(DEVICES, &delta(), "SCHOOL=gymnasium\n");
-    let run = sandbox.run(&["-s", "default-school"]);
+    let case = case();
+    let sandbox = case_dc(&case, "SCHOOL=gymnasium\n");
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert_eq!(sandbox.devices(), PATCHED);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.patched);
     // Without -s the configured school is used: its files do not exist, so nothing happens.
-    let run = sandbox.run(&[]);
+    let run = run_hook(&sandbox, &[]);
     assert_eq!(run.code, 0);
     assert_eq!(
         messages(&run.stdout),
@@ -237,31 +183,33 @@ fn dash_s_wins_over_school_in_the_configuration() {
 
 #[test]
 fn missing_configuration_means_not_configured() {
-    let sandbox = Sandbox::new(DEVICES, &delta(), "");
-    std::fs::remove_file(sandbox.path("etc/linbo-docker-dhcp.conf")).expect("remove config");
-    let run = sandbox.run(&["-s", "default-school"]);
+    let case = case();
+    let sandbox = case_dc(&case, "");
+    std::fs::remove_file(sandbox.path(HOOK_CONFIG)).expect("remove config");
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(
         (run.code, run.stdout.as_str(), run.stderr.as_str()),
         (0, "", "")
     );
-    assert_eq!(sandbox.devices(), DEVICES);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.devices);
 }
 
 #[test]
 fn the_configuration_is_parsed_never_executed() {
-    let sandbox = Sandbox::new(DEVICES, &delta(), "");
+    let case = case();
+    let sandbox = case_dc(&case, "");
     let marker = sandbox.path("executed");
     sandbox.write(
-        "etc/linbo-docker-dhcp.conf",
+        HOOK_CONFIG,
         &format!(
             "LINBO_DOCKER_IP=10.0.0.13\nLOGFILE=$(touch {})\n",
             marker.display()
         ),
     );
-    let run = sandbox.run(&["-s", "default-school"]);
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 78);
     assert!(!marker.exists());
-    let config = sandbox.path("etc/linbo-docker-dhcp.conf");
+    let config = sandbox.path(HOOK_CONFIG);
     assert_eq!(
         run.stdout,
         format!(
@@ -269,18 +217,19 @@ fn the_configuration_is_parsed_never_executed() {
             config.display()
         )
     );
-    assert_eq!(sandbox.devices(), DEVICES);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.devices);
 }
 
 #[test]
 fn invalid_address_and_bad_school_are_configuration_errors() {
-    let sandbox = Sandbox::new(DEVICES, &delta(), "");
-    sandbox.write("etc/linbo-docker-dhcp.conf", "LINBO_DOCKER_IP=10.0.0.300\n");
-    let run = sandbox.run(&["-s", "default-school"]);
+    let case = case();
+    let sandbox = case_dc(&case, "");
+    sandbox.write(HOOK_CONFIG, "LINBO_DOCKER_IP=10.0.0.300\n");
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 78);
     assert!(run.stdout.ends_with("line 1, LINBO_DOCKER_IP: expected an IPv4 address like 10.0.0.13, found \"10.0.0.300\"\n"), "{}", run.stdout);
-    sandbox.write("etc/linbo-docker-dhcp.conf", "LINBO_DOCKER_IP=10.0.0.13\n");
-    let run = sandbox.run(&["-s", "../../etc"]);
+    sandbox.write(HOOK_CONFIG, "LINBO_DOCKER_IP=10.0.0.13\n");
+    let run = run_hook(&sandbox, &["-s", "../../etc"]);
     assert_eq!(run.code, 78);
     assert!(
         run.stdout
@@ -295,10 +244,10 @@ fn invalid_address_and_bad_school_are_configuration_errors() {
 /// them also on stdout. linuxmuster runs hooks with `subprocess.check_output`, which drops the
 /// hook's stdout when it exits non-zero (UPSTREAM §A.5): stderr is all the worker gets to see.
 #[track_caller]
-fn check_failure(sandbox: &Sandbox, env: &[(&str, &str)], expect: &[&str]) {
-    let devices_path = sandbox.path("etc/dhcp/devices/default-school.conf");
+fn check_failure(sandbox: &SandboxDc, env: &[(&str, &str)], expect: &[&str]) {
+    let devices_path = sandbox.dhcp_devices_path(SCHOOL);
     let before = std::fs::read(&devices_path).expect("reading the devices file");
-    let run = sandbox.run_with_env(&["-s", "default-school"], env);
+    let run = run_hook_with_env(sandbox, &["-s", "default-school"], env);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert_eq!(messages(&run.stderr), expect, "stderr:\n{}", run.stderr);
     let stdout: Vec<&str> = run.stdout.lines().collect();
@@ -319,7 +268,7 @@ fn check_failure(sandbox: &Sandbox, env: &[(&str, &str)], expect: &[&str]) {
 #[test]
 fn a_devices_file_that_cannot_be_parsed_is_reported_on_stderr() {
     check_failure(
-        &Sandbox::new("host r100-pc01 {\n", &delta(), ""),
+        &hook_dc(SCHOOL, "host r100-pc01 {\n", &case().delta, ""),
         &[],
         &[
             "[linbo-docker-dhcp] failed: cannot parse /etc/dhcp/devices/default-school.conf: line 2, column 1: expected `}` to close the block `host r100-pc01` opened at line 1, column 1; left unchanged",
@@ -329,9 +278,9 @@ fn a_devices_file_that_cannot_be_parsed_is_reported_on_stderr() {
 
 #[test]
 fn a_devices_file_that_is_not_text_is_reported_on_stderr() {
-    let sandbox = Sandbox::new("", &delta(), "");
+    let sandbox = hook_dc(SCHOOL, "", &case().delta, "");
     std::fs::write(
-        sandbox.path("etc/dhcp/devices/default-school.conf"),
+        sandbox.dhcp_devices_path(SCHOOL),
         b"host r100-pc01 { hardware ethernet 00:1A:2B:3C:4D:01; } # \xff\n",
     )
     .expect("writing the devices file");
@@ -346,8 +295,8 @@ fn a_devices_file_that_is_not_text_is_reported_on_stderr() {
 
 #[test]
 fn a_delta_that_cannot_be_read_is_reported_on_stderr() {
-    let sandbox = Sandbox::new(DEVICES, "", "");
-    let delta = sandbox.path("etc/linuxmuster/sophomorix/default-school/linbo-docker.devices.csv");
+    let sandbox = hook_dc(SCHOOL, &case().devices, &delta_file(""), "");
+    let delta = sandbox.delta_path(SCHOOL);
     std::fs::remove_file(&delta).expect("removing the delta");
     std::fs::create_dir(&delta).expect("a directory where the delta should be");
     check_failure(
@@ -363,16 +312,15 @@ fn a_delta_that_cannot_be_read_is_reported_on_stderr() {
 fn dhcpd_rejecting_our_change_restores_the_original_and_says_why_on_stderr() {
     // A devices file without any `next-server 10.0.0.13`, and a dhcpd that rejects exactly that
     // statement: the original passes, the patched file fails.
-    let clean = DEVICES.replace("  next-server 10.0.0.13;\n", "");
-    let sandbox = Sandbox::new(
+    let case = case();
+    let clean = case.devices.replace("  next-server 10.0.0.13;\n", "");
+    let sandbox = hook_dc(
+        SCHOOL,
         &clean,
-        &delta(),
+        &case.delta,
         &format!("DHCPD={}\n", fake_dhcpd().display()),
     );
-    let devices_path = sandbox
-        .path("etc/dhcp/devices/default-school.conf")
-        .display()
-        .to_string();
+    let devices_path = sandbox.dhcp_devices_path(SCHOOL).display().to_string();
     check_failure(
         &sandbox,
         &[
@@ -388,18 +336,20 @@ fn dhcpd_rejecting_our_change_restores_the_original_and_says_why_on_stderr() {
             "[linbo-docker-dhcp]   dhcpd: Configuration file errors encountered -- exiting",
         ],
     );
-    assert_eq!(sandbox.devices(), clean, "original bytes restored");
-    assert_eq!(sandbox.devices_dir_listing(), ["default-school.conf"]);
+    assert_eq!(
+        sandbox.dhcp_devices(SCHOOL),
+        clean,
+        "original bytes restored"
+    );
+    assert_eq!(sandbox.list("etc/dhcp/devices"), ["default-school.conf"]);
 }
 
 #[test]
 fn a_configuration_dhcpd_rejects_already_is_left_unpatched() {
-    let sandbox = Sandbox::new(
-        DEVICES,
-        &delta(),
-        &format!("DHCPD={}\n", fake_dhcpd().display()),
-    );
-    let run = sandbox.run_with_env(
+    let case = case();
+    let sandbox = case_dc(&case, &format!("DHCPD={}\n", fake_dhcpd().display()));
+    let run = run_hook_with_env(
+        &sandbox,
         &["-s", "default-school"],
         &[("FAKE_DHCPD_MODE", "always-fail")],
     );
@@ -408,19 +358,20 @@ fn a_configuration_dhcpd_rejects_already_is_left_unpatched() {
         "not our fault: warn, do not abort the import: {}",
         run.stdout
     );
-    assert_eq!(sandbox.devices(), DEVICES);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.devices);
     assert!(
         run.stdout.contains("warning: dhcpd -t fails even without our change; /etc/dhcp/devices/default-school.conf left unpatched:"),
         "{}",
         run.stdout
     );
-    assert_eq!(sandbox.devices_dir_listing(), ["default-school.conf"]);
+    assert_eq!(sandbox.list("etc/dhcp/devices"), ["default-school.conf"]);
 }
 
 #[test]
 fn dhcpd_missing_or_not_including_the_file_skips_the_check() {
-    let sandbox = Sandbox::new(DEVICES, &delta(), "DHCPD=/nonexistent/dhcpd\n");
-    let run = sandbox.run(&["-s", "default-school"]);
+    let case = case();
+    let sandbox = case_dc(&case, "DHCPD=/nonexistent/dhcpd\n");
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 0);
     assert!(
         run.stdout
@@ -428,21 +379,18 @@ fn dhcpd_missing_or_not_including_the_file_skips_the_check() {
         "{}",
         run.stdout
     );
-    assert_eq!(sandbox.devices(), PATCHED);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.patched);
 
-    let sandbox = Sandbox::new(
-        DEVICES,
-        &delta(),
-        &format!("DHCPD={}\n", fake_dhcpd().display()),
-    );
+    let sandbox = case_dc(&case, &format!("DHCPD={}\n", fake_dhcpd().display()));
     sandbox.write("etc/dhcp/devices.conf", "# nothing included\n");
-    let run = sandbox.run_with_env(
+    let run = run_hook_with_env(
+        &sandbox,
         &["-s", "default-school"],
         &[("FAKE_DHCPD_MODE", "always-fail")],
     );
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.stdout.contains("dhcpd -t check skipped: /etc/dhcp/dhcpd.conf does not include /etc/dhcp/devices/default-school.conf"), "{}", run.stdout);
-    assert_eq!(sandbox.devices(), PATCHED);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.patched);
 }
 
 #[test]
@@ -457,12 +405,13 @@ fn large_school_authority_is_patched_correctly() {
             delta.push_str(&delta_line(&name, 1));
         }
     }
-    let sandbox = Sandbox::new(
+    let sandbox = hook_dc(
+        SCHOOL,
         &devices,
-        &delta,
+        &delta_file(&delta),
         &format!("DHCPD={}\n", fake_dhcpd().display()),
     );
-    let run = sandbox.run(&["-s", "default-school"]);
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(
         run.stdout
@@ -475,7 +424,7 @@ fn large_school_authority_is_patched_correctly() {
         "names are listed up to 20: {}",
         run.stdout
     );
-    let patched = sandbox.devices();
+    let patched = sandbox.dhcp_devices(SCHOOL);
     for (index, block) in patched.split("host ").skip(1).enumerate() {
         let expected = usize::from(index % 4 == 0);
         assert_eq!(
@@ -498,8 +447,13 @@ fn real_dhcpd_validates_a_large_patched_file() {
             delta.push_str(&delta_line(&name, 1));
         }
     }
-    let sandbox = Sandbox::new(&devices, &delta, &format!("DHCPD={REAL_DHCPD}\n"));
-    let run = sandbox.run(&["-s", "default-school"]);
+    let sandbox = hook_dc(
+        SCHOOL,
+        &devices,
+        &delta_file(&delta),
+        &format!("DHCPD={REAL_DHCPD}\n"),
+    );
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(
         run.stdout.contains("dhcpd -t accepts /etc/dhcp/dhcpd.conf"),
@@ -515,9 +469,10 @@ fn the_shipped_example_configuration_is_valid() {
             .join("../../config/linbo-docker-dhcp.conf"),
     )
     .expect("config/linbo-docker-dhcp.conf");
-    let sandbox = Sandbox::new(DEVICES, &delta(), "");
-    sandbox.write("etc/linbo-docker-dhcp.conf", &example);
-    let run = sandbox.run(&["-s", "default-school"]);
+    let case = case();
+    let sandbox = case_dc(&case, "");
+    sandbox.write(HOOK_CONFIG, &example);
+    let run = run_hook(&sandbox, &["-s", "default-school"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
-    assert_eq!(sandbox.devices(), PATCHED);
+    assert_eq!(sandbox.dhcp_devices(SCHOOL), case.patched);
 }
