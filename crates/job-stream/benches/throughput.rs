@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 const N_ENTRIES: usize = 10_000;
 const READ_COUNT: usize = 50;
-const GROUP: &str = "dc-workers";
+const GROUP: &str = "workers";
 
 struct NoopJob {
     concurrent: bool,
@@ -145,9 +145,7 @@ async fn baseline(server: &RedisServer, stream: &str) -> Duration {
 /// itself made.
 async fn runtime(server: &RedisServer, stream: &str) -> (Duration, u64) {
     let handler = Arc::new(NoopHandler::default());
-    let mut settings = Settings::new("bench");
-    settings.stream = stream.to_owned();
-    settings.dead_letter_stream = format!("{stream}:dlq");
+    let mut settings = Settings::new(stream, GROUP, "bench");
     settings.batch_window = Duration::from_millis(5);
     let shutdown = CancellationToken::new();
     let start = Instant::now();

@@ -515,7 +515,7 @@ mod tests {
     #[test]
     fn entries_deleted_while_pending_have_no_fields() {
         let reply = Value::Array(vec![Value::Array(vec![
-            bulk("linbo:jobs"),
+            bulk("jobs"),
             Value::Array(vec![
                 Value::Array(vec![
                     bulk("1-0"),

@@ -1208,20 +1208,20 @@ async fn heartbeat_loop<H: Handler>(shared: Arc<Shared<H>>) {
 /// The heartbeat hash's fields besides `instance`.
 fn heartbeat_fields<H: Handler>(shared: &Shared<H>) -> Vec<(&'static str, String)> {
     let settings = &shared.settings;
-    let schools = if settings.heartbeat.schools.is_empty() {
+    let lanes = if settings.heartbeat.lanes.is_empty() {
         lock(&shared.lane_keys)
             .iter()
             .cloned()
             .collect::<Vec<_>>()
             .join(",")
     } else {
-        settings.heartbeat.schools.join(",")
+        settings.heartbeat.lanes.join(",")
     };
     vec![
         ("version", settings.heartbeat.version.clone()),
         ("started_at", shared.started_at.clone()),
         ("last_seen", now_rfc3339()),
-        ("schools", schools),
+        ("lanes", lanes),
         ("in_flight", shared.in_flight.len().to_string()),
         ("pid", std::process::id().to_string()),
     ]

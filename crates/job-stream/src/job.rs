@@ -25,7 +25,7 @@ pub trait Job: Sized + Send + 'static {
 /// Where a job runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Lane {
-    /// Batched with other jobs of the same key (for example a school): at most
+    /// Batched with other jobs of the same key (for example one tenant's jobs): at most
     /// [`batch_size`](crate::Settings::batch_size) entries collected within
     /// [`batch_window`](crate::Settings::batch_window) of the first, one batch per key at a time,
     /// in stream order. An entry of the lane that must wait ([`Outcome::RetryAfter`],

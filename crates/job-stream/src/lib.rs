@@ -49,9 +49,10 @@
 //!   `run`; reading stops, handlers see the same token, get
 //!   [`shutdown_grace`](Settings::shutdown_grace) (10 s) to finish (their outcomes are applied),
 //!   and `run` returns within that grace plus at most 4 s.
-//! * **Heartbeat**: the hash `linbo:workers:<consumer>` (`version`, `started_at`, `last_seen`,
-//!   `schools`, `in_flight`, `instance`, `pid`) is refreshed every 10 s with a 30 s TTL, and
-//!   removed at a clean stop.
+//! * **Heartbeat**: the hash `<stream>:heartbeat:<group>:<consumer>` (the prefix is
+//!   [`HeartbeatSettings::key_prefix`]; fields `version`, `started_at`, `last_seen`, `lanes` (the
+//!   batching lane keys seen so far, or [`HeartbeatSettings::lanes`]), `in_flight`, `instance`,
+//!   `pid`) is refreshed every 10 s with a 30 s TTL, and removed at a clean stop.
 //! * **One consumer per name**: the heartbeat hash is written only while its `instance` is this
 //!   consumer's ([`HeartbeatSettings::instance`]). At start, a hash of another instance is watched
 //!   until it expires (its holder is gone: taken over) or is refreshed (its holder is alive: `run`
@@ -106,7 +107,7 @@
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let client = redis::Client::open("redis://127.0.0.1:6379/")?;
 //!     let shutdown = CancellationToken::new(); // cancel it from a signal handler
-//!     Consumer::new(client, Settings::new("dc01"), Worker).run(shutdown).await?;
+//!     Consumer::new(client, Settings::new("jobs", "workers", "host-1"), Worker).run(shutdown).await?;
 //!     Ok(())
 //! }
 //! ```

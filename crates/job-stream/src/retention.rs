@@ -1,7 +1,7 @@
 //! Stream retention: acknowledged entries of the job stream are trimmed once they are older than
 //! [`stream_retention`](Settings::stream_retention), and the dead-letter stream is capped at
-//! [`dead_letter_max_len`](Settings::dead_letter_max_len) entries. Nothing else trims them: the
-//! LINBO API adds every job without `MAXLEN`.
+//! [`dead_letter_max_len`](Settings::dead_letter_max_len) entries, for producers that add entries
+//! without `MAXLEN` (nothing else trims the streams then).
 //!
 //! # What is never trimmed
 //!
@@ -26,9 +26,8 @@
 //! would stay above a documented cap by up to that many; at most a few thousand entries, the
 //! exact trim is cheap.
 //!
-//! Readers outside consumer groups (plain `XREAD`, `XRANGE`) are invisible to Redis; the LINBO API
-//! reads only `XINFO`, `XLEN` and `XPENDING` (UPSTREAM.md §A.19). A deployment with such a reader
-//! turns retention off.
+//! Readers outside consumer groups (plain `XREAD`, `XRANGE`) are invisible to Redis: a deployment
+//! with such a reader turns retention off.
 
 use std::fmt;
 use std::num::NonZeroU64;
@@ -133,7 +132,7 @@ pub struct GroupPosition {
 /// use job_stream::retention::{GroupPosition, StreamId, trim_floor};
 ///
 /// let id = |ms| StreamId { ms, seq: 0 };
-/// let workers = GroupPosition { name: "dc-workers".into(), last_delivered: id(900), oldest_pending: None };
+/// let workers = GroupPosition { name: "workers".into(), last_delivered: id(900), oldest_pending: None };
 /// let lagging = GroupPosition { name: "audit".into(), last_delivered: id(300), oldest_pending: Some(id(200)) };
 /// assert_eq!(trim_floor(id(500), &[workers.clone()]), id(500));
 /// // The lagging group still needs 200 (pending) and everything after 300 (undelivered).

@@ -1,4 +1,6 @@
-//! Every number and name the runtime uses, each with a documented default.
+//! Every number and name the runtime uses, each with a documented default. The stream, the
+//! group and the consumer have none: the application names them, and the other keys are derived
+//! from the stream's name.
 
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
@@ -7,25 +9,26 @@ use crate::{Error, Result};
 
 /// Configuration of a [`Consumer`](crate::Consumer).
 ///
-/// Build it with [`Settings::new`] (which fills in the defaults documented on each field) and change
-/// fields as needed; [`Consumer::run`](crate::Consumer::run) checks them with
+/// Build it with [`Settings::new`] (the stream, group and consumer, plus the defaults documented
+/// on each field) and change fields as needed; [`Consumer::run`](crate::Consumer::run) checks them with
 /// [`validate`](Settings::validate) before it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Settings {
-    /// Stream to consume. Default `linbo:jobs`.
+    /// Stream to consume. No default.
     pub stream: String,
-    /// Consumer group. Default `dc-workers`. Created with `XGROUP CREATE stream group $ MKSTREAM` on
-    /// start; re-created at id `0` when Redis reports `NOGROUP` later (see the crate docs).
+    /// Consumer group. No default. Created with `XGROUP CREATE stream group $ MKSTREAM` on start;
+    /// re-created at id `0` when Redis reports `NOGROUP` later (see the crate docs).
     pub group: String,
     /// This consumer's name in the group; must be stable across restarts so the consumer replays its
     /// own pending entries. No default (the application passes its configured name or host name).
     pub consumer: String,
-    /// Dead-letter stream. Default `linbo:jobs:dlq`.
+    /// Dead-letter stream. Default `<stream>:dlq` (derived by [`Settings::new`]).
     pub dead_letter_stream: String,
     /// Hash of attempts: entry id → how many times handling of the entry started
-    /// ([`Batch::begin`](crate::Batch::begin)). Default `linbo:jobs:attempts`. An entry's field is
-    /// removed together with its acknowledgement or dead-letter write.
+    /// ([`Batch::begin`](crate::Batch::begin)). Default `<stream>:attempts` (derived by
+    /// [`Settings::new`]). An entry's field is removed together with its acknowledgement or
+    /// dead-letter write.
     pub attempts_key: String,
     /// `BLOCK` time of the reading `XREADGROUP`. Default 5 s. The reading connection's client-side
     /// response timeout is this plus [`command_timeout`](Self::command_timeout).
@@ -76,8 +79,8 @@ pub struct Settings {
     pub heartbeat: HeartbeatSettings,
 }
 
-/// The liveness hash `linbo:workers:<consumer>` with fields `version`, `started_at`, `last_seen`,
-/// `schools`, `in_flight`, `instance` and `pid`.
+/// The liveness hash `<key_prefix><consumer>` with fields `version`, `started_at`, `last_seen`,
+/// `lanes`, `in_flight`, `instance` and `pid`.
 ///
 /// The hash also makes the consumer name exclusive: it is written only while its `instance`
 /// field is this consumer's [`instance`](Self::instance). A consumer that finds another instance's
@@ -88,7 +91,8 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HeartbeatSettings {
-    /// Key prefix; the consumer name is appended. Default `linbo:workers:`.
+    /// Key prefix; the consumer name is appended. Default `<stream>:heartbeat:<group>:` (derived
+    /// by [`Settings::new`]), so consumers of the same name in different groups do not collide.
     pub key_prefix: String,
     /// Refresh interval. Default 10 s.
     pub interval: Duration,
@@ -96,9 +100,9 @@ pub struct HeartbeatSettings {
     pub ttl: Duration,
     /// Value of the `version` field. Default: this crate's version; applications set their own.
     pub version: String,
-    /// Value of the `schools` field, comma-separated. Default empty, which means: the batching lane
-    /// keys seen so far.
-    pub schools: Vec<String>,
+    /// Value of the `lanes` field, comma-separated. Default empty, which means: the
+    /// [`Lane::Batched`](crate::Lane::Batched) keys seen so far.
+    pub lanes: Vec<String>,
     /// Who runs this consumer: stable across restarts of the same installation, different for
     /// another process that must not use the same consumer name (another machine, another state
     /// directory). Default `pid <process id>` (a restart then waits for the old hash to expire).
@@ -106,14 +110,31 @@ pub struct HeartbeatSettings {
 }
 
 impl Settings {
-    /// The defaults documented on each field, for consumer `consumer`.
-    pub fn new(consumer: impl Into<String>) -> Self {
+    /// Consumer `consumer` of `group` on `stream`, with the defaults documented on each field:
+    /// the dead-letter stream `<stream>:dlq`, the attempts hash `<stream>:attempts` and the
+    /// heartbeat prefix `<stream>:heartbeat:<group>:` are derived from the names given here (set
+    /// them again after changing `stream` or `group`).
+    ///
+    /// ```
+    /// let settings = job_stream::Settings::new("jobs", "workers", "host-1");
+    /// assert_eq!(settings.dead_letter_stream, "jobs:dlq");
+    /// assert_eq!(settings.attempts_key, "jobs:attempts");
+    /// assert_eq!(settings.heartbeat_key(), "jobs:heartbeat:workers:host-1");
+    /// ```
+    pub fn new(
+        stream: impl Into<String>,
+        group: impl Into<String>,
+        consumer: impl Into<String>,
+    ) -> Self {
+        let stream = stream.into();
+        let group = group.into();
         Self {
-            stream: "linbo:jobs".to_owned(),
-            group: "dc-workers".to_owned(),
+            dead_letter_stream: format!("{stream}:dlq"),
+            attempts_key: format!("{stream}:attempts"),
+            heartbeat: HeartbeatSettings::with_key_prefix(format!("{stream}:heartbeat:{group}:")),
+            stream,
+            group,
             consumer: consumer.into(),
-            dead_letter_stream: "linbo:jobs:dlq".to_owned(),
-            attempts_key: "linbo:jobs:attempts".to_owned(),
             block_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
@@ -130,7 +151,6 @@ impl Settings {
             stream_retention: None,
             dead_letter_max_len: None,
             retention_interval: Duration::from_secs(600),
-            heartbeat: HeartbeatSettings::default(),
         }
     }
 
@@ -197,14 +217,15 @@ impl Settings {
     }
 }
 
-impl Default for HeartbeatSettings {
-    fn default() -> Self {
+impl HeartbeatSettings {
+    /// The defaults documented on each field, with `key_prefix`.
+    fn with_key_prefix(key_prefix: String) -> Self {
         Self {
-            key_prefix: "linbo:workers:".to_owned(),
+            key_prefix,
             interval: Duration::from_secs(10),
             ttl: Duration::from_secs(30),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            schools: Vec::new(),
+            lanes: Vec::new(),
             instance: format!("pid {}", std::process::id()),
         }
     }
@@ -216,10 +237,12 @@ mod tests {
 
     #[test]
     fn defaults_match_the_spec() {
-        let settings = Settings::new("dc01");
-        assert_eq!(settings.stream, "linbo:jobs");
-        assert_eq!(settings.group, "dc-workers");
-        assert_eq!(settings.dead_letter_stream, "linbo:jobs:dlq");
+        let settings = Settings::new("jobs", "workers", "host-1");
+        assert_eq!(settings.stream, "jobs");
+        assert_eq!(settings.group, "workers");
+        assert_eq!(settings.consumer, "host-1");
+        assert_eq!(settings.dead_letter_stream, "jobs:dlq");
+        assert_eq!(settings.attempts_key, "jobs:attempts");
         assert!(settings.block_timeout <= Duration::from_secs(5));
         assert!(settings.claim_interval <= Duration::from_secs(60));
         assert_eq!(settings.claim_min_idle, Duration::from_secs(600));
@@ -230,7 +253,7 @@ mod tests {
         assert_eq!(settings.backoff_cap, Duration::from_secs(30));
         assert_eq!(settings.heartbeat.interval, Duration::from_secs(10));
         assert_eq!(settings.heartbeat.ttl, Duration::from_secs(30));
-        assert_eq!(settings.heartbeat_key(), "linbo:workers:dc01");
+        assert_eq!(settings.heartbeat_key(), "jobs:heartbeat:workers:host-1");
         assert_eq!(
             settings.stream_retention, None,
             "trimming is the application's choice"
@@ -242,7 +265,7 @@ mod tests {
 
     #[track_caller]
     fn check_invalid(change: impl FnOnce(&mut Settings), expect_field: &str) {
-        let mut settings = Settings::new("dc01");
+        let mut settings = Settings::new("jobs", "workers", "host-1");
         change(&mut settings);
         match settings.validate() {
             Err(Error::InvalidSettings { field, .. }) => assert_eq!(field, expect_field),

@@ -193,6 +193,8 @@ async fn redis_check(settings: &Settings) -> Check {
         Ok(client) => client,
         Err(error) => return Check::fail("redis", error.to_string(), "fix the key it names"),
     };
+    let names = crate::streams::consumer_settings(settings.consumer_name.clone());
+    let (stream, group_name) = (&names.stream, &names.group);
     let probe = async {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(NETWORK_TIMEOUT))
@@ -201,18 +203,18 @@ async fn redis_check(settings: &Settings) -> Check {
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         let length: u64 = redis::cmd("XLEN")
-            .arg("linbo:jobs")
+            .arg(stream)
             .query_async(&mut connection)
             .await?;
         let groups: redis::RedisResult<Vec<std::collections::HashMap<String, redis::Value>>> =
             redis::cmd("XINFO")
                 .arg("GROUPS")
-                .arg("linbo:jobs")
+                .arg(stream)
                 .query_async(&mut connection)
                 .await;
         let has_group = groups.map(|groups| {
             groups.iter().any(|group| {
-                matches!(group.get("name"), Some(redis::Value::BulkString(name)) if name == b"dc-workers")
+                matches!(group.get("name"), Some(redis::Value::BulkString(name)) if name == group_name.as_bytes())
             })
         });
         Ok::<_, redis::RedisError>((length, has_group.unwrap_or(false)))
@@ -220,11 +222,11 @@ async fn redis_check(settings: &Settings) -> Check {
     match tokio::time::timeout(NETWORK_TIMEOUT * 2, probe).await {
         Ok(Ok((length, true))) => Check::ok(
             "redis",
-            format!("{url} answers; group dc-workers exists; linbo:jobs holds {length} entries"),
+            format!("{url} answers; group {group_name} exists; {stream} holds {length} entries"),
         ),
         Ok(Ok((length, false))) => Check::warn(
             "redis",
-            format!("{url} answers; linbo:jobs holds {length} entries; no group dc-workers yet"),
+            format!("{url} answers; {stream} holds {length} entries; no group {group_name} yet"),
             "the worker creates it when it starts; if it runs, check that the API and the worker use the same Redis database (REDIS_DB)",
         ),
         Ok(Err(error)) => match crate::redis_link::diagnose(&settings.redis, &error) {

@@ -4,7 +4,8 @@
 //! the check at start ([`redis_link`]), the LINBO API client ([`api`]), the durable
 //! outbox for status reports ([`outbox`]), the worker itself ([`worker`]: provisioning
 //! batches, the machine-account lane, verification) and the lock that keeps it to one worker
-//! per `STATE_DIR` ([`instance`]), and the operator's commands `status` and `dlq` ([`ops`]).
+//! per `STATE_DIR` ([`instance`]), the operator's commands `status` and `dlq` ([`ops`]), and the
+//! Redis names of LINBO Docker's job queue that the worker and those commands share ([`streams`]).
 //!
 //! Binaries in `bins/` are wiring only: they read arguments and the environment, call into this
 //! crate, and turn its reports into exit codes.
@@ -51,5 +52,6 @@ pub mod outbox;
 pub mod paths;
 pub mod redis_link;
 pub mod secret;
+pub mod streams;
 pub mod worker;
 pub mod worker_config;

@@ -109,7 +109,7 @@ fn heartbeat(redis: &RedisServer, consumer: &str) {
             .arg("2026-11-26T07:00:00.000Z")
             .arg("last_seen")
             .arg(now)
-            .arg("schools")
+            .arg("lanes")
             .arg("default-school,gym")
             .arg("in_flight")
             .arg("2")

@@ -211,7 +211,7 @@ async fn sigterm_stops_the_worker_cleanly_and_the_heartbeat_shows_it_alive_befor
     .await;
     let beat = harness.redis.hgetall(&key);
     assert!(beat["version"].starts_with("linbo-dc-worker "), "{beat:?}");
-    for field in ["started_at", "last_seen", "in_flight", "schools"] {
+    for field in ["started_at", "last_seen", "in_flight", "lanes"] {
         assert!(beat.contains_key(field), "{field} missing: {beat:?}");
     }
     let status = harness.stop_worker();

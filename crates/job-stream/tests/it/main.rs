@@ -502,9 +502,9 @@ async fn the_heartbeat_hash_has_the_spec_fields_and_a_ttl() {
     let recorder = Recorder::new(Mode::Ack);
     let mut settings = fast_settings();
     settings.heartbeat.version = "9.9.9".to_owned();
-    settings.heartbeat.schools = vec!["default-school".to_owned(), "gym".to_owned()];
+    settings.heartbeat.lanes = vec!["default-school".to_owned(), "gym".to_owned()];
     let key = settings.heartbeat_key();
-    assert_eq!(key, format!("linbo:workers:{CONSUMER}"));
+    assert_eq!(key, format!("jobs:heartbeat:workers:{CONSUMER}"));
     let running = start(&server, settings, recorder);
 
     wait_until("the heartbeat is written", LONG, || {
@@ -513,7 +513,7 @@ async fn the_heartbeat_hash_has_the_spec_fields_and_a_ttl() {
     .await;
     let hash = server.hgetall(&key);
     assert_eq!(hash["version"], "9.9.9");
-    assert_eq!(hash["schools"], "default-school,gym");
+    assert_eq!(hash["lanes"], "default-school,gym");
     assert_eq!(hash["in_flight"], "0");
     assert_rfc3339_utc(&hash["started_at"]);
     assert_rfc3339_utc(&hash["last_seen"]);

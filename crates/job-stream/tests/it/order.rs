@@ -6,8 +6,8 @@ use std::time::Duration;
 use dc_testkit::RedisServer;
 
 use crate::support::{
-    CONSUMER, DLQ, GROUP, Mode, Recorder, STREAM, add_provisions, fast_settings, pending_count,
-    start, wait_for_reader, wait_until,
+    ATTEMPTS, CONSUMER, DLQ, GROUP, Mode, Recorder, STREAM, add_provisions, fast_settings,
+    pending_count, start, wait_for_reader, wait_until,
 };
 
 const LONG: Duration = Duration::from_secs(20);
@@ -42,7 +42,7 @@ async fn replays_and_restarts_before_the_handler_began_count_no_attempt() {
     let attempts: Vec<u64> = recorder.seen().iter().map(|seen| seen.attempts).collect();
     assert_eq!(attempts, [0, 0, 0]);
     assert!(
-        server.hgetall("linbo:jobs:attempts").is_empty(),
+        server.hgetall(ATTEMPTS).is_empty(),
         "acknowledging removes the attempt counts"
     );
     running.stop().await;
@@ -61,7 +61,7 @@ async fn an_entry_whose_handler_never_finishes_is_dead_lettered_after_max_starts
         let stuck = Recorder::new(Mode::BlockForever);
         let running = start(&server, settings.clone(), stuck.clone());
         wait_until("the handler began", LONG, || {
-            server.hgetall("linbo:jobs:attempts").get(&id) == Some(&start_number.to_string())
+            server.hgetall(ATTEMPTS).get(&id) == Some(&start_number.to_string())
         })
         .await;
         running.stop().await;
@@ -79,7 +79,7 @@ async fn an_entry_whose_handler_never_finishes_is_dead_lettered_after_max_starts
         letter["last_error"].contains("handling started 3 times"),
         "{letter:?}"
     );
-    assert!(server.hgetall("linbo:jobs:attempts").is_empty());
+    assert!(server.hgetall(ATTEMPTS).is_empty());
     running.stop().await;
 }
 
@@ -225,7 +225,7 @@ async fn a_second_consumer_with_the_same_name_refuses_to_run() {
     .await;
     assert_eq!((first.n_seen(), second.n_seen()), (2, 0));
     assert_eq!(
-        server.hgetall(&format!("linbo:workers:{CONSUMER}"))["instance"],
+        server.hgetall(&format!("jobs:heartbeat:workers:{CONSUMER}"))["instance"],
         "dc01 /var/lib/linbo-dc",
         "the refused consumer left the holder's hash alone"
     );
@@ -236,7 +236,7 @@ async fn a_second_consumer_with_the_same_name_refuses_to_run() {
 async fn a_consumer_name_left_by_a_crashed_holder_is_taken_over_once_its_hash_expires() {
     let server = RedisServer::start();
     server.create_group(STREAM, GROUP);
-    let key = format!("linbo:workers:{CONSUMER}");
+    let key = format!("jobs:heartbeat:workers:{CONSUMER}");
     // A holder killed with -9: its hash stays until its TTL runs out, and nobody refreshes it.
     let _: () = server.query(
         redis::cmd("HSET")

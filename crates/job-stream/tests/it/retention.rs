@@ -57,7 +57,7 @@ fn ids(server: &RedisServer, stream: &str) -> Vec<String> {
 }
 
 fn retention_settings() -> Settings {
-    let mut settings = Settings::new(CONSUMER);
+    let mut settings = Settings::new(STREAM, GROUP, CONSUMER);
     settings.stream_retention = Some(Duration::from_secs(3600));
     settings
 }
@@ -152,7 +152,7 @@ async fn retention_off_trims_nothing() {
     for _ in 0..30 {
         server.xadd(DLQ, &[("type", "provision"), ("last_error", "bad")]);
     }
-    let report = trim_once(&server, &Settings::new(CONSUMER)).await;
+    let report = trim_once(&server, &Settings::new(STREAM, GROUP, CONSUMER)).await;
     assert_eq!(report, TrimReport::default());
     assert_eq!(server.stream_len(STREAM), 1);
     assert_eq!(server.stream_len(DLQ), 30);
@@ -169,7 +169,7 @@ async fn the_dead_letter_stream_is_capped_exactly_keeping_the_newest() {
             )
         })
         .collect();
-    let mut settings = Settings::new(CONSUMER);
+    let mut settings = Settings::new(STREAM, GROUP, CONSUMER);
     settings.dead_letter_max_len = NonZeroU64::new(10);
     let report = trim_once(&server, &settings).await;
     assert_eq!(report.dead_letters_trimmed, 15);

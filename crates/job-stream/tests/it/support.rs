@@ -12,9 +12,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) const STREAM: &str = "linbo:jobs";
-pub(crate) const GROUP: &str = "dc-workers";
-pub(crate) const DLQ: &str = "linbo:jobs:dlq";
+pub(crate) const STREAM: &str = "jobs";
+pub(crate) const GROUP: &str = "workers";
+/// The dead-letter stream and the attempts hash `Settings::new` derives from [`STREAM`].
+pub(crate) const DLQ: &str = "jobs:dlq";
+pub(crate) const ATTEMPTS: &str = "jobs:attempts";
 pub(crate) const CONSUMER: &str = "dc-test";
 
 /// A job as the worker would decode it: `provision` entries batch per school, `repair` entries run
@@ -276,7 +278,7 @@ fn retry_once(deliveries: &[Delivery<TestJob>], delay: Duration) -> Vec<Outcome>
 
 /// Settings for fast tests: short blocking, backoff and grace; no claiming unless a test sets it.
 pub(crate) fn fast_settings() -> Settings {
-    let mut settings = Settings::new(CONSUMER);
+    let mut settings = Settings::new(STREAM, GROUP, CONSUMER);
     settings.block_timeout = Duration::from_secs(1);
     settings.batch_window = Duration::from_millis(300);
     settings.claim_interval = Duration::from_secs(60);

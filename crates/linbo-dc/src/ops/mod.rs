@@ -231,7 +231,7 @@ impl Link {
         })?;
         Ok(Link {
             connection,
-            names: job_stream::Settings::new(settings.consumer_name.clone()),
+            names: crate::streams::consumer_settings(settings.consumer_name.clone()),
             url,
         })
     }
@@ -242,7 +242,7 @@ impl Link {
     }
 
     /// The stream, group, dead-letter stream, attempts hash and heartbeat prefix the worker uses
-    /// (job-stream's defaults, as the worker runs with them).
+    /// ([`streams::consumer_settings`](crate::streams::consumer_settings)).
     pub fn names(&self) -> &job_stream::Settings {
         &self.names
     }

@@ -3,7 +3,8 @@
 //! [`collect`] gathers, [`Status::render`] writes it for people, [`Status::to_json`] for scripts:
 //!
 //! * every consumer's heartbeat hash `linbo:workers:<consumer>` (found with `SCAN`): the age of
-//!   its `last_seen`, `in_flight`, `schools`, `version`, `instance`, `pid`, `started_at`;
+//!   its `last_seen`, `in_flight`, `lanes` (the worker's lanes are schools: shown as `schools`),
+//!   `version`, `instance`, `pid`, `started_at`;
 //! * the stream `linbo:jobs`: its length, its oldest entry and, per consumer group (`XINFO
 //!   GROUPS`), the pending entries per consumer (`XPENDING` summary) with the oldest one's age,
 //!   idle time and deliveries (extended `XPENDING`), and for the worker's group its attempts
@@ -88,7 +89,8 @@ pub struct WorkerHeartbeat {
     pub started_at: Option<String>,
     /// `in_flight`: entries queued or being handled.
     pub in_flight: Option<u64>,
-    /// `schools`, split at commas.
+    /// `lanes`, split at commas: the schools whose batches the worker has run (its batching lanes
+    /// are schools).
     pub schools: Vec<String>,
     /// `version`.
     pub version: Option<String>,
@@ -526,9 +528,9 @@ fn heartbeat_of(
         started_at: field("started_at"),
         in_flight: number("in_flight"),
         schools: fields
-            .get("schools")
-            .map(|schools| {
-                schools
+            .get("lanes")
+            .map(|lanes| {
+                lanes
                     .split(',')
                     .filter(|school| !school.is_empty())
                     .map(str::to_owned)
@@ -682,7 +684,7 @@ mod tests {
             ("last_seen", "2026-11-26T08:00:00.500Z"),
             ("started_at", "2026-11-26T07:00:00.000Z"),
             ("in_flight", "3"),
-            ("schools", "default-school,gym"),
+            ("lanes", "default-school,gym"),
             ("version", "linbo-dc-worker 0.1.0"),
             ("instance", "host dc01"),
             ("pid", "4242"),

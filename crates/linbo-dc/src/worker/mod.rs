@@ -261,7 +261,7 @@ impl Worker {
     /// The [`job_stream::Settings`] for this worker's consumer, from the configuration.
     pub fn consumer_settings(&self) -> job_stream::Settings {
         let settings = &self.context.settings;
-        let mut consumer = job_stream::Settings::new(settings.consumer_name.clone());
+        let mut consumer = crate::streams::consumer_settings(settings.consumer_name.clone());
         consumer.batch_size = settings.provision_batch_size;
         consumer.batch_window = settings.provision_debounce;
         consumer.concurrent_limit = settings.macct_concurrency;
