@@ -35,11 +35,10 @@
 //! ([`job_stream::Batch::begin`]); a wait or a restart before that counts nothing. An entry that
 //! has to wait holds its school's lane, so later entries of the school never overtake it.
 
-mod journal;
+mod bounded;
 mod macct;
 mod provision;
 mod report;
-mod rollback;
 mod task;
 mod verify;
 
@@ -58,6 +57,7 @@ use crate::outbox::{Outbox, OutboxError};
 use crate::paths::Root;
 use crate::worker_config::{SambaToolAuth, Settings};
 
+use crate::worker::bounded::bounded;
 pub use crate::worker::report::Reporter;
 pub use crate::worker::task::Task;
 
@@ -427,7 +427,10 @@ impl Handler for Worker {
     }
 
     async fn replayed(&self, pending: &std::collections::HashSet<String>) {
-        journal::remove_settled(&self.context.settings.state_dir.join("backup"), pending);
+        provision::remove_settled_journals(
+            &self.context.settings.state_dir.join("backup"),
+            pending,
+        );
     }
 
     async fn dead_lettered(&self, letter: &DeadLetter) {

@@ -22,18 +22,20 @@
 //! Names outside `default-school` carry the `<school>-` prefix in AD, DNS and DHCP host blocks
 //! alike (`samba_tool::school_host_name`), compared without regard to case.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use dc_adapters::dns::{self, Answer};
 use dc_adapters::samba_tool::{self, DnsRecord, Presence};
+use devices_csv::{HostFacts, Previous};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
+use crate::api::OperationId;
 use crate::paths::School;
-use crate::worker::Context;
+use crate::worker::provision::ProvisionError;
+use crate::worker::{Context, bounded};
 
 /// A host as verification sees it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,6 +51,34 @@ pub(crate) struct Target {
     pub(crate) managed: bool,
     /// Its role is `server` or `addc`: never cleaned up.
     pub(crate) protected: bool,
+}
+
+impl Target {
+    /// A host as the batch wrote it.
+    fn written(host: &HostFacts) -> Target {
+        Target {
+            host: host.name.to_string(),
+            account: host.has_computer_account(),
+            ip: host.ip,
+            managed: true,
+            protected: host.is_server(),
+        }
+    }
+
+    /// A host a delete or rename removed, as the files had it before the batch (unmanaged when
+    /// they did not have it).
+    fn before(previous: &Previous) -> Target {
+        match &previous.before {
+            Some(host) => Target::written(host),
+            None => Target {
+                host: previous.name.to_string(),
+                account: true,
+                ip: None,
+                managed: false,
+                protected: false,
+            },
+        }
+    }
 }
 
 /// What a job expects after the import.
@@ -73,6 +103,64 @@ pub(crate) enum Expect {
     },
 }
 
+impl Expect {
+    /// The expectation of an applied job, from the hosts the merge says it wrote (`written`)
+    /// and removed or renamed (`previous`); `None` when it names neither.
+    pub(crate) fn from_outcome(
+        written: Option<&HostFacts>,
+        previous: Option<&Previous>,
+    ) -> Option<Expect> {
+        Some(match (written, previous) {
+            (Some(written), None) => Expect::Present(Target::written(written)),
+            (None, Some(previous)) => Expect::Absent(Target::before(previous)),
+            // A rename, also one run again after the first run wrote it (the merge then sees an
+            // update): the old name must be gone from AD and DNS.
+            (Some(written), Some(previous)) => Expect::Renamed {
+                new: Target::written(written),
+                old: Target::before(previous),
+            },
+            (None, None) => return None,
+        })
+    }
+
+    /// The host names this expectation is about.
+    fn names(&self) -> Vec<&str> {
+        match self {
+            Expect::Present(target) | Expect::Absent(target) => vec![&target.host],
+            Expect::Renamed { new, old } => vec![&new.host, &old.host],
+            Expect::Superseded { .. } => Vec::new(),
+        }
+    }
+}
+
+/// Marks what a later job of the batch decides anyway: only the last word on a host name is
+/// verified. A rename whose old name a later job reuses keeps checking its new name.
+pub(crate) fn supersede<'a>(
+    jobs: impl DoubleEndedIterator<Item = (&'a OperationId, &'a mut Expect)>,
+) {
+    let mut claimed: HashMap<String, &OperationId> = HashMap::new();
+    for (id, expect) in jobs.rev() {
+        let later = |name: &str| claimed.get(name).map(|by| by.to_string());
+        let replaced = match &*expect {
+            Expect::Present(target) | Expect::Absent(target) => {
+                later(&target.host).map(|by| Expect::Superseded { by })
+            }
+            Expect::Renamed { new, old } => match (later(&new.host), later(&old.host)) {
+                (Some(by), _) => Some(Expect::Superseded { by }),
+                (None, Some(_)) => Some(Expect::Present(new.clone())),
+                (None, None) => None,
+            },
+            Expect::Superseded { .. } => None,
+        };
+        for name in expect.names() {
+            claimed.entry(name.to_owned()).or_insert(id);
+        }
+        if let Some(replaced) = replaced {
+            *expect = replaced;
+        }
+    }
+}
+
 /// The verdict on one job.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Verdict {
@@ -86,9 +174,9 @@ pub(crate) struct Verdict {
 #[derive(Debug, Default)]
 struct Listings {
     /// AD computer names (lowercase), or why they could not be listed.
-    ad: Option<Result<HashSet<String>, String>>,
+    ad: Option<Result<HashSet<String>, ProvisionError>>,
     /// The host blocks of `DHCP_VERIFY_FILE`, or why it could not be read.
-    dhcp: Option<Result<DhcpBlocks, String>>,
+    dhcp: Option<Result<DhcpBlocks, ProvisionError>>,
 }
 
 /// The names of the host blocks in a school's DHCP file, lowercase and without quotes, looked up
@@ -127,37 +215,35 @@ pub(crate) async fn verify_all(
     expectations: Vec<Expect>,
 ) -> Vec<Verdict> {
     let timeout = context.settings.verify_timeout;
-    let count = expectations.len();
-    let mut verdicts: Vec<Option<Verdict>> = vec![None; count];
-    let work = async {
-        let listings = Arc::new(listings(context, school, &expectations).await);
-        let permits = Arc::new(Semaphore::new(context.settings.verify_concurrency.get()));
-        let mut tasks = JoinSet::new();
-        for (index, expect) in expectations.into_iter().enumerate() {
-            let (context, school, listings, permits) = (
-                Arc::clone(context),
-                school.clone(),
-                Arc::clone(&listings),
-                Arc::clone(&permits),
-            );
-            tasks.spawn(async move {
-                let checker = Checker {
-                    context: &context,
-                    school: &school,
-                    listings: &listings,
-                    permits: &permits,
-                };
-                (index, checker.verdict(expect).await)
+    let deadline = tokio::time::Instant::now() + timeout;
+    let listings = tokio::time::timeout_at(deadline, listings(context, school, &expectations));
+    let verdicts = match listings.await {
+        Ok(listings) => {
+            let listings = Arc::new(listings);
+            // The limit is on commands, not on checks: a check waits for a slot per command.
+            let permits = Arc::new(Semaphore::new(context.settings.verify_concurrency.get()));
+            let checks = expectations.into_iter().map(|expect| {
+                let (context, school, listings, permits) = (
+                    Arc::clone(context),
+                    school.clone(),
+                    Arc::clone(&listings),
+                    Arc::clone(&permits),
+                );
+                async move {
+                    let checker = Checker {
+                        context: &context,
+                        school: &school,
+                        listings: &listings,
+                        permits: &permits,
+                    };
+                    checker.verdict(expect).await
+                }
             });
+            bounded(usize::MAX, checks, Some(deadline)).await
         }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((index, verdict)) => verdicts[index] = Some(verdict),
-                Err(error) => tracing::error!(%error, "a verification task failed"),
-            }
-        }
+        Err(_) => (0..expectations.len()).map(|_| None).collect(),
     };
-    if tokio::time::timeout(timeout, work).await.is_err() {
+    if verdicts.iter().any(Option::is_none) {
         tracing::warn!(?timeout, "verification did not finish in time");
     }
     verdicts
@@ -183,19 +269,24 @@ async fn listings(context: &Arc<Context>, school: &School, expectations: &[Expec
     if needs_ad {
         let samba = context.samba_tool.clone();
         listings.ad = Some(
-            blocking(move || samba.computer_list().map_err(|error| error.to_string()))
-                .await
-                .map(|names| names.into_iter().map(|n| n.to_lowercase()).collect())
-                .map_err(|error| format!("AD listing failed: {error}")),
+            blocking(move || {
+                samba
+                    .computer_list()
+                    .map_err(|source| ProvisionError::Adapter {
+                        doing: "AD listing failed",
+                        source,
+                    })
+            })
+            .await
+            .map(|names| names.into_iter().map(|n| n.to_lowercase()).collect()),
         );
     }
     if let Some(path) = context.settings.dhcp_verify_file(school) {
         listings.dhcp = Some(
             blocking(move || {
                 let text = std::fs::read_to_string(&path)
-                    .map_err(|error| format!("reading {}: {error}", path.display()))?;
-                DhcpBlocks::parse(&text)
-                    .map_err(|error| format!("parsing {}: {error}", path.display()))
+                    .map_err(|error| ProvisionError::io("reading", &path, error))?;
+                DhcpBlocks::parse(&text).map_err(|source| ProvisionError::DhcpFile { path, source })
             })
             .await,
         );
@@ -456,7 +547,7 @@ impl Checker<'_> {
         match &self.listings.ad {
             Some(Ok(names)) => Some(names.contains(name)),
             Some(Err(error)) => {
-                problems.push(error.clone());
+                problems.push(error.to_string());
                 None
             }
             None => None,
@@ -518,28 +609,137 @@ impl Checker<'_> {
     async fn run<T: Send + 'static>(
         &self,
         call: impl FnOnce() -> dc_adapters::Result<T> + Send + 'static,
-    ) -> Result<T, String> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|error| error.to_string())?;
-        blocking(move || call().map_err(|error| error.to_string())).await
+    ) -> Result<T, ProvisionError> {
+        // The semaphore is never closed: a permit always comes.
+        let _permit = self.permits.acquire().await.ok();
+        blocking(move || call().map_err(ProvisionError::Command)).await
     }
 }
 
 /// Runs `call` on the blocking pool.
 async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
+    call: impl FnOnce() -> Result<T, ProvisionError> + Send + 'static,
+) -> Result<T, ProvisionError> {
     tokio::task::spawn_blocking(call)
         .await
-        .unwrap_or_else(|error| Err(format!("verification task failed: {error}")))
+        .unwrap_or_else(|source| {
+            Err(ProvisionError::Task {
+                step: "verification task",
+                source,
+            })
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The expectations of a batch merged from `master`, in job order, after [`supersede`].
+    fn expectations(master: &str, jobs: &[devices_csv::Job]) -> Vec<Expect> {
+        let options = devices_csv::MergeOptions {
+            adopt_manual_hosts: true,
+            ..devices_csv::MergeOptions::default()
+        };
+        let output = devices_csv::merge(master, "", &[], jobs, &options);
+        let mut expected: Vec<(OperationId, Expect)> = output
+            .outcomes
+            .iter()
+            .enumerate()
+            .map(|(index, outcome)| match outcome {
+                devices_csv::JobOutcome::Applied {
+                    written, previous, ..
+                } => {
+                    let id = format!("00000000-0000-4000-8000-{index:012}");
+                    let expect = Expect::from_outcome(written.as_ref(), previous.as_ref());
+                    (id.parse().expect("a UUID"), expect.expect("a host"))
+                }
+                devices_csv::JobOutcome::Rejected(problem) => panic!("refused: {problem}"),
+            })
+            .collect();
+        supersede(expected.iter_mut().map(|(id, expect)| (&*id, expect)));
+        expected.into_iter().map(|(_, expect)| expect).collect()
+    }
+
+    fn upsert(name: &str, old: Option<&str>, mac: &str, ip: &str) -> devices_csv::Job {
+        devices_csv::Job::upsert(devices_csv::HostSpec {
+            hostname: name.into(),
+            old_hostname: old.map(Into::into),
+            mac: mac.into(),
+            ip: ip.into(),
+            ..devices_csv::HostSpec::default()
+        })
+    }
+
+    #[test]
+    fn expectations_come_from_the_merge_outcome() {
+        let master = "r1;pr01;nopxe;00:1A:2B:3C:4D:02;10.0.0.5;;;;printer;;0;;;;\n\
+                      r1;sw01;nopxe;00:1A:2B:3C:4D:03;DHCP;;;;switch;;0;;;;\n\
+                      r1;dc;nopxe;00:1A:2B:3C:4D:04;10.0.0.1;;;;addc;;0;;;;\n";
+        let expected = expectations(
+            master,
+            &[
+                upsert("pc01", None, "00:1A:2B:3C:4D:10", "10.0.0.10"),
+                devices_csv::Job::delete("sw01"),
+                upsert("pr02", Some("pr01"), "00:1A:2B:3C:4D:02", "10.0.0.6"),
+                devices_csv::Job::delete("gone"),
+            ],
+        );
+        let Expect::Present(pc01) = &expected[0] else {
+            panic!("{expected:?}")
+        };
+        assert_eq!(
+            (pc01.host.as_str(), pc01.ip),
+            ("pc01", Some("10.0.0.10".parse().expect("ip")))
+        );
+        assert!(pc01.managed && pc01.account && !pc01.protected);
+        let Expect::Absent(switch) = &expected[1] else {
+            panic!("{expected:?}")
+        };
+        assert!(
+            switch.managed && !switch.account,
+            "a switch has no computer account"
+        );
+        let Expect::Renamed { new, old } = &expected[2] else {
+            panic!("{expected:?}")
+        };
+        assert_eq!((new.host.as_str(), old.host.as_str()), ("pr02", "pr01"));
+        assert_eq!(
+            old.ip,
+            Some("10.0.0.5".parse().expect("ip")),
+            "as the file had it"
+        );
+        assert!(new.account, "the printer keeps its role and account");
+        let Expect::Absent(gone) = &expected[3] else {
+            panic!("{expected:?}")
+        };
+        assert!(
+            !gone.managed,
+            "never in the files: nothing of it may be cleaned up"
+        );
+    }
+
+    #[test]
+    fn only_the_last_word_on_a_host_is_verified() {
+        let expected = expectations(
+            "",
+            &[
+                upsert("pc01", None, "00:1A:2B:3C:4D:10", ""),
+                devices_csv::Job::delete("pc01"),
+                upsert("pc02", None, "00:1A:2B:3C:4D:11", ""),
+                upsert("pc03", Some("pc02"), "00:1A:2B:3C:4D:11", ""),
+                upsert("pc02", None, "00:1A:2B:3C:4D:12", ""),
+            ],
+        );
+        assert!(
+            matches!(&expected[0], Expect::Superseded { by } if by.ends_with("000000000001")),
+            "{expected:?}"
+        );
+        assert!(matches!(&expected[1], Expect::Absent(target) if target.host == "pc01"));
+        assert!(matches!(&expected[2], Expect::Superseded { .. }));
+        // The old name is taken again later: the rename checks its new name only.
+        assert!(matches!(&expected[3], Expect::Present(target) if target.host == "pc03"));
+        assert!(matches!(&expected[4], Expect::Present(target) if target.host == "pc02"));
+    }
 
     /// Whether a DHCP file `text` of `school` has a host block for `host`.
     #[track_caller]

@@ -816,24 +816,6 @@ impl Settings {
         schools.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         schools
     }
-
-    /// Why a batch of `school` stops when its devices.csv does not exist.
-    pub fn missing_master(&self, school: &School) -> String {
-        format!(
-            "{} does not exist: the worker never creates devices.csv from its delta file (an \
-             import of LINBO Docker's hosts alone would remove every other device of school \
-             {school} from AD, DNS and DHCP); restore it (the version before the worker's last \
-             write is {}), or create an empty file to start the school from nothing, then run \
-             the job again",
-            self.devices_csv_master(school).display(),
-            self.state_dir
-                .join("backup")
-                .join(school.as_str())
-                .join("devices.csv")
-                .display()
-        )
-    }
-
     /// What the DC's files say about this configuration: `errors` (the configured `SCHOOL` is not
     /// set up here) and `warnings` (a school without devices.csv, whose jobs fail until it
     /// exists). `check-config` prints both; the worker does not start with errors.

@@ -31,6 +31,7 @@ use dc_adapters::atomic::{self, ReplaceOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::api::StatusUpdate;
+use crate::worker::provision::error::ProvisionError;
 use crate::worker::verify::Expect;
 
 const FILE: &str = "batch.json";
@@ -130,42 +131,45 @@ impl JournalFile {
 
     /// The journal, if there is one. A journal that cannot be read or parsed is an error: the
     /// batch does not guess.
-    pub(crate) fn load(&self) -> Result<Option<Journal>, String> {
+    pub(crate) fn load(&self) -> Result<Option<Journal>, ProvisionError> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(format!("reading {}: {error}", self.path.display())),
+            Err(error) => return Err(ProvisionError::io("reading", &self.path, error)),
         };
-        serde_json::from_str(&text).map(Some).map_err(|error| {
-            format!(
-                "{} is not a batch journal ({error}); move it away to let the batch run",
-                self.path.display()
-            )
-        })
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| ProvisionError::NotAJournal {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Writes `journal` atomically (fsynced, 0600).
-    pub(crate) fn store(&self, journal: &Journal) -> Result<(), String> {
+    pub(crate) fn store(&self, journal: &Journal) -> Result<(), ProvisionError> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(|error| format!("creating {}: {error}", dir.display()))?;
+                .map_err(|error| ProvisionError::io("creating", dir, error))?;
         }
-        let text = serde_json::to_string(journal)
-            .map_err(|error| format!("encoding the batch journal: {error}"))?;
+        let text = serde_json::to_string(journal).map_err(ProvisionError::JournalEncoding)?;
         let options = ReplaceOptions {
             new_file_mode: Some(0o600),
             ..ReplaceOptions::default()
         };
-        atomic::replace_file(&self.path, text.as_bytes(), &options)
-            .map_err(|error| format!("writing the batch journal: {error}"))
+        atomic::replace_file(&self.path, text.as_bytes(), &options).map_err(|source| {
+            ProvisionError::Adapter {
+                doing: "writing the batch journal",
+                source,
+            }
+        })
     }
 
     /// Removes the journal (absent is fine).
-    pub(crate) fn remove(&self) -> Result<(), String> {
+    pub(crate) fn remove(&self) -> Result<(), ProvisionError> {
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(format!("removing {}: {error}", self.path.display())),
+            Err(error) => Err(ProvisionError::io("removing", &self.path, error)),
         }
     }
 }
@@ -212,7 +216,7 @@ mod tests {
     fn a_stored_journal_loads_back_and_goes_away() {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = JournalFile::new(&dir.path().join("gym"));
-        assert_eq!(file.load(), Ok(None));
+        assert!(matches!(file.load(), Ok(None)));
         let journal = Journal {
             before: Version::of(Some("a\n"), None),
             written: Version::of(Some("a\nb\n"), Some("b\n")),
@@ -225,7 +229,7 @@ mod tests {
             finished: false,
         };
         file.store(&journal).expect("stored");
-        assert_eq!(file.load(), Ok(Some(journal)));
+        assert_eq!(file.load().expect("readable"), Some(journal));
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(file.path())
             .expect("stat")
@@ -233,11 +237,12 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         file.remove().expect("removed");
-        assert_eq!(file.load(), Ok(None));
+        assert!(matches!(file.load(), Ok(None)));
         std::fs::write(file.path(), "{").expect("write");
         assert!(
             file.load()
                 .expect_err("garbage")
+                .to_string()
                 .contains("not a batch journal")
         );
     }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use dc_adapters::atomic::{self, ReplaceOptions};
 
 use crate::paths::School;
+use crate::worker::provision::error::{ProvisionError, Restore};
 
 const MARKER: &str = "import-pending";
 const MASTER: &str = "devices.csv";
@@ -48,21 +49,26 @@ impl RollbackPoint {
         &self.dir
     }
 
+    /// Where the version of devices.csv before the last batch is kept.
+    pub(crate) fn saved_master(&self) -> PathBuf {
+        self.dir.join(MASTER)
+    }
+
     /// The saved state of a batch whose import did not succeed, if there is one.
-    pub(crate) fn pending(&self) -> Result<Option<Saved>, String> {
+    pub(crate) fn pending(&self) -> Result<Option<Saved>, ProvisionError> {
         let marker = match std::fs::read_to_string(self.dir.join(MARKER)) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(self.problem("reading", MARKER, &error)),
+            Err(error) => return Err(self.problem("reading", MARKER, error)),
         };
         let present = |name: &str| marker.lines().any(|line| line == format!("{name}=present"));
-        let read = |name: &str| -> Result<Option<String>, String> {
+        let read = |name: &str| -> Result<Option<String>, ProvisionError> {
             if !present(name) {
                 return Ok(None);
             }
             std::fs::read_to_string(self.dir.join(name))
                 .map(Some)
-                .map_err(|error| self.problem("reading the saved", name, &error))
+                .map_err(|error| self.problem("reading the saved", name, error))
         };
         Ok(Some(Saved {
             master: read(MASTER)?,
@@ -72,9 +78,9 @@ impl RollbackPoint {
     }
 
     /// Saves `saved`, then writes the marker.
-    pub(crate) fn save(&self, saved: &Saved) -> Result<(), String> {
+    pub(crate) fn save(&self, saved: &Saved) -> Result<(), ProvisionError> {
         std::fs::create_dir_all(&self.dir)
-            .map_err(|error| format!("creating {}: {error}", self.dir.display()))?;
+            .map_err(|error| ProvisionError::io("creating", &self.dir, error))?;
         let mut marker = String::new();
         for (name, text) in [
             (MASTER, &saved.master),
@@ -93,40 +99,31 @@ impl RollbackPoint {
     }
 
     /// Removes the marker (the import succeeded or the files were restored).
-    pub(crate) fn clear(&self) -> Result<(), String> {
+    pub(crate) fn clear(&self) -> Result<(), ProvisionError> {
         match std::fs::remove_file(self.dir.join(MARKER)) {
             Ok(()) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(error) => return Err(self.problem("removing", MARKER, &error)),
+            Err(error) => return Err(self.problem("removing", MARKER, error)),
         }
         std::fs::File::open(&self.dir)
             .and_then(|dir| dir.sync_all())
-            .map_err(|error| self.problem("flushing", ".", &error))
+            .map_err(|error| self.problem("flushing", ".", error))
     }
 
-    /// Puts `saved` back into `master` and `delta` and clears the marker; a text for the
-    /// failure message (`Err` when a file could not be restored).
+    /// Puts `saved` back into `master` and `delta` and clears the marker; what it did, for the
+    /// failure message.
     ///
     /// The delta file is the worker's and simply goes back. devices.csv goes back only while it
     /// is what the batch wrote; when an administrator edited it since, just the batch's changes
     /// are taken out of the current file ([`devices_csv::undo`]), and when they edited a host the
     /// batch changed too, the file is left as it is and the message says so loudly.
-    pub(crate) fn restore(
-        &self,
-        saved: &Saved,
-        master: &Path,
-        delta: &Path,
-    ) -> Result<String, String> {
+    pub(crate) fn restore(&self, saved: &Saved, master: &Path, delta: &Path) -> Restore {
         let mut problems = Vec::new();
-        let mut notes = Vec::new();
+        let mut edit_kept = false;
         let master_text = match self.master_text(saved, master) {
             Ok(MasterBack::Old) => Some(saved.master.clone()),
             Ok(MasterBack::Undone(text)) => {
-                notes.push(
-                    "devices.csv had been edited since the batch wrote it: only the batch's \
-                     changes were taken out, the edit stays"
-                        .to_owned(),
-                );
+                edit_kept = true;
                 Some(Some(text))
             }
             Ok(MasterBack::Unchanged) => None,
@@ -144,12 +141,12 @@ impl RollbackPoint {
             let result = match previous {
                 Some(text) => {
                     atomic::replace_file(path, text.as_bytes(), &ReplaceOptions::default())
-                        .map_err(|error| error.to_string())
+                        .map_err(ProvisionError::Command)
                 }
                 None => match std::fs::remove_file(path) {
                     Ok(()) => Ok(()),
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(error) => Err(format!("removing {}: {error}", path.display())),
+                    Err(error) => Err(ProvisionError::io("removing", path, error)),
                 },
             };
             if let Err(problem) = result {
@@ -161,27 +158,22 @@ impl RollbackPoint {
             if let Err(problem) = self.clear() {
                 tracing::error!(%problem, "the files are restored, but the rollback marker stays");
             }
-            tracing::warn!(notes = %notes.join("; "), "devices.csv and the delta file restored");
-            let mut message = "; devices.csv and the delta file were restored".to_owned();
-            for note in notes {
-                message.push_str(&format!(" ({note})"));
-            }
-            Ok(message)
+            tracing::warn!(edit_kept, "devices.csv and the delta file restored");
+            Restore::Done { edit_kept }
         } else {
-            Err(format!(
-                "; restoring the previous files FAILED ({}); the saved versions are in {}",
-                problems.join("; "),
-                self.dir.display()
-            ))
+            Restore::Failed {
+                problems,
+                saved: self.dir.clone(),
+            }
         }
     }
 
     /// What devices.csv goes back to.
-    fn master_text(&self, saved: &Saved, master: &Path) -> Result<MasterBack, String> {
+    fn master_text(&self, saved: &Saved, master: &Path) -> Result<MasterBack, ProvisionError> {
         let current = match std::fs::read_to_string(master) {
             Ok(text) => Some(text),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(error) => return Err(format!("reading {}: {error}", master.display())),
+            Err(error) => return Err(ProvisionError::io("reading", master, error)),
         };
         if current == saved.master {
             return Ok(MasterBack::Unchanged);
@@ -198,27 +190,28 @@ impl RollbackPoint {
         }
         devices_csv::undo(old, written, current)
             .map(MasterBack::Undone)
-            .map_err(|conflict| {
-                format!(
-                    "{}: {conflict}; it was left as it is, with the batch's changes in it — check \
-                     it (the version before the batch is {})",
-                    master.display(),
-                    self.dir.join(MASTER).display()
-                )
+            .map_err(|conflict| ProvisionError::EditedSameHosts {
+                path: master.to_owned(),
+                conflict,
+                saved: self.dir.join(MASTER),
             })
     }
 
-    fn write(&self, name: &str, text: &str) -> Result<(), String> {
+    fn write(&self, name: &str, text: &str) -> Result<(), ProvisionError> {
         let options = ReplaceOptions {
             new_file_mode: Some(0o600),
             ..ReplaceOptions::default()
         };
-        atomic::replace_file(&self.dir.join(name), text.as_bytes(), &options)
-            .map_err(|error| format!("saving the rollback point: {error}"))
+        atomic::replace_file(&self.dir.join(name), text.as_bytes(), &options).map_err(|source| {
+            ProvisionError::Adapter {
+                doing: "saving the rollback point",
+                source,
+            }
+        })
     }
 
-    fn problem(&self, action: &str, name: &str, error: &std::io::Error) -> String {
-        format!("{action} {}: {error}", self.dir.join(name).display())
+    fn problem(&self, action: &'static str, name: &str, error: std::io::Error) -> ProvisionError {
+        ProvisionError::io(action, self.dir.join(name), error)
     }
 }
 
@@ -240,25 +233,29 @@ mod tests {
     fn a_saved_point_comes_back_until_it_is_cleared() {
         let state = tempfile::tempdir().expect("temp dir");
         let point = RollbackPoint::new(state.path(), &"gym".parse().expect("school"));
-        assert_eq!(point.pending(), Ok(None));
+        assert!(matches!(point.pending(), Ok(None)));
         let saved = Saved {
             master: Some("a;b\n".to_owned()),
             delta: None,
             written_master: Some("changed\n".to_owned()),
         };
         point.save(&saved).expect("saved");
-        assert_eq!(point.pending(), Ok(Some(saved.clone())));
+        assert_eq!(point.pending().expect("readable"), Some(saved.clone()));
 
         let files = tempfile::tempdir().expect("temp dir");
         let (master, delta) = (files.path().join("m.csv"), files.path().join("d.csv"));
         std::fs::write(&master, "changed\n").expect("write");
         std::fs::write(&delta, "new delta\n").expect("write");
-        let message = point
-            .restore(&saved, &master, &delta)
-            .expect("both files restored");
-        assert!(message.contains("restored"), "{message}");
+        let restore = point.restore(&saved, &master, &delta);
+        assert!(
+            matches!(restore, Restore::Done { edit_kept: false }),
+            "{restore:?}"
+        );
         assert_eq!(std::fs::read_to_string(&master).expect("read"), "a;b\n");
         assert!(!delta.exists(), "the delta did not exist before");
-        assert_eq!(point.pending(), Ok(None), "restoring clears the marker");
+        assert!(
+            matches!(point.pending(), Ok(None)),
+            "restoring clears the marker"
+        );
     }
 }

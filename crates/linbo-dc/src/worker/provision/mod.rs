@@ -1,0 +1,385 @@
+//! The provisioning pipeline for one batch of one school (SPEC §5); see the module docs of
+//! [`crate::worker`] for the steps.
+//!
+//! * `mod.rs` — the pipeline: fetch the operations, wait for the lock (and for sophomorix),
+//!   the journal step, `running`, the attempt, the merge rounds, the final reports.
+//! * [`apply`] — one round under the lock: read, merge, journal, commit, import, verify.
+//! * [`files`] — reading the device files, writing them, the sophomorix check, the import and the
+//!   rollback after a failure; the provisioning lock.
+//! * [`operations`] — the operations fetched from the API, planned into merge jobs, and the
+//!   reports sent.
+//! * [`resume`] — going on from the journal of an interrupted batch.
+//! * [`result`] — the `result` object of the final reports.
+//! * [`error`] — [`ProvisionError`], and what a rollback did.
+//! * [`rollback`], [`journal`] — the files under `STATE_DIR/backup/<school>/`.
+
+mod apply;
+mod error;
+mod files;
+mod journal;
+mod operations;
+mod result;
+mod resume;
+mod rollback;
+
+use std::fmt::Display;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use devices_csv::Job;
+use job_stream::{Batch, Outcome};
+
+use crate::api::{OperationId, StatusUpdate};
+use crate::paths::School;
+use crate::worker::verify::Expect;
+use crate::worker::{Context, Task};
+use apply::{Flow, import_and_verify, merge_and_import};
+use error::MAX_REMERGES;
+pub(crate) use error::ProvisionError;
+use files::{LockWait, wait_for_lock};
+pub(crate) use journal::remove_settled as remove_settled_journals;
+use operations::{fetch_all, plan, report_all};
+use resume::{Journaled, from_journal};
+
+/// Delay before an entry whose operation the API does not give (404, garbage) comes back; these
+/// retries count towards `MAX_DELIVERIES`.
+const DEFER_UNKNOWN: Duration = Duration::from_secs(5);
+/// First wait after sophomorix answered that another command holds its lock; doubled with each
+/// attempt up to [`SOPHOMORIX_WAIT_CAP`].
+const SOPHOMORIX_WAIT: Duration = Duration::from_secs(5);
+/// Longest wait between two attempts while sophomorix is locked.
+const SOPHOMORIX_WAIT_CAP: Duration = Duration::from_secs(60);
+/// A batch that waited longer than this for its turn looks its operations up again, since an
+/// administrator may have cancelled one meanwhile; a batch that got its turn at once uses what it
+/// just fetched.
+const RECHECK_AFTER: Duration = Duration::from_secs(2);
+
+/// One attempt at a batch.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    /// The first attempt reports `running`; one after waiting for sophomorix does not again.
+    first: bool,
+    /// The batch waited (for its turn, the lock, or sophomorix): look for cancels again.
+    waited: bool,
+}
+
+/// One job of the batch that reached the merge.
+#[derive(Debug, Clone)]
+struct Planned {
+    /// Index in the batch.
+    slot: usize,
+    id: OperationId,
+    job: Job,
+}
+
+/// A job applied for real (not a dry run), on its way through import and verification.
+#[derive(Debug)]
+struct Live {
+    slot: usize,
+    id: OperationId,
+    /// `change` of the result object.
+    change: String,
+    expect: Expect,
+}
+
+/// Why a job has no final report.
+#[derive(Debug, Clone)]
+enum Left {
+    /// The worker is stopping; nothing was written for it.
+    Stopped,
+    /// A report could not even be stored; try again later.
+    Deferred,
+    /// Another sophomorix command holds the sophomorix lock: the files are restored and the
+    /// whole batch is tried again.
+    SophomorixLocked,
+    /// An administrator cancelled the operation while the batch waited: acknowledged unrun.
+    Cancelled,
+    /// An interrupted batch goes on first; this job comes back right behind it.
+    Later,
+    /// Something outside the batch failed (the lock file): every job comes back with this.
+    Wait(Outcome),
+}
+
+/// One job's result: its final report, or why it is left pending.
+type JobResult = (usize, OperationId, Result<StatusUpdate, Left>);
+
+/// A job of the batch on its way to a result.
+trait Slotted: Sized {
+    /// Its index in the batch and its operation.
+    fn slot(self) -> (usize, OperationId);
+
+    /// No final report, for `why`.
+    fn left(self, why: Left) -> JobResult {
+        let (slot, id) = self.slot();
+        (slot, id, Err(why))
+    }
+}
+
+impl Slotted for Planned {
+    fn slot(self) -> (usize, OperationId) {
+        (self.slot, self.id)
+    }
+}
+
+impl Slotted for Live {
+    fn slot(self) -> (usize, OperationId) {
+        (self.slot, self.id)
+    }
+}
+
+/// Every job of `jobs` fails with `problem`.
+fn fail_each(
+    results: &mut Vec<JobResult>,
+    jobs: impl IntoIterator<Item = impl Slotted>,
+    problem: &impl Display,
+) {
+    results.extend(jobs.into_iter().map(|job| {
+        let (slot, id) = job.slot();
+        (slot, id, Ok(StatusUpdate::failed(problem.to_string())))
+    }));
+}
+
+pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outcome> {
+    let started = Instant::now();
+    // The lane is the school: every task of the batch has the same.
+    let school = batch.deliveries[0].job.school().clone();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.deliveries.len()];
+
+    // 1. The operations. Stream order matters within a school (create then delete), so once an
+    // entry has to wait for the API, every later entry of the batch waits with it.
+    let ids = batch
+        .deliveries
+        .iter()
+        .map(|delivery| delivery.job.operation_id().clone());
+    let fetched = fetch_all(context, ids).await;
+    let mut planned = Vec::new();
+    let mut refused = Vec::new();
+    let mut waiting: Option<Outcome> = None;
+    for (slot, (delivery, fetched)) in batch.deliveries.iter().zip(fetched).enumerate() {
+        let id = delivery.job.operation_id().clone();
+        match fetched {
+            Err(error) if waiting.is_none() && error.is_retryable() => {
+                tracing::warn!(operation_id = %id, %error, "cannot fetch the operation; the entry and the later ones of the batch stay pending");
+                let outcome = context.defer(&delivery.id);
+                outcomes[slot] = Some(outcome.clone());
+                waiting = Some(outcome);
+            }
+            // The same delay for all, so they come back together and in order.
+            _ if waiting.is_some() => outcomes[slot] = waiting.clone(),
+            Ok(operation) if operation.is_cancelled() => {
+                // An administrator cancelled it: not run, and not reported (a report would
+                // overwrite the cancel).
+                tracing::info!(operation_id = %id, "the operation was cancelled; acknowledged without running");
+                outcomes[slot] = Some(Outcome::Ack);
+            }
+            Ok(operation) => match plan(&operation, &delivery.job) {
+                Ok(job) => planned.push(Planned { slot, id, job }),
+                Err(problem) => {
+                    tracing::warn!(operation_id = %id, %problem, "job refused before the merge");
+                    refused.push((slot, id, problem));
+                }
+            },
+            Err(error) => {
+                // 404 "Operation not found" or an answer that is not the API's: counted retries,
+                // so the entry is dead-lettered after MAX_DELIVERIES. (A wrong API_URL is a
+                // retryable configuration error, handled above: the worker stops.)
+                tracing::error!(operation_id = %id, %error, attempts = delivery.attempts, "the API does not give the operation");
+                outcomes[slot] = Some(Outcome::RetryAfter(DEFER_UNKNOWN));
+            }
+        }
+    }
+
+    // 2. Under the lock, as often as sophomorix makes the batch wait.
+    let mut finals = Vec::new();
+    for (slot, id, result) in locked(context, &batch, &school, planned).await {
+        match result {
+            Ok(update) => finals.push((slot, id, update)),
+            Err(why) => outcomes[slot] = Some(pending(context, &batch, slot, why)),
+        }
+    }
+
+    // 3. Final reports (refused jobs are reported running first, like every job), then
+    // acknowledgements.
+    let running = refused
+        .iter()
+        .map(|(_, id, _)| (id.clone(), StatusUpdate::running()));
+    report_all(context, running.collect()).await;
+    finals.extend(
+        refused
+            .into_iter()
+            .map(|(slot, id, problem)| (slot, id, StatusUpdate::failed(problem.to_string()))),
+    );
+    let reports = finals
+        .iter()
+        .map(|(_, id, update)| (id.clone(), update.clone()));
+    let recorded = report_all(context, reports.collect()).await;
+    for ((slot, id, update), recorded) in finals.into_iter().zip(recorded) {
+        tracing::info!(operation_id = %id, status = ?update.status, error = update.error.as_deref().unwrap_or(""), "job finished");
+        outcomes[slot] = Some(if recorded {
+            Outcome::Ack
+        } else {
+            context.defer(&batch.deliveries[slot].id)
+        });
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis(), "batch done");
+    let outcomes = outcomes.into_iter().zip(&batch.deliveries);
+    outcomes
+        .map(|(outcome, delivery)| {
+            let outcome = outcome.unwrap_or(Outcome::Retry);
+            if matches!(outcome, Outcome::Ack | Outcome::DeadLetter(_)) {
+                context.settled(&delivery.id);
+            }
+            outcome
+        })
+        .collect()
+}
+
+/// The outcome of a job left without a final report.
+fn pending(context: &Context, batch: &Batch<Task>, slot: usize, why: Left) -> Outcome {
+    match why {
+        Left::Stopped | Left::SophomorixLocked => Outcome::Retry,
+        Left::Deferred => context.defer(&batch.deliveries[slot].id),
+        Left::Cancelled => Outcome::Ack,
+        Left::Later => Outcome::Defer(Duration::ZERO),
+        Left::Wait(outcome) => outcome,
+    }
+}
+
+/// One batch at a time, under the lock file. While another sophomorix command holds the
+/// sophomorix lock the batch waits here, in its school's lane, so no later batch of the school
+/// can overtake it (a delete must not run before the create it follows); the device files are
+/// restored between attempts, and each attempt merges afresh.
+async fn locked(
+    context: &Arc<Context>,
+    batch: &Batch<Task>,
+    school: &School,
+    planned: Vec<Planned>,
+) -> Vec<JobResult> {
+    if planned.is_empty() {
+        return Vec::new();
+    }
+    let stop = |planned: Vec<Planned>| planned.into_iter().map(|job| job.left(Left::Stopped));
+    for attempt in 0_u32.. {
+        let asked = Instant::now();
+        let serial = context.provisioning.lock().await;
+        let lock = match wait_for_lock(context, &batch.shutdown).await {
+            LockWait::Held(lock) => lock,
+            LockWait::Stopped => return stop(planned).collect(),
+            LockWait::Failed(problem) => {
+                tracing::error!(%problem, "cannot take the provisioning lock; the batch stays pending");
+                // One delay for all, so they come back together and in order.
+                let outcome = context.defer(&batch.deliveries[planned[0].slot].id);
+                let wait = |job: Planned| job.left(Left::Wait(outcome.clone()));
+                return planned.into_iter().map(wait).collect();
+            }
+        };
+        let this = Attempt {
+            first: attempt == 0,
+            waited: attempt > 0 || asked.elapsed() > RECHECK_AFTER,
+        };
+        let results = provision(context, batch, school, planned.clone(), lock, this).await;
+        let locked = results
+            .iter()
+            .any(|(_, _, result)| matches!(result, Err(Left::SophomorixLocked)));
+        if !locked {
+            return results;
+        }
+        drop(serial);
+        let delay = SOPHOMORIX_WAIT
+            .saturating_mul(1_u32 << attempt.min(8))
+            .min(SOPHOMORIX_WAIT_CAP);
+        tracing::warn!(
+            attempt = attempt + 1,
+            delay_s = delay.as_secs(),
+            "sophomorix is locked by another command; the batch waits in its lane and tries again (its jobs stay running)"
+        );
+        tokio::select! {
+            () = batch.shutdown.cancelled() => return stop(planned).collect(),
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// Steps 3 to 5 under the lock. Returns per planned job its final report, or why it stays
+/// pending. The lock moves into the commit-and-import step and is released when that step ends,
+/// even if this future is abandoned meanwhile.
+async fn provision(
+    context: &Arc<Context>,
+    batch: &Batch<Task>,
+    school: &School,
+    planned: Vec<Planned>,
+    mut lock: dc_adapters::lock::ProvisionLock,
+    attempt: Attempt,
+) -> Vec<JobResult> {
+    let mut results = Vec::new();
+    let planned = if attempt.waited {
+        // An operation an administrator cancelled while the batch waited is left alone (a failed
+        // look-up keeps the job: the API being slow is no cancel).
+        let statuses = fetch_all(context, planned.iter().map(|job| job.id.clone())).await;
+        let mut wanted = Vec::new();
+        for (job, status) in planned.into_iter().zip(statuses) {
+            match status {
+                Ok(operation) if operation.is_cancelled() => {
+                    tracing::info!(operation_id = %job.id, "the operation was cancelled while the batch waited; acknowledged without running");
+                    results.push(job.left(Left::Cancelled));
+                }
+                _ => wanted.push(job),
+            }
+        }
+        wanted
+    } else {
+        planned
+    };
+    // A batch merged and written before the worker stopped goes on from its journal.
+    let planned = match from_journal(context, batch, school, planned, &mut results) {
+        Journaled::Proceed(planned) => planned,
+        Journaled::Resume(journal, journaled) => {
+            return resume::resume(context, batch, school, journal, journaled, lock, results).await;
+        }
+        Journaled::Done => return results,
+    };
+    let running = if attempt.first {
+        let reports = planned
+            .iter()
+            .map(|job| (job.id.clone(), StatusUpdate::running()));
+        report_all(context, reports.collect()).await
+    } else {
+        vec![true; planned.len()]
+    };
+    let mut jobs = Vec::new();
+    for (job, reported) in planned.into_iter().zip(running) {
+        if reported {
+            jobs.push(job);
+        } else {
+            // Not even the outbox took the report: leave the entry for later.
+            results.push(job.left(Left::Deferred));
+        }
+    }
+    if jobs.is_empty() {
+        return results;
+    }
+    // Handling starts here, before the files are read and written: one attempt per job towards
+    // MAX_DELIVERIES (waiting for the lock, the API or a restart before this point counts none).
+    if !batch.begin(jobs.iter().map(|job| job.slot)).await {
+        results.extend(jobs.into_iter().map(|job| job.left(Left::Stopped)));
+        return results;
+    }
+    // An administrator who edits devices.csv while the batch is written wins: the batch reads
+    // and merges again on top of their version.
+    for round in 1..=MAX_REMERGES {
+        let merged = merge_and_import(context, batch, school, jobs.clone(), lock, results.clone());
+        match merged.await {
+            Flow::Done(results) => return results,
+            Flow::FilesChanged(again) => {
+                tracing::warn!(
+                    round,
+                    "devices.csv changed while the batch was being written; merging again on top of the new version"
+                );
+                lock = again;
+            }
+        }
+    }
+    fail_each(&mut results, jobs, &ProvisionError::KeepsChanging);
+    results
+}
