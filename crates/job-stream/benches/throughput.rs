@@ -25,19 +25,11 @@ struct NoopJob {
 }
 
 impl Job for NoopJob {
-    fn from_fields(_id: &str, fields: &HashMap<String, String>) -> Result<Self, Invalid> {
-        match fields.get("type").map(String::as_str) {
-            Some("provision_host") => Ok(Self { concurrent: false }),
-            Some("macct_repair") => Ok(Self { concurrent: true }),
-            other => Err(Invalid::new(format!("unknown type {other:?}"))),
-        }
-    }
-
     fn lane(&self) -> Lane {
         if self.concurrent {
             Lane::Concurrent
         } else {
-            Lane::Batched("default-school".to_owned())
+            Lane::Batched("tenant-a".to_owned())
         }
     }
 }
@@ -49,6 +41,14 @@ struct NoopHandler {
 
 impl Handler for NoopHandler {
     type Job = NoopJob;
+
+    fn decode(&self, _id: &str, fields: &HashMap<String, String>) -> Result<NoopJob, Invalid> {
+        match fields.get("type").map(String::as_str) {
+            Some("batched") => Ok(NoopJob { concurrent: false }),
+            Some("concurrent") => Ok(NoopJob { concurrent: true }),
+            other => Err(Invalid::new(format!("unknown type {other:?}"))),
+        }
+    }
 
     async fn handle_batch(&self, batch: Batch<NoopJob>) -> Vec<Outcome> {
         self.handled
@@ -73,7 +73,7 @@ fn fill(server: &RedisServer, stream: &str, kind: &str) {
                     "operation_id".to_owned(),
                     format!("00000000-0000-4000-8000-{i:012}"),
                 ),
-                ("school".to_owned(), "default-school".to_owned()),
+                ("tenant".to_owned(), "tenant-a".to_owned()),
                 ("attempt".to_owned(), "0".to_owned()),
             ]
         })
@@ -190,7 +190,7 @@ fn main() {
     runtime_builder.block_on(async {
         let server = RedisServer::start();
 
-        fill(&server, "bench:baseline", "provision_host");
+        fill(&server, "bench:baseline", "batched");
         let before = server.command_calls();
         let baseline_time = baseline(&server, "bench:baseline").await;
         let (baseline_commands, breakdown) = commands_since(&server, &before, 0);
@@ -202,11 +202,11 @@ fn main() {
         );
 
         for (label, stream, kind) in [
-            ("job-stream batched lane", "bench:batched", "provision_host"),
+            ("job-stream batched lane", "bench:batched", "batched"),
             (
                 "job-stream concurrent lane",
                 "bench:concurrent",
-                "macct_repair",
+                "concurrent",
             ),
         ] {
             fill(&server, stream, kind);

@@ -1,4 +1,5 @@
-//! What the application plugs in: the job type decoded from an entry and the handler of its lanes.
+//! What the application plugs in: the job type an entry decodes into, and the handler that
+//! decodes entries and runs the lanes.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -9,15 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
-/// A job decoded from the fields of one stream entry.
-///
-/// Decoding is the only place where untrusted stream fields become typed data; an entry that does
-/// not decode is dead-lettered at once with [`Invalid::reason`] as its `last_error`.
-pub trait Job: Sized + Send + 'static {
-    /// Decodes entry `id` with `fields` (all values are strings; an entry with a value that is not
-    /// UTF-8 is dead-lettered before this is called).
-    fn from_fields(id: &str, fields: &HashMap<String, String>) -> Result<Self, Invalid>;
-
+/// A job decoded from the fields of one stream entry (by [`Handler::decode`]).
+pub trait Job: Send + 'static {
     /// The lane this job runs in.
     fn lane(&self) -> Lane;
 }
@@ -266,12 +260,12 @@ pub trait Handler: Send + Sync + 'static {
     /// The job type entries decode into.
     type Job: Job;
 
-    /// Decodes an entry. The default is [`Job::from_fields`]; a handler overrides it when decoding
-    /// needs its configuration (for example a default for a missing field). An error dead-letters
-    /// the entry at once.
-    fn decode(&self, id: &str, fields: &HashMap<String, String>) -> Result<Self::Job, Invalid> {
-        Self::Job::from_fields(id, fields)
-    }
+    /// Decodes entry `id` with `fields` (all values are strings; an entry with a value that is
+    /// not UTF-8 is dead-lettered before this is called). This is the only place where untrusted
+    /// stream fields become typed data, and it has the handler's configuration at hand (for
+    /// example a default for a missing field). An error dead-letters the entry at once with
+    /// [`Invalid::reason`] as its `last_error`.
+    fn decode(&self, id: &str, fields: &HashMap<String, String>) -> Result<Self::Job, Invalid>;
 
     /// Handles one batch of a [`Lane::Batched`] lane; returns one outcome per entry, in order.
     /// Missing outcomes count as [`Outcome::Retry`].

@@ -1,7 +1,9 @@
 //! A Redis Streams consumer runtime on tokio: consumer groups, replay, claiming, dead-lettering, lanes.
 //!
-//! The application defines a [`Job`] type (how an entry's string fields decode, and which [`Lane`]
-//! it runs in) and a [`Handler`] (what a batch or a single job does); [`Consumer::run`] does the rest:
+//! The application names the stream, the group and the consumer ([`Settings::new`]; this crate
+//! knows no names of its own) and defines a [`Job`] type (which [`Lane`] a job runs in) and a
+//! [`Handler`] (how an entry's string fields decode, and what a batch or a single job does);
+//! [`Consumer::run`] does the rest:
 //!
 //! * **Group**: `XGROUP CREATE stream group $ MKSTREAM` on start (`BUSYGROUP` is fine). When Redis
 //!   later answers `NOGROUP` (it lost its data), the group is re-created at id `0` and an error is
@@ -72,33 +74,33 @@
 //! use job_stream::{Batch, Consumer, Delivery, Handler, Invalid, Job, Lane, Outcome, Settings};
 //! use tokio_util::sync::CancellationToken;
 //!
-//! enum Task { Provision { school: String }, Repair { host: String } }
+//! enum Task { Upload { tenant: String }, Ping { host: String } }
 //!
 //! impl Job for Task {
-//!     fn from_fields(_id: &str, fields: &HashMap<String, String>) -> Result<Self, Invalid> {
-//!         let school = fields.get("school").cloned().unwrap_or_else(|| "default-school".into());
-//!         match fields.get("type").map(String::as_str) {
-//!             Some("provision_host") => Ok(Task::Provision { school }),
-//!             Some("macct_repair") => Ok(Task::Repair { host: fields.get("host").cloned().unwrap_or_default() }),
-//!             other => Err(Invalid::new(format!("unknown type {other:?}"))),
-//!         }
-//!     }
 //!     fn lane(&self) -> Lane {
-//!         match self { Task::Provision { school } => Lane::Batched(school.clone()), Task::Repair { .. } => Lane::Concurrent }
+//!         match self { Task::Upload { tenant } => Lane::Batched(tenant.clone()), Task::Ping { .. } => Lane::Concurrent }
 //!     }
 //! }
 //!
-//! struct Worker;
+//! struct Worker { default_tenant: String }
 //! impl Handler for Worker {
 //!     type Job = Task;
+//!     fn decode(&self, _id: &str, fields: &HashMap<String, String>) -> Result<Task, Invalid> {
+//!         let tenant = fields.get("tenant").cloned().unwrap_or_else(|| self.default_tenant.clone());
+//!         match fields.get("type").map(String::as_str) {
+//!             Some("upload") => Ok(Task::Upload { tenant }),
+//!             Some("ping") => Ok(Task::Ping { host: fields.get("host").cloned().unwrap_or_default() }),
+//!             other => Err(Invalid::new(format!("unknown type {other:?}"))),
+//!         }
+//!     }
 //!     async fn handle_batch(&self, batch: Batch<Task>) -> Vec<Outcome> {
-//!         batch.deliveries.iter().map(|_| Outcome::Ack).collect() // import devices here
+//!         batch.deliveries.iter().map(|_| Outcome::Ack).collect() // upload the tenant's files here
 //!     }
 //!     async fn handle(&self, delivery: Delivery<Task>, _shutdown: CancellationToken) -> Outcome {
-//!         // Handling starts here: recorded before the first command, so a repair that kills
+//!         // Handling starts here: recorded before the first command, so a ping that kills
 //!         // the process is dead-lettered after max_deliveries starts.
 //!         if !delivery.begin().await { return Outcome::Retry; }
-//!         if let Task::Repair { host } = &delivery.job { println!("repairing {host}"); }
+//!         if let Task::Ping { host } = &delivery.job { println!("pinging {host}"); }
 //!         Outcome::Ack
 //!     }
 //! }
@@ -107,7 +109,8 @@
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let client = redis::Client::open("redis://127.0.0.1:6379/")?;
 //!     let shutdown = CancellationToken::new(); // cancel it from a signal handler
-//!     Consumer::new(client, Settings::new("jobs", "workers", "host-1"), Worker).run(shutdown).await?;
+//!     let worker = Worker { default_tenant: "main".into() };
+//!     Consumer::new(client, Settings::new("jobs", "workers", "host-1"), worker).run(shutdown).await?;
 //!     Ok(())
 //! }
 //! ```

@@ -29,8 +29,8 @@ pub(crate) struct TestJob {
     pub(crate) school: String,
 }
 
-impl Job for TestJob {
-    fn from_fields(_id: &str, fields: &HashMap<String, String>) -> Result<Self, Invalid> {
+impl TestJob {
+    fn decode(fields: &HashMap<String, String>) -> Result<Self, Invalid> {
         let kind = fields.get("type").map(String::as_str);
         if !matches!(kind, Some("provision" | "repair")) {
             return Err(Invalid::new(format!("unknown type {kind:?}")));
@@ -54,7 +54,9 @@ impl Job for TestJob {
                 .unwrap_or_else(|| "school-a".to_owned()),
         })
     }
+}
 
+impl Job for TestJob {
     fn lane(&self) -> Lane {
         if self.concurrent {
             Lane::Concurrent
@@ -156,6 +158,10 @@ impl Recorder {
 
 impl Handler for Recorder {
     type Job = TestJob;
+
+    fn decode(&self, _id: &str, fields: &HashMap<String, String>) -> Result<TestJob, Invalid> {
+        TestJob::decode(fields)
+    }
 
     async fn handle_batch(&self, batch: Batch<TestJob>) -> Vec<Outcome> {
         let seen = batch.deliveries.iter().map(Self::record).collect();

@@ -143,11 +143,9 @@ impl Task {
     }
 }
 
+/// Decoding is [`Task::decode`], which the worker's `Handler::decode` calls with the configured
+/// `SCHOOL`.
 impl Job for Task {
-    fn from_fields(_id: &str, fields: &HashMap<String, String>) -> Result<Task, Invalid> {
-        Task::decode(fields, &School::default_school())
-    }
-
     fn lane(&self) -> Lane {
         match self {
             Task::Provision { school, .. } => Lane::Batched(school.to_string()),
