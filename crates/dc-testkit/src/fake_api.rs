@@ -51,7 +51,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use job_stream::time::rfc3339_utc;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -324,7 +323,7 @@ impl FakeApi {
     pub fn cancel(&self, id: &str) {
         if let Some(operation) = self.lock().operations.get_mut(&id.to_ascii_lowercase()) {
             operation["status"] = json!("cancelled");
-            operation["completedAt"] = json!(rfc3339_utc(SystemTime::now()));
+            operation["completedAt"] = json!(rfc3339::format_millis(SystemTime::now()));
         }
     }
 
@@ -792,7 +791,7 @@ fn job_fields(operation: &Value, now: SystemTime) -> Vec<(&'static str, String)>
     let created_at = operation
         .get("createdAt")
         .and_then(Value::as_str)
-        .map_or_else(|| rfc3339_utc(now), str::to_owned);
+        .map_or_else(|| rfc3339::format_millis(now), str::to_owned);
     fields.push(("created_at", created_at));
     fields
 }
@@ -811,7 +810,7 @@ fn dead_letter_fields(operation: &Value, now: SystemTime) -> Vec<(&'static str, 
         .filter(|error| !error.is_empty())
         .unwrap_or("Unknown error");
     fields.push(("last_error", last_error.to_owned()));
-    fields.push(("failed_at", rfc3339_utc(now)));
+    fields.push(("failed_at", rfc3339::format_millis(now)));
     fields
 }
 

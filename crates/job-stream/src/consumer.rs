@@ -33,8 +33,12 @@ use crate::commands::{self, Fields, RawEntry, Redis};
 use crate::job::{
     Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Observer, Outcome, Recorder, Start,
 };
-use crate::time::now_rfc3339;
 use crate::{Result, Settings};
+
+/// Now as RFC 3339 UTC with milliseconds: `failed_at`, `started_at`, `last_seen`.
+fn now_rfc3339() -> String {
+    rfc3339::format_millis(std::time::SystemTime::now())
+}
 
 /// Extra time after the grace period for abandoned tasks to unwind.
 const ABANDON_TIMEOUT: Duration = Duration::from_secs(2);

@@ -144,7 +144,6 @@ mod consumer;
 mod job;
 pub mod retention;
 mod settings;
-pub mod time;
 
 pub use crate::commands::DEAD_LETTER_FIELDS;
 pub use crate::consumer::Consumer;

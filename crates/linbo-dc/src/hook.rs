@@ -28,7 +28,6 @@ use dc_adapters::atomic::{ReplaceOptions, replace_file};
 use dc_adapters::dhcpd;
 use dc_adapters::samba_tool::school_host_name;
 use devices_csv::{DevicesFile, PxeFlag};
-use job_stream::time::rfc3339_utc_seconds;
 
 use crate::conf_file::{ConfError, ConfFile};
 use crate::paths::{Root, School};
@@ -244,7 +243,7 @@ impl<'c> HookLog<'c> {
     fn write(&mut self, message: &str, to_stderr: bool) {
         let line = format!(
             "[{}] {LOG_TAG} {message}\n",
-            rfc3339_utc_seconds(SystemTime::now())
+            rfc3339::format_seconds(SystemTime::now())
         );
         // Logging must never make the hook fail; a full disk shows up in the write that matters.
         let _ = self.stdout.write_all(line.as_bytes());

@@ -34,8 +34,6 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use job_stream::time::rfc3339_utc_seconds;
-
 /// The lock file's name in `STATE_DIR`.
 pub const LOCK_FILE: &str = "worker.lock";
 
@@ -182,7 +180,7 @@ impl fmt::Display for Holder {
 fn holder_text(pid: u32, started_at: SystemTime, exe: Option<&Path>) -> String {
     let mut text = format!(
         "pid={pid}\nstarted_at={}\n",
-        rfc3339_utc_seconds(started_at)
+        rfc3339::format_seconds(started_at)
     );
     if let Some(exe) = exe {
         text.push_str(&format!("exe={}\n", exe.display()));

@@ -99,7 +99,7 @@ fn json(text: &str) -> Value {
 
 /// A worker's heartbeat hash as job-stream writes it, last seen now.
 fn heartbeat(redis: &RedisServer, consumer: &str) {
-    let now = job_stream::time::rfc3339_utc(std::time::SystemTime::now());
+    let now = rfc3339::format_millis(std::time::SystemTime::now());
     redis.query::<()>(
         redis::cmd("HSET")
             .arg(format!("linbo:workers:{consumer}"))

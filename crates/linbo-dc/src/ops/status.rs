@@ -43,7 +43,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use job_stream::time::{parse_rfc3339_utc, rfc3339_utc_seconds};
 use redis::streams::{StreamInfoGroupsReply, StreamPendingCountReply, StreamPendingReply};
 use serde::Serialize;
 
@@ -222,7 +221,7 @@ pub async fn collect(link: &mut Link, settings: &Settings) -> Result<Status> {
     };
     Ok(Status {
         redis: link.url().to_owned(),
-        time: rfc3339_utc_seconds(now),
+        time: rfc3339::format_seconds(now),
         workers,
         stream,
         dead_letters,
@@ -517,7 +516,7 @@ fn heartbeat_of(
     let last_seen = field("last_seen");
     let age_sec = last_seen
         .as_deref()
-        .and_then(parse_rfc3339_utc)
+        .and_then(rfc3339::parse)
         // A clock a little ahead of ours is "just now".
         .map(|seen| now.duration_since(seen).unwrap_or_default().as_secs());
     WorkerHeartbeat {
@@ -679,7 +678,7 @@ mod tests {
 
     #[test]
     fn a_heartbeat_reads_its_fields() {
-        let now = parse_rfc3339_utc("2026-11-26T08:00:10.000Z").unwrap();
+        let now = rfc3339::parse("2026-11-26T08:00:10.000Z").unwrap();
         let fields: BTreeMap<String, String> = [
             ("last_seen", "2026-11-26T08:00:00.500Z"),
             ("started_at", "2026-11-26T07:00:00.000Z"),

@@ -1,25 +1,40 @@
-//! RFC 3339 UTC timestamps without a date/time dependency (also used by linbo-dc for log lines
-//! and by its `status` command to read them back).
+//! RFC 3339 UTC timestamps without a date/time dependency: [`format_millis`] (the form of
+//! JavaScript's `toISOString`, e.g. job-stream's `failed_at` and `last_seen`),
+//! [`format_seconds`] (log lines) and [`parse`] (both read back).
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//!
+//! let time = UNIX_EPOCH + Duration::from_millis(1_795_649_940_123);
+//! assert_eq!(rfc3339::format_millis(time), "2026-11-25T23:39:00.123Z");
+//! assert_eq!(rfc3339::format_seconds(time), "2026-11-25T23:39:00Z");
+//! assert_eq!(rfc3339::parse("2026-11-25T23:39:00.123Z"), Some(time));
+//! ```
+//!
+//! # Limitations
+//!
+//! * UTC only: [`parse`] refuses other offsets.
+//! * Times before 1970 format as the epoch and do not parse.
+#![deny(missing_docs)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Formats `time` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339, UTC, millisecond precision), the
-/// form of the dead-letter field `failed_at`.
+/// Formats `time` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339, UTC, millisecond precision).
 ///
-/// Times before 1970 are clamped to the epoch; the runtime only formats "now".
-pub fn rfc3339_utc(time: SystemTime) -> String {
+/// Times before 1970 are clamped to the epoch.
+pub fn format_millis(time: SystemTime) -> String {
     let millis = time
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .subsec_millis();
-    let seconds = rfc3339_utc_seconds(time);
+    let seconds = format_seconds(time);
     // `...SSZ` → `...SS.mmmZ`.
     format!("{}.{millis:03}Z", &seconds[..seconds.len() - 1])
 }
 
 /// Formats `time` as `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC, whole seconds), e.g. for log lines.
 /// Times before 1970 are clamped to the epoch.
-pub fn rfc3339_utc_seconds(time: SystemTime) -> String {
+pub fn format_seconds(time: SystemTime) -> String {
     let secs = time
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -36,19 +51,18 @@ pub fn rfc3339_utc_seconds(time: SystemTime) -> String {
     )
 }
 
-/// Parses an RFC 3339 UTC timestamp as [`rfc3339_utc`] and JavaScript's `toISOString` write
-/// them, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (also `+00:00` for `Z`, and a lowercase `t`/`z`);
-/// `None` for anything else, other offsets and times before 1970 included.
+/// Parses an RFC 3339 UTC timestamp as [`format_millis`], [`format_seconds`] and JavaScript's
+/// `toISOString` write them, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (also `+00:00` for `Z`, and a
+/// lowercase `t`/`z`); `None` for anything else, other offsets and times before 1970 included.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
-/// use job_stream::time::{parse_rfc3339_utc, rfc3339_utc};
 ///
 /// let time = UNIX_EPOCH + Duration::from_millis(1_795_649_940_123);
-/// assert_eq!(parse_rfc3339_utc(&rfc3339_utc(time)), Some(time));
-/// assert_eq!(parse_rfc3339_utc("2026-11-25T23:39:00+01:00"), None);
+/// assert_eq!(rfc3339::parse(&rfc3339::format_millis(time)), Some(time));
+/// assert_eq!(rfc3339::parse("2026-11-25T23:39:00+01:00"), None);
 /// ```
-pub fn parse_rfc3339_utc(text: &str) -> Option<SystemTime> {
+pub fn parse(text: &str) -> Option<SystemTime> {
     let text = text
         .strip_suffix(['Z', 'z'])
         .or_else(|| text.strip_suffix("+00:00"))?;
@@ -117,11 +131,6 @@ pub fn parse_rfc3339_utc(text: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + std::time::Duration::new(seconds, nanos))
 }
 
-/// `now` formatted by [`rfc3339_utc`].
-pub(crate) fn now_rfc3339() -> String {
-    rfc3339_utc(SystemTime::now())
-}
-
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); Howard Hinnant's
 /// `civil_from_days` algorithm.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -164,12 +173,12 @@ mod tests {
     #[track_caller]
     fn check(secs: u64, millis: u64, expect: &str) {
         let time = UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis);
-        assert_eq!(rfc3339_utc(time), expect);
+        assert_eq!(format_millis(time), expect);
     }
 
     #[test]
     fn whole_seconds() {
-        let at = |secs| rfc3339_utc_seconds(UNIX_EPOCH + Duration::from_secs(secs));
+        let at = |secs| format_seconds(UNIX_EPOCH + Duration::from_secs(secs));
         assert_eq!(at(0), "1970-01-01T00:00:00Z");
         assert_eq!(at(1_709_251_199), "2024-02-29T23:59:59Z");
         assert_eq!(at(1_795_649_940), "2026-11-25T23:39:00Z");
@@ -206,7 +215,7 @@ mod tests {
     #[test]
     fn before_the_epoch_is_clamped() {
         assert_eq!(
-            rfc3339_utc(UNIX_EPOCH - Duration::from_secs(10)),
+            format_millis(UNIX_EPOCH - Duration::from_secs(10)),
             "1970-01-01T00:00:00.000Z"
         );
     }
@@ -214,21 +223,12 @@ mod tests {
     #[test]
     fn parsing_reads_what_formatting_writes_and_refuses_the_rest() {
         let at = |millis: u64| Some(UNIX_EPOCH + Duration::from_millis(millis));
-        assert_eq!(parse_rfc3339_utc("1970-01-01T00:00:00Z"), at(0));
+        assert_eq!(parse("1970-01-01T00:00:00Z"), at(0));
+        assert_eq!(parse("2024-02-29T00:00:00.005Z"), at(1_709_164_800_005));
+        assert_eq!(parse("2026-12-31T23:59:59.999Z"), at(1_798_761_599_999));
+        assert_eq!(parse("2026-12-31t23:59:59+00:00"), at(1_798_761_599_000));
         assert_eq!(
-            parse_rfc3339_utc("2024-02-29T00:00:00.005Z"),
-            at(1_709_164_800_005)
-        );
-        assert_eq!(
-            parse_rfc3339_utc("2026-12-31T23:59:59.999Z"),
-            at(1_798_761_599_999)
-        );
-        assert_eq!(
-            parse_rfc3339_utc("2026-12-31t23:59:59+00:00"),
-            at(1_798_761_599_000)
-        );
-        assert_eq!(
-            parse_rfc3339_utc("2000-02-29T00:00:00.000000001Z"),
+            parse("2000-02-29T00:00:00.000000001Z"),
             Some(UNIX_EPOCH + Duration::new(951_782_400, 1))
         );
         for bad in [
@@ -245,7 +245,7 @@ mod tests {
             "+2026-11-25T23:39:00Z",
             "2026-11-25T23:39:00:00Z",
         ] {
-            assert_eq!(parse_rfc3339_utc(bad), None, "{bad:?}");
+            assert_eq!(parse(bad), None, "{bad:?}");
         }
     }
 
@@ -254,7 +254,7 @@ mod tests {
         #[test]
         fn parse_inverts_format(millis in 0u64..253_402_300_799_000) {
             let time = UNIX_EPOCH + Duration::from_millis(millis);
-            proptest::prop_assert_eq!(parse_rfc3339_utc(&rfc3339_utc(time)), Some(time));
+            proptest::prop_assert_eq!(parse(&format_millis(time)), Some(time));
         }
     }
 
@@ -266,7 +266,7 @@ mod tests {
             b in 0u64..253_402_300_799_000,
         ) {
             let (earlier, later) = (a.min(b), a.max(b));
-            let format = |ms: u64| rfc3339_utc(UNIX_EPOCH + Duration::from_millis(ms));
+            let format = |ms: u64| format_millis(UNIX_EPOCH + Duration::from_millis(ms));
             let (earlier, later) = (format(earlier), format(later));
             proptest::prop_assert!(earlier <= later, "{earlier} > {later}");
             proptest::prop_assert_eq!(later.len(), 24);
