@@ -11,17 +11,21 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use linbo_dc::hook::{self, EXIT_CONFIG, HookArgs, LOG_TAG, Loaded};
+use linbo_dc::hook::{self, HookArgs, LOG_TAG, Loaded};
 use linbo_dc::paths::Root;
 
 use crate::cli::Cli;
+
+/// The exit code of a configuration file that exists but is not valid (`EX_CONFIG` of
+/// sysexits.h).
+const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
         Err(error) => {
             let _ = writeln!(std::io::stderr(), "{LOG_TAG} failed: {error:#}");
-            ExitCode::from(1)
+            ExitCode::FAILURE
         }
     }
 }
@@ -50,5 +54,9 @@ fn run() -> anyhow::Result<ExitCode> {
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     );
-    Ok(ExitCode::from(report.exit_code))
+    Ok(if report.failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

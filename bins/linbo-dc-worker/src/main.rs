@@ -28,12 +28,11 @@ use std::time::Duration;
 use crate::cli::{Cli, Command, DlqCommand};
 use anyhow::Context as _;
 use clap::Parser as _;
-use job_stream::Consumer;
 use linbo_dc::instance::{InstanceError, InstanceLock};
 use linbo_dc::ops::Request;
 use linbo_dc::paths::Root;
-use linbo_dc::worker::{Programs, Worker};
-use linbo_dc::worker_config::{self, EXIT_CONFIG, KEYS, Settings, Sources};
+use linbo_dc::worker::{Programs, Stopped, Worker};
+use linbo_dc::worker_config::{self, FileCheck, KEYS, Settings, Sources};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -43,29 +42,35 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often systemd's `STATUS=` is brought up to date (sent only when it changed).
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How often the outbox of undelivered API reports is re-sent.
-const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
+/// The exit code of a configuration error (`EX_CONFIG` of sysexits.h).
+const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    match run(&cli) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("linbo-dc-worker failed: {error:#}");
+            let _ = writeln!(std::io::stderr(), "linbo-dc-worker: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command `cli` asks for; the exit code says how it ended.
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let root = cli.root.clone().map_or_else(Root::system, Root::new);
-    let (settings, file) = match load_settings(&cli, &root) {
+    let (settings, file) = match load_settings(cli, &root) {
         Ok(loaded) => loaded,
         Err(message) if matches!(cli.command, Some(Command::Doctor)) => {
             let _ = writeln!(
                 std::io::stdout(),
                 "FAIL config: {message} — fix the key it names"
             );
-            return ExitCode::from(1);
+            return Ok(ExitCode::FAILURE);
         }
-        Err(message) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "linbo-dc-worker: invalid configuration: {message}"
-            );
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(message) => return Ok(misconfigured(&message)),
     };
     for warning in &settings.warnings {
         tracing::warn!("configuration: {warning}");
@@ -78,81 +83,68 @@ fn main() -> ExitCode {
     }
     let files = settings.check_files();
     if let Some(Command::CheckConfig) = cli.command {
-        let mut out = std::io::stdout().lock();
-        let _ = write!(out, "{settings}");
-        if let Some((name, source)) = &settings.dc_host_name {
-            let _ = writeln!(
-                out,
-                "# the DC's own host name, never changed by jobs: {name} (from {})",
-                source.display()
-            );
-        }
-        for warning in settings.warnings.iter().chain(&files.warnings) {
-            let _ = writeln!(out, "# warning: {warning}");
-        }
-        for error in &files.errors {
-            let _ = writeln!(out, "# error: {error}");
-        }
-        return if files.errors.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(EXIT_CONFIG)
-        };
+        return Ok(check_config(&settings, &files));
     }
     for warning in &files.warnings {
         tracing::warn!("{warning}");
     }
     if let Some(error) = files.errors.first() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "linbo-dc-worker: invalid configuration: {error}"
-        );
-        return ExitCode::from(EXIT_CONFIG);
+        return Ok(misconfigured(error));
     }
-    // Held until the process exits: a second worker on this STATE_DIR would share the outbox,
-    // the rollback points and the private directory, so it must not start at all.
     let _instance = match InstanceLock::acquire(&settings.state_dir) {
         Ok(lock) => lock,
-        Err(error @ InstanceError::Running { .. }) => {
-            tracing::error!("{error}");
-            let _ = writeln!(std::io::stderr(), "linbo-dc-worker: {error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-        Err(error) => {
-            tracing::error!("linbo-dc-worker cannot start: {error}");
-            return ExitCode::from(1);
-        }
+        Err(error @ InstanceError::Running { .. }) => return Ok(refused(&error)),
+        Err(error) => return Err(error).context("linbo-dc-worker cannot start"),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            tracing::error!(%error, "cannot start the async runtime");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(serve(settings, &root));
-    // A command abandoned at the end of the stop grace (an import longer than the grace) keeps
-    // its blocking thread; do not wait for it: its entries are still pending and run again at
-    // the next start, and the provisioning lock is released when the process exits.
+        .context("cannot start the async runtime")?;
+    let stopped = runtime.block_on(serve(settings, &root));
     runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
-    match result {
-        Ok(Stopped::Asked) => ExitCode::SUCCESS,
-        Ok(Stopped::Misconfigured(problem)) => {
-            tracing::error!("linbo-dc-worker stopped: {problem}");
-            let _ = writeln!(
-                std::io::stderr(),
-                "linbo-dc-worker: invalid configuration: {problem}"
-            );
-            ExitCode::from(EXIT_CONFIG)
+    Ok(match stopped? {
+        Stopped::Misconfigured(problem) => misconfigured(&problem),
+        _ => {
+            tracing::info!("linbo-dc-worker stopped");
+            ExitCode::SUCCESS
         }
-        Err(error) => {
-            tracing::error!("linbo-dc-worker failed: {error:#}");
-            ExitCode::from(1)
-        }
+    })
+}
+
+/// `EX_CONFIG` (78) after saying that the configuration is invalid and why.
+fn misconfigured(problem: &dyn std::fmt::Display) -> ExitCode {
+    refused(&format_args!("invalid configuration: {problem}"))
+}
+
+/// `EX_CONFIG` (78) after saying why the worker does not run; systemd does not restart it then.
+fn refused(why: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!("{why}");
+    let _ = writeln!(std::io::stderr(), "linbo-dc-worker: {why}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// `check-config`: the effective settings, the DC's own name, warnings and errors.
+fn check_config(settings: &Settings, files: &FileCheck) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{settings}");
+    if let Some((name, source)) = &settings.dc_host_name {
+        let _ = writeln!(
+            out,
+            "# the DC's own host name, never changed by jobs: {name} (from {})",
+            source.display()
+        );
+    }
+    for warning in settings.warnings.iter().chain(&files.warnings) {
+        let _ = writeln!(out, "# warning: {warning}");
+    }
+    for error in &files.errors {
+        let _ = writeln!(out, "# error: {error}");
+    }
+    if files.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CONFIG)
     }
 }
 
@@ -169,32 +161,25 @@ fn init_logging(verbose: bool) {
 
 /// The file (when it exists; a missing `--config` file is an error) and the environment.
 /// `doctor`: runs every check and prints one line each; exit 1 when one failed.
-fn doctor(settings: &Settings, file: &linbo_dc::conf_file::ConfFile, root: &Root) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+fn doctor(
+    settings: &Settings,
+    file: &linbo_dc::conf_file::ConfFile,
+    root: &Root,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            let _ = writeln!(
-                std::io::stdout(),
-                "FAIL doctor: cannot start the async runtime: {error}"
-            );
-            return ExitCode::from(1);
-        }
-    };
+        .context("cannot start the async runtime")?;
     let programs = Programs::standard(root, settings.import_script.clone());
     let report = runtime.block_on(linbo_dc::doctor::run(settings, file, &programs));
     let _ = write!(std::io::stdout(), "{report}");
-    if report.passed() {
+    Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
-    }
+        ExitCode::FAILURE
+    })
 }
 
-/// The settings, and the configuration file they were read from (the file as given, or an
-/// empty one when the default path does not exist).
 fn load_settings(
     cli: &Cli,
     root: &Root,
@@ -203,7 +188,7 @@ fn load_settings(
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from(worker_config::DEFAULT_CONFIG));
-    let file = match worker_config::read_config_file(root, &path).map_err(|e| e.to_string())? {
+    let file = match linbo_dc::conf_file::ConfFile::read(root, &path).map_err(|e| e.to_string())? {
         Some(file) => file,
         None if cli.config.is_some() => {
             return Err(format!("{}: no such file", path.display()));
@@ -236,14 +221,7 @@ fn host_name() -> String {
 }
 
 /// Why the worker stopped.
-#[derive(Debug)]
-enum Stopped {
-    /// SIGTERM or SIGINT.
-    Asked,
-    /// The API answered that the configuration is wrong; the entries stay pending.
-    Misconfigured(String),
-}
-
+/// Runs the worker until a signal asks it to stop or it stops itself.
 async fn serve(settings: Settings, root: &Root) -> anyhow::Result<Stopped> {
     let programs = Programs::standard(root, settings.import_script.clone());
     tracing::info!(
@@ -273,24 +251,10 @@ async fn serve(settings: Settings, root: &Root) -> anyhow::Result<Stopped> {
             "outbox recovered"
         );
     }
-    let consumer_settings = worker.consumer_settings();
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone())?;
-    {
-        // The API said the configuration is wrong: stop consuming (entries stay pending).
-        let (misconfigured, shutdown) = (worker.configuration_stop(), shutdown.clone());
-        tokio::spawn(async move {
-            misconfigured.cancelled().await;
-            shutdown.cancel();
-        });
-    }
-    let outbox = {
-        let (worker, shutdown) = (worker.clone(), shutdown.clone());
-        tokio::spawn(async move { worker.run_outbox(OUTBOX_INTERVAL, shutdown).await })
-    };
     let systemd = Arc::new(systemd::Systemd::from_env());
     {
-        // STATUS= follows what the worker does; STOPPING=1 once a stop is asked for.
         let (worker, systemd, shutdown) = (worker.clone(), Arc::clone(&systemd), shutdown.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(STATUS_INTERVAL);
@@ -299,7 +263,6 @@ async fn serve(settings: Settings, root: &Root) -> anyhow::Result<Stopped> {
                     () = shutdown.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                // Before READY=1 the status is systemd's own ("activating"), not "idle".
                 if systemd.is_ready() {
                     systemd.status(&worker.status_line());
                 }
@@ -307,30 +270,13 @@ async fn serve(settings: Settings, root: &Root) -> anyhow::Result<Stopped> {
             systemd.stopping();
         });
     }
-    let consumer = Consumer::new(client, consumer_settings, worker.clone())
-        .with_observer(Arc::clone(&systemd) as Arc<dyn job_stream::Observer>);
-    let result = consumer.run(shutdown.clone()).await;
-    shutdown.cancel();
-    let _ = outbox.await;
-    match result {
-        // Another worker uses this consumer name: a configuration problem (CONSUMER_NAME must be
-        // unique), and restarting would not help.
-        Err(error @ job_stream::Error::ConsumerInUse { .. }) => {
-            return Ok(Stopped::Misconfigured(format!(
-                "{error} (CONSUMER_NAME, default: the host name)"
-            )));
-        }
-        result => result.context("the job stream consumer stopped")?,
-    }
-    if let Some(problem) = worker.configuration_error() {
-        return Ok(Stopped::Misconfigured(problem));
-    }
-    tracing::info!("linbo-dc-worker stopped");
-    Ok(Stopped::Asked)
+    let observer = Arc::clone(&systemd) as Arc<dyn job_stream::Observer>;
+    worker
+        .run(client, Some(observer), shutdown)
+        .await
+        .context("the job stream consumer stopped")
 }
 
-/// SIGTERM and SIGINT stop the worker gracefully; SIGHUP is logged (a configuration change
-/// needs a restart: `systemctl restart linbo-dc-worker`).
 fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -371,24 +317,14 @@ fn ops_request(command: &Command) -> Option<Request> {
 /// `status` and `dlq` (`linbo_dc::ops`): they talk to Redis directly and take no instance lock,
 /// so they run next to the worker. Exit 0 done, 1 failed (Redis did not answer, an unknown
 /// dead-letter id: the message says which).
-fn operate(settings: &Settings, request: &Request) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+fn operate(settings: &Settings, request: &Request) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            let _ = writeln!(std::io::stderr(), "linbo-dc-worker: cannot start: {error}");
-            return ExitCode::from(1);
-        }
-    };
+        .context("cannot start the async runtime")?;
     let mut out = std::io::stdout().lock();
-    match runtime.block_on(linbo_dc::ops::run(settings, request, &mut out)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            let _ = out.flush();
-            let _ = writeln!(std::io::stderr(), "linbo-dc-worker: {error}");
-            ExitCode::from(1)
-        }
-    }
+    let done = runtime.block_on(linbo_dc::ops::run(settings, request, &mut out));
+    let _ = out.flush();
+    done?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::paths::Root;
+
 /// One `KEY=VALUE` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfEntry {
@@ -55,6 +57,25 @@ impl fmt::Display for ConfError {
 }
 
 impl ConfFile {
+    /// Reads and parses `path` under `root` (messages name `path` as the DC names it); `None`
+    /// when it does not exist.
+    pub fn read(root: &Root, path: &Path) -> Result<Option<ConfFile>, ConfError> {
+        let file_error = |problem: String| ConfError {
+            path: path.to_owned(),
+            line: None,
+            key: None,
+            problem,
+        };
+        let bytes = match std::fs::read(root.resolve(path)) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(file_error(format!("cannot read: {error}"))),
+        };
+        let text =
+            String::from_utf8(bytes).map_err(|_| file_error("expected UTF-8 text".to_owned()))?;
+        ConfFile::parse(path, &text).map(Some)
+    }
+
     /// Parses `text`, read from `path` (used in messages).
     pub fn parse(path: &Path, text: &str) -> Result<ConfFile, ConfError> {
         let mut entries = Vec::new();

@@ -416,10 +416,9 @@ fn hook_check(settings: &Settings) -> Check {
         return installed;
     }
     let config_path = PathBuf::from(crate::hook::DEFAULT_CONFIG);
-    let resolved = settings.root.resolve(&config_path);
-    let ip = std::fs::read_to_string(&resolved)
+    let ip = ConfFile::read(&settings.root, &config_path)
         .ok()
-        .and_then(|text| ConfFile::parse(&config_path, &text).ok())
+        .flatten()
         .and_then(|file| file.get("LINBO_DOCKER_IP").map(|entry| entry.value.clone()))
         .filter(|value| !value.trim().is_empty());
     match ip {

@@ -38,9 +38,6 @@ pub const DEFAULT_CONFIG: &str = "/etc/linbo-docker-dhcp.conf";
 /// The tag of every log line, as the bash predecessor wrote it.
 pub const LOG_TAG: &str = "[linbo-docker-dhcp]";
 
-/// Exit code for a configuration file that exists but is not valid (`EX_CONFIG`).
-pub const EXIT_CONFIG: u8 = 78;
-
 const KNOWN_KEYS: [&str; 8] = [
     "LINBO_DOCKER_IP",
     "SCHOOL",
@@ -102,23 +99,16 @@ pub enum Loaded {
 
 /// Reads and validates the hook's configuration. A missing file is [`Loaded::NotConfigured`].
 pub fn load_settings(args: &HookArgs) -> Result<Loaded, ConfError> {
-    let path = args.root.resolve(&args.config);
+    let Some(conf) = ConfFile::read(&args.root, &args.config)? else {
+        return Ok(Loaded::NotConfigured);
+    };
+    let path = conf.path();
     let file_error = |problem: String| ConfError {
-        path: path.clone(),
+        path: path.to_owned(),
         line: None,
         key: None,
         problem,
     };
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Loaded::NotConfigured);
-        }
-        Err(error) => return Err(file_error(format!("cannot read: {error}"))),
-    };
-    let text =
-        String::from_utf8(bytes).map_err(|_| file_error("expected UTF-8 text".to_owned()))?;
-    let conf = ConfFile::parse(&path, &text)?;
 
     let ip_entry = conf.get("LINBO_DOCKER_IP").ok_or_else(|| ConfError {
         key: Some("LINBO_DOCKER_IP".to_owned()),
@@ -189,8 +179,9 @@ pub fn load_settings(args: &HookArgs) -> Result<Loaded, ConfError> {
 /// What a run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HookReport {
-    /// The process exit code: 0 done or nothing to do, 1 failed (file left or restored as it was).
-    pub exit_code: u8,
+    /// The hook failed (the file is left or restored as it was); else it is done or had nothing
+    /// to do.
+    pub failed: bool,
     /// Managed hosts whose block was changed.
     pub patched: usize,
     /// Managed hosts whose block already had exactly our `next-server`.
@@ -309,7 +300,7 @@ pub fn run(settings: &HookSettings, stdout: &mut dyn Write, stderr: &mut dyn Wri
                 "failed: cannot read {}: {error}",
                 settings.delta_csv.display()
             ));
-            report.exit_code = 1;
+            report.failed = true;
             return report;
         }
     };
@@ -324,7 +315,7 @@ pub fn run(settings: &HookSettings, stdout: &mut dyn Write, stderr: &mut dyn Wri
         }
         Err(error) => {
             log.failure(&format!("failed: cannot read {devices_name}: {error}"));
-            report.exit_code = 1;
+            report.failed = true;
             return report;
         }
     };
@@ -332,7 +323,7 @@ pub fn run(settings: &HookSettings, stdout: &mut dyn Write, stderr: &mut dyn Wri
         log.failure(&format!(
             "failed: {devices_name} is not UTF-8 text; left unchanged"
         ));
-        report.exit_code = 1;
+        report.failed = true;
         return report;
     };
     let mut config = match dhcpd_conf::parse(text) {
@@ -341,7 +332,7 @@ pub fn run(settings: &HookSettings, stdout: &mut dyn Write, stderr: &mut dyn Wri
             log.failure(&format!(
                 "failed: cannot parse {devices_name}: {error}; left unchanged"
             ));
-            report.exit_code = 1;
+            report.failed = true;
             return report;
         }
     };
@@ -391,7 +382,7 @@ pub fn run(settings: &HookSettings, stdout: &mut dyn Write, stderr: &mut dyn Wri
     };
     if let Err(error) = replace_file(&devices_path, new_text.as_bytes(), &options) {
         log.failure(&format!("failed: {error}; {devices_name} left unchanged"));
-        report.exit_code = 1;
+        report.failed = true;
         return report;
     }
     report.written = true;
@@ -412,7 +403,7 @@ pub fn run(settings: &HookSettings, stdout: &mut dyn Write, stderr: &mut dyn Wri
                 for message in &messages {
                     log.failure(&format!("  dhcpd: {message}"));
                 }
-                report.exit_code = 1;
+                report.failed = true;
                 return report;
             }
             report.written = false;
@@ -434,7 +425,7 @@ pub fn run(settings: &HookSettings, stdout: &mut dyn Write, stderr: &mut dyn Wri
                     for message in &messages {
                         log.failure(&format!("  dhcpd: {message}"));
                     }
-                    report.exit_code = 1;
+                    report.failed = true;
                     return report;
                 }
             }

@@ -39,6 +39,7 @@ mod bounded;
 mod macct;
 mod provision;
 mod report;
+mod run;
 mod task;
 mod verify;
 
@@ -59,6 +60,7 @@ use crate::worker_config::{SambaToolAuth, Settings};
 
 use crate::worker::bounded::bounded;
 pub use crate::worker::report::Reporter;
+pub use crate::worker::run::Stopped;
 pub use crate::worker::task::Task;
 
 /// How long a stop request waits for running jobs (an import, a repair) to finish.
@@ -282,19 +284,6 @@ impl Worker {
         consumer.stream_retention = settings.stream_retention;
         consumer.dead_letter_max_len = settings.dlq_maxlen;
         consumer
-    }
-
-    /// Re-sends the outbox every `interval` (sooner after a failure is not useful: the API is
-    /// down) until `shutdown`, then once more.
-    pub async fn run_outbox(&self, interval: Duration, shutdown: CancellationToken) {
-        loop {
-            self.context.reporter.flush().await;
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(interval) => {}
-            }
-        }
-        self.context.reporter.flush().await;
     }
 }
 

@@ -20,7 +20,7 @@
 //!
 //! Unknown keys in the file are warnings, not errors ([`Settings::warnings`]). A bad value is a
 //! [`ConfError`] naming the file, the line (or the environment variable) and the key, and saying
-//! what was expected; the binary exits with [`EXIT_CONFIG`] (78, `EX_CONFIG`). Messages never
+//! what was expected; the binary exits with 78 (`EX_CONFIG`). Messages never
 //! repeat a secret. Paths must be absolute; they are resolved through the [`Root`], so tests run in
 //! a sandbox directory.
 //!
@@ -106,7 +106,6 @@ mod secret;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -121,9 +120,6 @@ pub use secret::{CaFile, RedisSettings, Secret};
 
 /// Where the worker's configuration lives on a DC (`--config/-c` overrides it).
 pub const DEFAULT_CONFIG: &str = "/etc/macct-worker.conf";
-
-/// Exit code for a configuration that is not valid (`EX_CONFIG`), the same as the hook's.
-pub const EXIT_CONFIG: u8 = crate::hook::EXIT_CONFIG;
 
 /// The API key LINBO Docker ships with; using it is a warning.
 pub const DEFAULT_API_KEY: &str = "linbo-internal-secret";
@@ -973,27 +969,6 @@ impl fmt::Display for Settings {
         }
         Ok(())
     }
-}
-
-/// Reads the configuration file at `path` (as the DC names it) under `root`. `Ok(None)` when it
-/// does not exist: the caller decides whether that means "defaults" (the default path) or an error
-/// (a path given with `--config`).
-pub fn read_config_file(root: &Root, path: &Path) -> Result<Option<ConfFile>, ConfError> {
-    let resolved = root.resolve(path);
-    let file_error = |problem: String| ConfError {
-        path: path.to_owned(),
-        line: None,
-        key: None,
-        problem,
-    };
-    let bytes = match fs::read(&resolved) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(file_error(format!("cannot read: {error}"))),
-    };
-    let text =
-        String::from_utf8(bytes).map_err(|_| file_error("expected UTF-8 text".to_owned()))?;
-    ConfFile::parse(path, &text).map(Some)
 }
 
 /// The Redis keys, or `REDIS_URL` when set (the four keys are then ignored with a warning).
