@@ -1,5 +1,5 @@
 //! `linbo-dc-worker`: the LINBO Docker worker daemon on the domain controller. Wiring only: the
-//! configuration is `linbo_dc::worker_config`, the work is `linbo_dc::worker`, the stream
+//! configuration is `linbo_dc::worker::config`, the work is `linbo_dc::worker`, the stream
 //! runtime is `job_stream`.
 //!
 //! One worker per `STATE_DIR`: before it touches Redis or the state directory the worker takes
@@ -31,8 +31,8 @@ use clap::Parser as _;
 use linbo_dc::instance::{InstanceError, InstanceLock};
 use linbo_dc::ops::Request;
 use linbo_dc::paths::Root;
+use linbo_dc::worker::config::{self, FileCheck, KEYS, Settings, Sources};
 use linbo_dc::worker::{Programs, Stopped, Worker};
-use linbo_dc::worker_config::{self, FileCheck, KEYS, Settings, Sources};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -187,7 +187,7 @@ fn load_settings(
     let path = cli
         .config
         .clone()
-        .unwrap_or_else(|| PathBuf::from(worker_config::DEFAULT_CONFIG));
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG));
     let file = match linbo_dc::conf_file::ConfFile::read(root, &path).map_err(|e| e.to_string())? {
         Some(file) => file,
         None if cli.config.is_some() => {

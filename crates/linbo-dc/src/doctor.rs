@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use dc_adapters::process::{self, CommandSpec};
 
-use crate::api::{ApiClient, ApiError, ApiSettings, OperationId};
 use crate::conf_file::ConfFile;
 use crate::worker::Programs;
-use crate::worker_config::{KEYS, SambaToolAuth, Settings};
+use crate::worker::api::{ApiClient, ApiError, ApiSettings, OperationId};
+use crate::worker::config::{KEYS, SambaToolAuth, Settings};
 
 /// Where linuxmuster runs post-import hooks, and the name the predecessor's hook had.
 pub const HOOK_PATH: &str = "/var/lib/linuxmuster/hooks/device-import.post.d/50-linbo-docker-dhcp";

@@ -1,11 +1,15 @@
-//! The linbo-dc application core, composed from the workspace's libraries: configuration files
-//! (parsed, never executed), sandboxable paths, the DHCP post-import hook workflow ([`hook`]),
-//! the worker's configuration ([`worker_config`]), its Redis client with TLS and ACL users and
-//! the check at start ([`redis_link`]), the LINBO API client ([`api`]), the durable
-//! outbox for status reports ([`outbox`]), the worker itself ([`worker`]: provisioning
-//! batches, the machine-account lane, verification) and the lock that keeps it to one worker
-//! per `STATE_DIR` ([`instance`]), the operator's commands `status` and `dlq` ([`ops`]), and the
-//! Redis names of LINBO Docker's job queue that the worker and those commands share ([`streams`]).
+//! The linbo-dc application core, composed from the workspace's libraries.
+//!
+//! * Shared by both programs: configuration files parsed, never executed ([`conf_file`]),
+//!   sandboxable paths and school names ([`paths`]), credentials that redact themselves
+//!   ([`secret`]), and the DHCP post-import hook workflow ([`hook`]).
+//! * The worker daemon ([`worker`]): its configuration ([`worker::config`]), the LINBO API
+//!   client ([`worker::api`]), the durable outbox for status reports ([`worker::outbox`]),
+//!   provisioning batches, the machine-account lane and verification.
+//! * Around the worker: its Redis client with TLS and ACL users and the check at start
+//!   ([`redis_link`]), the Redis names of LINBO Docker's job queue ([`streams`]), the lock that
+//!   keeps it to one worker per `STATE_DIR` ([`instance`]), the operator's commands `status` and
+//!   `dlq` ([`ops`]) and `doctor` ([`doctor`]).
 //!
 //! Binaries in `bins/` are wiring only: they read arguments and the environment, call into this
 //! crate, and turn its reports into exit codes.
@@ -42,16 +46,13 @@
 
 #![deny(missing_docs)]
 
-pub mod api;
 pub mod conf_file;
 pub mod doctor;
 pub mod hook;
 pub mod instance;
 pub mod ops;
-pub mod outbox;
 pub mod paths;
 pub mod redis_link;
 pub mod secret;
 pub mod streams;
 pub mod worker;
-pub mod worker_config;

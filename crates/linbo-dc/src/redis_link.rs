@@ -19,7 +19,7 @@ use std::time::Duration;
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError, TlsCertificates};
 use rustls::{CertificateError, Error as TlsError};
 
-use crate::worker_config::RedisSettings;
+use crate::worker::config::RedisSettings;
 
 /// How long the check at start waits for the connection (TLS handshake and `AUTH` included)
 /// and for the answer to `PING`.

@@ -382,7 +382,7 @@ pub(crate) fn run_cli_in(
         .args(args)
         .env_remove("LINBO_DC_ROOT")
         .stdin(Stdio::null());
-    for key in linbo_dc::worker_config::KEYS {
+    for key in linbo_dc::worker::config::KEYS {
         command.env_remove(key);
     }
     command

@@ -18,7 +18,7 @@ use job_stream::retention::StreamId;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisError};
 
-use crate::worker_config::Settings;
+use crate::worker::config::Settings;
 
 /// How long connecting to Redis may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

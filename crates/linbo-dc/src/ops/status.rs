@@ -48,8 +48,8 @@ use serde::Serialize;
 
 use crate::ops::dlq::{self, Summary};
 use crate::ops::{Link, Result, first_line, human_duration, id_ms, printable};
-use crate::outbox::count_queued;
-use crate::worker_config::Settings;
+use crate::worker::config::Settings;
+use crate::worker::outbox::count_queued;
 
 /// How many of the newest dead letters are shown.
 pub const NEWEST_DEAD_LETTERS: usize = 5;

@@ -31,7 +31,7 @@ use job_stream::{Delivery, Outcome};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, OperationId, StatusUpdate};
+use crate::worker::api::{ApiError, OperationId, StatusUpdate};
 use crate::worker::{Context, Task};
 
 /// Attempts after which the API gives up (its own rule; SPEC §2.2).

@@ -35,8 +35,11 @@
 //! ([`job_stream::Batch::begin`]); a wait or a restart before that counts nothing. An entry that
 //! has to wait holds its school's lane, so later entries of the school never overtake it.
 
+pub mod api;
 mod bounded;
+pub mod config;
 mod macct;
+pub mod outbox;
 mod provision;
 mod report;
 mod run;
@@ -53,10 +56,10 @@ use job_stream::{Batch, DeadLetter, Delivery, Handler, Invalid, Outcome};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::api::{ApiClient, ApiError, ApiSettings, OperationId, StatusUpdate};
-use crate::outbox::{Outbox, OutboxError};
 use crate::paths::Root;
-use crate::worker_config::{SambaToolAuth, Settings};
+use crate::worker::api::{ApiClient, ApiError, ApiSettings, OperationId, StatusUpdate};
+use crate::worker::config::{SambaToolAuth, Settings};
+use crate::worker::outbox::{Outbox, OutboxError};
 
 use crate::worker::bounded::bounded;
 pub use crate::worker::report::Reporter;

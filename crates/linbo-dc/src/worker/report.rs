@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiClient, ApiError, Operation, OperationId, StatusUpdate};
-use crate::outbox::{self, Outbox};
+use crate::worker::api::{ApiClient, ApiError, Operation, OperationId, StatusUpdate};
+use crate::worker::outbox::{self, Outbox};
 
 /// The API client and the outbox together.
 ///

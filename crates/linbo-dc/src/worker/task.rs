@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use devices_csv::Hostname;
 use job_stream::{Invalid, Job, Lane};
 
-use crate::api::{OperationId, ProvisionAction};
 use crate::paths::School;
+use crate::worker::api::{OperationId, ProvisionAction};
 
 /// The longest stream value quoted in a reason (values are untrusted and may be huge).
 const EXCERPT: usize = 64;

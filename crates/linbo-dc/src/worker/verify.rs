@@ -32,8 +32,8 @@ use devices_csv::{HostFacts, Previous};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
-use crate::api::OperationId;
 use crate::paths::School;
+use crate::worker::api::OperationId;
 use crate::worker::provision::ProvisionError;
 use crate::worker::{Context, bounded};
 

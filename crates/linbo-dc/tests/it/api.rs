@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use dc_testkit::FakeApi;
-use linbo_dc::api::{
+use linbo_dc::worker::api::{
     ApiClient, ApiError, ApiSettings, OperationId, ProvisionAction, Secret, Status, StatusUpdate,
 };
 use serde_json::{Map, Value, json};

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::Path;
 
 use dc_testkit::FakeApi;
-use linbo_dc::api::{ApiError, StatusUpdate};
-use linbo_dc::outbox::{Delivery, Outbox, QueuedCount, count_queued, deliver_or_store};
+use linbo_dc::worker::api::{ApiError, StatusUpdate};
+use linbo_dc::worker::outbox::{Delivery, Outbox, QueuedCount, count_queued, deliver_or_store};
 use serde_json::{Value, json};
 
 use crate::api::{ID, KEY, OTHER_ID, client, id};
@@ -475,7 +475,7 @@ async fn a_hanging_api_stops_the_flush_after_one_timeout() {
         .push(&id(OTHER_ID), StatusUpdate::running())
         .expect("pushed");
     api.hang();
-    let client = linbo_dc::api::ApiClient::new(&crate::api::settings(
+    let client = linbo_dc::worker::api::ApiClient::new(&crate::api::settings(
         api.base_url(),
         std::time::Duration::from_millis(200),
     ))

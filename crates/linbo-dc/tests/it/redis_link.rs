@@ -9,7 +9,7 @@ use dc_testkit::{RedisServer, TestCa};
 use linbo_dc::conf_file::ConfFile;
 use linbo_dc::paths::Root;
 use linbo_dc::redis_link::{self, RedisLinkError};
-use linbo_dc::worker_config::{Settings, Sources};
+use linbo_dc::worker::config::{Settings, Sources};
 
 /// Settings from `text` in a sandbox where `/etc/linbo-dc/redis-ca.pem` holds `ca`'s certificate.
 fn load(text: &str, ca: &TestCa) -> (tempfile::TempDir, Settings) {

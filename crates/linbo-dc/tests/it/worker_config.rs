@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use linbo_dc::conf_file::ConfFile;
 use linbo_dc::paths::{Root, School};
-use linbo_dc::worker_config::{self, KEYS, RawConfig, SambaToolAuth, Settings, Sources};
+use linbo_dc::worker::config::{KEYS, RawConfig, SambaToolAuth, Settings, Sources};
 
 const CONFIG: &str = "/etc/macct-worker.conf";
 
@@ -863,7 +863,7 @@ fn example_config_yields_the_defaults() {
         defaults
     );
     // Every key has its line in the example and its row in the module docs.
-    let docs = fs::read_to_string(repo_file("crates/linbo-dc/src/worker_config/mod.rs"))
+    let docs = fs::read_to_string(repo_file("crates/linbo-dc/src/worker/config/mod.rs"))
         .expect("the module source");
     for key in KEYS {
         assert!(
@@ -874,7 +874,7 @@ fn example_config_yields_the_defaults() {
         );
         assert!(
             docs.contains(&format!("//! | `{key}` |")),
-            "{key} is missing from the key table of worker_config's docs"
+            "{key} is missing from the key table of worker::config's docs"
         );
     }
     let effective: Vec<&str> = defaults.effective().iter().map(|(key, _)| *key).collect();

@@ -57,7 +57,7 @@ pub(super) async fn merge_and_import(
         let (change, dry_run, written, previous) = match outcome {
             JobOutcome::Rejected(problem) => {
                 tracing::warn!(operation_id = %job.id, %problem, "job refused");
-                let update = crate::api::StatusUpdate::failed(problem.to_string());
+                let update = crate::worker::api::StatusUpdate::failed(problem.to_string());
                 results.push((job.slot, job.id, Ok(update)));
                 continue;
             }

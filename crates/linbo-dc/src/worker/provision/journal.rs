@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use dc_adapters::atomic::{self, ReplaceOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::api::StatusUpdate;
+use crate::worker::api::StatusUpdate;
 use crate::worker::provision::error::ProvisionError;
 use crate::worker::verify::Expect;
 

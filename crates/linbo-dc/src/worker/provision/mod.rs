@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use devices_csv::Job;
 use job_stream::{Batch, Outcome};
 
-use crate::api::{OperationId, StatusUpdate};
 use crate::paths::School;
+use crate::worker::api::{OperationId, StatusUpdate};
 use crate::worker::verify::Expect;
 use crate::worker::{Context, Task};
 use apply::{Flow, import_and_verify, merge_and_import};

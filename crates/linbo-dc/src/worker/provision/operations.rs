@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use devices_csv::{HostSpec, Job};
 
-use crate::api::{ApiError, Operation, OperationId, ProvisionAction, StatusUpdate};
+use crate::worker::api::{ApiError, Operation, OperationId, ProvisionAction, StatusUpdate};
 use crate::worker::provision::ProvisionError;
 use crate::worker::{Context, Task, bounded};
 

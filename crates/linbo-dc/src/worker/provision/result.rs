@@ -4,7 +4,7 @@
 use devices_csv::{Change, DryRun, MergeStats};
 use serde_json::{Map, Value, json};
 
-use crate::api::StatusUpdate;
+use crate::worker::api::StatusUpdate;
 use crate::worker::verify::Verdict;
 
 /// Most of the import's output sent as `importOutput` (its end, where the summary is).

@@ -81,7 +81,7 @@
 //!
 //! use linbo_dc::conf_file::ConfFile;
 //! use linbo_dc::paths::{Root, School};
-//! use linbo_dc::worker_config::{Settings, Sources};
+//! use linbo_dc::worker::config::{Settings, Sources};
 //!
 //! let file = ConfFile::parse(
 //!     Path::new("/etc/macct-worker.conf"),
@@ -102,7 +102,7 @@
 //! ```
 
 mod domain;
-mod secret;
+mod redis_settings;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -116,7 +116,7 @@ use crate::conf_file::{ConfError, ConfFile};
 use crate::paths::{Root, School};
 
 pub use domain::{SETUP_INI, SMB_CONF, dc_host_name, setup_ini_domain, smb_conf_realm};
-pub use secret::{CaFile, RedisSettings, Secret};
+pub use redis_settings::{CaFile, RedisSettings, Secret};
 
 /// Where the worker's configuration lives on a DC (`--config/-c` overrides it).
 pub const DEFAULT_CONFIG: &str = "/etc/macct-worker.conf";
@@ -975,7 +975,7 @@ impl fmt::Display for Settings {
 fn redis_settings(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<RedisSettings, ConfError> {
     const PARTS: [&str; 4] = ["REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB"];
     if let Some(url) = raw.set("REDIS_URL") {
-        let redis = secret::parse_redis_url(&url.value)
+        let redis = redis_settings::parse_redis_url(&url.value)
             .map_err(|problem| raw.error("REDIS_URL", problem))?;
         let ignored: Vec<&str> = PARTS
             .into_iter()
@@ -995,7 +995,7 @@ fn redis_settings(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<RedisSe
     Ok(RedisSettings {
         tls: false,
         host: raw.parsed("REDIS_HOST", "localhost".to_owned(), |host| {
-            if secret::valid_host(host) {
+            if redis_settings::valid_host(host) {
                 Ok(host.to_owned())
             } else {
                 Err(format!(
@@ -1003,7 +1003,7 @@ fn redis_settings(raw: &RawConfig, warnings: &mut Vec<String>) -> Result<RedisSe
                 ))
             }
         })?,
-        port: raw.parsed("REDIS_PORT", 6379, secret::parse_port)?,
+        port: raw.parsed("REDIS_PORT", 6379, redis_settings::parse_port)?,
         username: None,
         password: raw.parsed("REDIS_PASSWORD", None, |password| {
             Ok(Some(Secret::new(password)))
@@ -1073,13 +1073,13 @@ fn parse_api_url(url: &str) -> Result<String, String> {
             None => (authority, None),
         }
     };
-    if !secret::valid_host(host) {
+    if !redis_settings::valid_host(host) {
         return Err(format!(
             "{expected}; the host is missing or not valid, found {url:?}"
         ));
     }
     if let Some(port) = port {
-        secret::parse_port(port).map_err(|problem| format!("{expected}; {problem}"))?;
+        redis_settings::parse_port(port).map_err(|problem| format!("{expected}; {problem}"))?;
     }
     Ok(url.trim_end_matches('/').to_owned())
 }

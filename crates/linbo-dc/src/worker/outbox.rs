@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::api::{ApiClient, ApiError, OperationId, StatusUpdate};
+use crate::worker::api::{ApiClient, ApiError, OperationId, StatusUpdate};
 
 /// File name suffix of an operation's queue file.
 const QUEUE_SUFFIX: &str = ".jsonl";

@@ -118,7 +118,7 @@ pub struct ApiSettings {
 /// nothing else is accepted.
 ///
 /// ```
-/// use linbo_dc::api::OperationId;
+/// use linbo_dc::worker::api::OperationId;
 ///
 /// let id: OperationId = "0B9C3E5A-1D2F-4A6B-8C7D-9E0F1A2B3C4D".parse().unwrap();
 /// assert_eq!(id.as_str(), "0b9c3e5a-1d2f-4a6b-8c7d-9e0f1a2b3c4d");
@@ -208,7 +208,7 @@ pub enum Status {
 /// The body of `PATCH .../status`. Absent fields are omitted from the JSON, never `null`.
 ///
 /// ```
-/// use linbo_dc::api::StatusUpdate;
+/// use linbo_dc::worker::api::StatusUpdate;
 ///
 /// let update = StatusUpdate::retrying("timeout", 1);
 /// assert_eq!(
