@@ -70,13 +70,15 @@ pub struct Delivery<J> {
     /// How many times handling of this entry started before ([`begin`](Self::begin)); 0 the
     /// first time. Replays, claims and deferrals do not count.
     pub attempts: u64,
-    start: Start,
+    pub(crate) start: Start,
 }
 
 impl<J> Delivery<J> {
-    /// A delivery (the runtime builds these; handy for testing handlers: its
-    /// [`begin`](Self::begin) records nothing).
-    pub fn new(id: impl Into<String>, job: J, attempts: u64) -> Self {
+    /// A delivery without a start marker; the runtime gives it one ([`with_start`]), tests of a
+    /// handler use [`Delivery::detached`] (feature `test-support`).
+    ///
+    /// [`with_start`]: Self::with_start
+    pub(crate) fn new(id: impl Into<String>, job: J, attempts: u64) -> Self {
         Self {
             id: id.into(),
             job,
@@ -114,10 +116,17 @@ pub(crate) struct Start {
     pub(crate) recorder: Option<Arc<dyn Recorder>>,
 }
 
-/// Durably counts attempts (the runtime's Redis hash).
+/// Durably counts attempts (the runtime's Redis hash; in tests, a detached delivery's
+/// [`BeginLog`](crate::BeginLog)).
 pub(crate) trait Recorder: Send + Sync {
     /// Records one attempt for each of `ids`; `false` when it could not (stopping).
     fn record<'a>(&'a self, ids: Vec<String>) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+    /// The in-memory log, when this is one.
+    #[cfg(any(test, feature = "test-support"))]
+    fn begin_log(&self) -> Option<crate::BeginLog> {
+        None
+    }
 }
 
 impl Start {
@@ -129,7 +138,7 @@ impl Start {
     async fn record<'a>(starts: impl IntoIterator<Item = &'a Start>) -> bool {
         let fresh: Vec<&Start> = starts.into_iter().filter(|start| !start.begun()).collect();
         let Some(recorder) = fresh.iter().find_map(|start| start.recorder.clone()) else {
-            // Built by hand (tests): nothing to record.
+            // No recorder: a start marker the runtime has not set yet; nothing to record.
             fresh
                 .iter()
                 .for_each(|start| start.begun.store(true, Ordering::SeqCst));
@@ -181,19 +190,6 @@ pub struct Batch<J> {
 }
 
 impl<J> Batch<J> {
-    /// A batch (the runtime builds these; handy for testing handlers).
-    pub fn new(
-        key: impl Into<String>,
-        deliveries: Vec<Delivery<J>>,
-        shutdown: CancellationToken,
-    ) -> Self {
-        Self {
-            key: key.into(),
-            deliveries,
-            shutdown,
-        }
-    }
-
     /// [`Delivery::begin`] for the deliveries at `indices`, in one round trip.
     pub async fn begin(&self, indices: impl IntoIterator<Item = usize>) -> bool {
         let starts: Vec<&Start> = indices

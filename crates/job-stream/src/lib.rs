@@ -115,6 +115,15 @@
 //! }
 //! ```
 //!
+//! # Testing a handler
+//!
+//! With the cargo feature `test-support` (enable it under `[dev-dependencies]` only, so no
+//! production build has it), `Delivery::detached(id, job)` and
+//! `Batch::detached(key, deliveries)` build deliveries and batches that belong to no consumer:
+//! a test calls the handler's `decode`, `handle_batch` and `handle` in process without Redis,
+//! reads the outcomes it returns, and sees its `begin` calls in an in-memory `BeginLog`
+//! (`begin_log()`).
+//!
 //! # Limitations
 //!
 //! * At-least-once delivery: an entry is handled again after a crash, a lost acknowledgement or a
@@ -141,12 +150,16 @@ mod backoff;
 mod batch;
 mod commands;
 mod consumer;
+#[cfg(any(test, feature = "test-support"))]
+mod detached;
 mod job;
 pub mod retention;
 mod settings;
 
 pub use crate::commands::DEAD_LETTER_FIELDS;
 pub use crate::consumer::Consumer;
+#[cfg(any(test, feature = "test-support"))]
+pub use crate::detached::BeginLog;
 pub use crate::job::{Batch, DeadLetter, Delivery, Handler, Invalid, Job, Lane, Observer, Outcome};
 pub use crate::settings::{HeartbeatSettings, Settings};
 
