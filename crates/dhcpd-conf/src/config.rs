@@ -268,20 +268,7 @@ impl Config {
             }
             changed
         }
-        let Self {
-            source,
-            nodes,
-            tail,
-            newline,
-            ..
-        } = self;
-        let mut top = Siblings {
-            source,
-            nodes,
-            close: tail,
-            first_starts_line: true,
-            newline,
-        };
+        let mut top = self.siblings_at(&[]).expect("the top level always exists");
         if walk(&mut top, &mut keep) {
             self.index = OnceLock::new();
         }

@@ -117,16 +117,7 @@ impl DeadLetterEntry {
     pub fn shown(&self) -> Shown {
         Shown {
             id: self.id.clone(),
-            fields: self
-                .fields
-                .iter()
-                .map(|(field, value)| {
-                    (
-                        String::from_utf8_lossy(field).into_owned(),
-                        String::from_utf8_lossy(value).into_owned(),
-                    )
-                })
-                .collect(),
+            fields: self.fields.iter().map(text_pair).collect(),
         }
     }
 }
@@ -158,17 +149,24 @@ pub async fn newest(link: &mut Link, count: usize) -> Result<Vec<DeadLetterEntry
     if !dead_letter_stream_exists(link, &stream).await? {
         return Ok(Vec::new());
     }
-    let rows: Vec<(String, RawFields)> = link
-        .query(
-            redis::cmd("XREVRANGE")
-                .arg(&stream)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(count),
-        )
-        .await?;
-    Ok(entries_of(rows))
+    Ok(entries_of(newest_rows(link, &stream, count).await?))
+}
+
+/// The newest `count` entries of `stream`, newest first, as Redis gives them.
+async fn newest_rows(
+    link: &mut Link,
+    stream: &str,
+    count: usize,
+) -> Result<Vec<(String, RawFields)>> {
+    link.query(
+        redis::cmd("XREVRANGE")
+            .arg(stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(count),
+    )
+    .await
 }
 
 /// The dead-letter entry `id` with every field.
@@ -200,16 +198,7 @@ pub async fn requeue_all(link: &mut Link, out: &mut dyn Write) -> Result<usize> 
     if !dead_letter_stream_exists(link, &stream).await? {
         return Ok(0);
     }
-    let newest: Vec<(String, RawFields)> = link
-        .query(
-            redis::cmd("XREVRANGE")
-                .arg(&stream)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1),
-        )
-        .await?;
+    let newest = newest_rows(link, &stream, 1).await?;
     let Some((last, _)) = newest.into_iter().next() else {
         return Ok(0);
     };
@@ -493,6 +482,12 @@ fn entries_of(rows: Vec<(String, RawFields)>) -> Vec<DeadLetterEntry> {
     rows.into_iter()
         .map(|(id, fields)| DeadLetterEntry { id, fields })
         .collect()
+}
+
+/// A field and its value as text (invalid UTF-8 replaced).
+fn text_pair((field, value): &(Vec<u8>, Vec<u8>)) -> (String, String) {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (text(field), text(value))
 }
 
 #[cfg(test)]
