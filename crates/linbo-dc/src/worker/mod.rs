@@ -1,7 +1,9 @@
 //! The worker daemon's application side (SPEC §5, §6): stream entries decoded into [`Task`]s, the
 //! provisioning pipeline for batches of one school, the machine-account lane, and the reports to
-//! the LINBO API through the durable outbox. [`Worker`] is the [`job_stream::Handler`]; the
-//! binary `linbo-dc-worker` only wires it to a [`job_stream::Consumer`], signals and logging.
+//! the LINBO API through the durable outbox. [`Worker`] is the [`job_stream::Handler`];
+//! [`Worker::run`] drives it with a [`job_stream::Consumer`] and re-sends the outbox; the binary
+//! `linbo-dc-worker` adds signals, systemd and logging and turns [`Stopped`] into an exit code.
+//! The worker's configuration is [`config`], its API client [`api`], its outbox [`outbox`].
 //!
 //! # Flow of one provisioning batch
 //!
@@ -23,13 +25,14 @@
 //!    fails, both files are restored, a failed import is run again on them (sophomorix may have
 //!    synced AD and DNS already), and the batch's jobs fail with the relevant output lines (on
 //!    linuxmuster 7.4 with what the import logged).
-//! 5. Verify concurrently within `VERIFY_TIMEOUT_SEC` (AD object for roles with an account, DNS A
+//! 5. Verify what the merge says each job wrote or removed (its host facts: name, role, fixed
+//!    IP), concurrently within `VERIFY_TIMEOUT_SEC` (AD object for roles with an account, DNS A
 //!    for fixed IPs, PTR and the DHCP host block for information), clean up what a delete or
 //!    rename left behind, and report `completed` or `failed`.
 //! 6. Acknowledge each entry once its final report is delivered or in the outbox.
 //!
 //! Re-running a batch is idempotent: a batch that wrote its files before the worker stopped goes
-//! on from its journal (`journal.rs`: the recorded outcomes stand, the import and verification run
+//! on from its journal (`provision/journal.rs`: the recorded outcomes stand, the import and verification run
 //! again); one that had not written them is merged afresh. Handling starts (an attempt towards
 //! `MAX_DELIVERIES`) after the `running` reports, before the files are read
 //! ([`job_stream::Batch::begin`]); a wait or a restart before that counts nothing. An entry that
