@@ -6,25 +6,22 @@ use std::time::Duration;
 use dc_testkit::RedisServer;
 
 use crate::support::{
-    ATTEMPTS, CONSUMER, DLQ, GROUP, Mode, Recorder, STREAM, add_provisions, fast_settings,
-    pending_count, start, wait_for_reader, wait_until,
+    ATTEMPTS, CONSUMER, DLQ, Fixture, GROUP, LONG, Mode, Recorder, STREAM, fast_settings,
+    wait_until,
 };
-
-const LONG: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replays_and_restarts_before_the_handler_began_count_no_attempt() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     let mut settings = fast_settings();
     settings.max_deliveries = 2;
     settings.batch_window = Duration::from_millis(20);
-    add_provisions(&server, "op", 3);
+    server.add_provisions("op", 3);
     // Five starts, each one replaying the entries (Redis counts a delivery every time) and stopping
     // before the handler began them.
     for _ in 0..5 {
         let waiting = Recorder::new(Mode::WaitUnbegun);
-        let running = start(&server, settings.clone(), waiting.clone());
+        let running = server.start_consumer(settings.clone(), waiting.clone());
         wait_until("the batch is handed over", LONG, || waiting.n_seen() == 3).await;
         running.stop().await;
     }
@@ -36,8 +33,8 @@ async fn replays_and_restarts_before_the_handler_began_count_no_attempt() {
     assert_eq!(redis_deliveries, [5, 5, 5], "Redis counted every replay");
 
     let recorder = Recorder::new(Mode::Ack);
-    let running = start(&server, settings, recorder.clone());
-    wait_until("all are acknowledged", LONG, || pending_count(&server) == 0).await;
+    let running = server.start_consumer(settings, recorder.clone());
+    wait_until("all are acknowledged", LONG, || server.pending_count() == 0).await;
     assert_eq!(server.stream_len(DLQ), 0, "nothing was dead-lettered");
     let attempts: Vec<u64> = recorder.seen().iter().map(|seen| seen.attempts).collect();
     assert_eq!(attempts, [0, 0, 0]);
@@ -50,16 +47,15 @@ async fn replays_and_restarts_before_the_handler_began_count_no_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_whose_handler_never_finishes_is_dead_lettered_after_max_starts() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     let mut settings = fast_settings();
     settings.max_deliveries = 3;
     settings.batch_window = Duration::from_millis(20);
-    let id = add_provisions(&server, "poison", 1).remove(0);
+    let id = server.add_provisions("poison", 1).remove(0);
     // The handler begins and then hangs (as when it kills the process): each start counts.
     for start_number in 1..=3 {
         let stuck = Recorder::new(Mode::BlockForever);
-        let running = start(&server, settings.clone(), stuck.clone());
+        let running = server.start_consumer(settings.clone(), stuck.clone());
         wait_until("the handler began", LONG, || {
             server.hgetall(ATTEMPTS).get(&id) == Some(&start_number.to_string())
         })
@@ -67,9 +63,9 @@ async fn an_entry_whose_handler_never_finishes_is_dead_lettered_after_max_starts
         running.stop().await;
     }
     let recorder = Recorder::new(Mode::Ack);
-    let running = start(&server, settings, recorder.clone());
+    let running = server.start_consumer(settings, recorder.clone());
     wait_until("the entry is dead-lettered", LONG, || {
-        server.stream_len(DLQ) == 1 && pending_count(&server) == 0
+        server.stream_len(DLQ) == 1 && server.pending_count() == 0
     })
     .await;
     assert_eq!(recorder.n_seen(), 0, "not handled a fourth time");
@@ -85,19 +81,18 @@ async fn an_entry_whose_handler_never_finishes_is_dead_lettered_after_max_starts
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_entry_holds_its_lane_so_later_entries_do_not_overtake_it() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     let recorder = Recorder::new(Mode::DeferFirstOnce(Duration::from_millis(1500)));
     let mut settings = fast_settings();
     settings.batch_window = Duration::from_millis(20);
-    let running = start(&server, settings, recorder.clone());
-    add_provisions(&server, "create", 1);
+    let running = server.start_consumer(settings, recorder.clone());
+    server.add_provisions("create", 1);
     wait_until("the create was deferred", LONG, || recorder.n_seen() == 1).await;
     // The delete arrives while the create waits, and a repair of the concurrent lane too.
-    add_provisions(&server, "delete", 1);
+    server.add_provisions("delete", 1);
     server.xadd(STREAM, &[("type", "repair"), ("operation_id", "r-1")]);
     wait_until("everything is acknowledged", LONG, || {
-        pending_count(&server) == 0
+        server.pending_count() == 0
     })
     .await;
     let batches: Vec<Vec<String>> = recorder
@@ -131,15 +126,14 @@ async fn a_deferred_entry_holds_its_lane_so_later_entries_do_not_overtake_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_entry_comes_back_after_its_delay_although_the_connection_dropped() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     let recorder = Recorder::new(Mode::DeferFirstOnce(Duration::from_secs(2)));
     let mut settings = fast_settings();
     settings.batch_window = Duration::from_millis(20);
     // Far beyond the test: a retry that depended on the entry's idle time would stall.
     settings.claim_min_idle = Duration::from_secs(600);
-    let running = start(&server, settings, recorder.clone());
-    add_provisions(&server, "create", 1);
+    let running = server.start_consumer(settings, recorder.clone());
+    server.add_provisions("create", 1);
     wait_until("the create was deferred", LONG, || recorder.n_seen() == 1).await;
     let deferred_at = tokio::time::Instant::now();
     // Every client connection is killed; the reader reconnects and replays (resetting the idle
@@ -147,7 +141,7 @@ async fn a_deferred_entry_comes_back_after_its_delay_although_the_connection_dro
     let killed: u64 = server.query(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"));
     assert!(killed >= 1, "the consumer's connections were killed");
     wait_until("the entry is acknowledged", LONG, || {
-        pending_count(&server) == 0
+        server.pending_count() == 0
     })
     .await;
     let waited = deferred_at.elapsed();
@@ -161,23 +155,22 @@ async fn a_deferred_entry_comes_back_after_its_delay_although_the_connection_dro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_held_in_a_long_batch_are_not_claimed_by_another_consumer() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     let slow = Recorder::new(Mode::SlowBatch(Duration::from_secs(3)));
     let mut settings = fast_settings();
     settings.batch_window = Duration::from_millis(20);
     settings.claim_min_idle = Duration::from_millis(1000);
     settings.claim_interval = Duration::from_millis(250);
-    let running = start(&server, settings.clone(), slow.clone());
-    add_provisions(&server, "op", 2);
+    let running = server.start_consumer(settings.clone(), slow.clone());
+    server.add_provisions("op", 2);
     wait_until("the slow batch started", LONG, || slow.n_seen() == 2).await;
 
     let mut other_settings = settings;
     other_settings.consumer = "dc-other".to_owned();
     let other = Recorder::new(Mode::Ack);
-    let other_running = start(&server, other_settings, other.clone());
+    let other_running = server.start_consumer(other_settings, other.clone());
     wait_until("the slow batch is acknowledged", LONG, || {
-        pending_count(&server) == 0
+        server.pending_count() == 0
     })
     .await;
     assert_eq!(other.n_seen(), 0, "the other consumer claimed nothing");
@@ -195,14 +188,13 @@ fn named(instance: &str) -> job_stream::Settings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_consumer_with_the_same_name_refuses_to_run() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     let first = Recorder::new(Mode::Ack);
-    let running = start(&server, named("dc01 /var/lib/linbo-dc"), first.clone());
-    wait_for_reader(&server, CONSUMER).await;
+    let running = server.start_consumer(named("host-1 /var/lib/app"), first.clone());
+    server.wait_for_reader(CONSUMER).await;
 
     let second = Recorder::new(Mode::Ack);
-    let refused = start(&server, named("clone /var/lib/linbo-dc"), second.clone());
+    let refused = server.start_consumer(named("clone /var/lib/app"), second.clone());
     let result = tokio::time::timeout(Duration::from_secs(5), refused.task)
         .await
         .expect("the second consumer returns within the heartbeat TTL plus a beat")
@@ -210,7 +202,7 @@ async fn a_second_consumer_with_the_same_name_refuses_to_run() {
     match result {
         Err(job_stream::Error::ConsumerInUse { consumer, holder }) => {
             assert_eq!(consumer, CONSUMER);
-            assert!(holder.contains("dc01 /var/lib/linbo-dc"), "{holder}");
+            assert!(holder.contains("host-1 /var/lib/app"), "{holder}");
             assert!(
                 holder.contains(&format!("pid {}", std::process::id())),
                 "{holder}"
@@ -218,15 +210,15 @@ async fn a_second_consumer_with_the_same_name_refuses_to_run() {
         }
         other => panic!("expected ConsumerInUse, got {other:?}"),
     }
-    add_provisions(&server, "op", 2);
+    server.add_provisions("op", 2);
     wait_until("the first consumer handles the entries", LONG, || {
-        pending_count(&server) == 0
+        server.pending_count() == 0
     })
     .await;
     assert_eq!((first.n_seen(), second.n_seen()), (2, 0));
     assert_eq!(
         server.hgetall(&format!("jobs:heartbeat:workers:{CONSUMER}"))["instance"],
-        "dc01 /var/lib/linbo-dc",
+        "host-1 /var/lib/app",
         "the refused consumer left the holder's hash alone"
     );
     running.stop().await;
@@ -234,8 +226,7 @@ async fn a_second_consumer_with_the_same_name_refuses_to_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_name_left_by_a_crashed_holder_is_taken_over_once_its_hash_expires() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     let key = format!("jobs:heartbeat:workers:{CONSUMER}");
     // A holder killed with -9: its hash stays until its TTL runs out, and nobody refreshes it.
     let _: () = server.query(
@@ -248,10 +239,10 @@ async fn a_consumer_name_left_by_a_crashed_holder_is_taken_over_once_its_hash_ex
     );
     let _: () = server.query(redis::cmd("PEXPIRE").arg(&key).arg(800));
     let recorder = Recorder::new(Mode::Ack);
-    let running = start(&server, named("new"), recorder.clone());
-    add_provisions(&server, "op", 1);
+    let running = server.start_consumer(named("new"), recorder.clone());
+    server.add_provisions("op", 1);
     wait_until("the entry is handled", LONG, || {
-        recorder.n_seen() == 1 && pending_count(&server) == 0
+        recorder.n_seen() == 1 && server.pending_count() == 0
     })
     .await;
     assert_eq!(server.hgetall(&key)["instance"], "new");
@@ -260,12 +251,11 @@ async fn a_consumer_name_left_by_a_crashed_holder_is_taken_over_once_its_hash_ex
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handler_learns_which_entries_are_still_pending_after_a_replay() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     let mut settings = fast_settings();
     settings.batch_window = Duration::from_millis(20);
     let first = Recorder::new(Mode::Ack);
-    let running = start(&server, settings.clone(), first.clone());
+    let running = server.start_consumer(settings.clone(), first.clone());
     wait_until("the first replay", LONG, || {
         !first.replayed.lock().unwrap().is_empty()
     })
@@ -276,14 +266,14 @@ async fn the_handler_learns_which_entries_are_still_pending_after_a_replay() {
     );
     running.stop().await;
 
-    let ids = add_provisions(&server, "op", 2);
+    let ids = server.add_provisions("op", 2);
     let waiting = Recorder::new(Mode::WaitUnbegun);
-    let running = start(&server, settings.clone(), waiting.clone());
+    let running = server.start_consumer(settings.clone(), waiting.clone());
     wait_until("the batch is handed over", LONG, || waiting.n_seen() == 2).await;
     running.stop().await;
 
     let again = Recorder::new(Mode::Ack);
-    let running = start(&server, settings, again.clone());
+    let running = server.start_consumer(settings, again.clone());
     wait_until("the replay", LONG, || {
         !again.replayed.lock().unwrap().is_empty()
     })

@@ -9,7 +9,7 @@ use job_stream::Settings;
 use job_stream::retention::{StreamId, TrimReport, trim};
 
 use crate::support::{
-    CONSUMER, DLQ, GROUP, Mode, Recorder, STREAM, fast_settings, start, wait_until,
+    CONSUMER, DLQ, Fixture, GROUP, Mode, Recorder, STREAM, fast_settings, wait_until,
 };
 
 /// Entries with explicit ids from 1970 (`<ms>-0`): far older than any retention.
@@ -73,8 +73,7 @@ async fn trim_once(server: &RedisServer, settings: &Settings) -> TrimReport {
 
 #[tokio::test]
 async fn a_lagging_second_group_keeps_its_pending_and_undelivered_entries() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     let old = add_ancient(&server, &[1000, 1001, 1002, 1003, 1004, 1005]);
     let recent = vec![
         server.xadd(STREAM, &[("type", "provision"), ("operation_id", "new-1")]),
@@ -112,8 +111,7 @@ async fn a_lagging_second_group_keeps_its_pending_and_undelivered_entries() {
 
 #[tokio::test]
 async fn an_old_entry_pending_in_the_workers_group_stays_with_everything_after_it() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     let old = add_ancient(&server, &[1000, 1001, 1002, 1003]);
     server.read_as(STREAM, GROUP, "crashed-dc", 100);
     ack(&server, GROUP, &["1000-0", "1002-0", "1003-0"]);
@@ -144,8 +142,7 @@ async fn a_stream_without_the_workers_group_is_left_alone() {
 
 #[tokio::test]
 async fn retention_off_trims_nothing() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     add_ancient(&server, &[1000]);
     server.read_as(STREAM, GROUP, CONSUMER, 100);
     ack(&server, GROUP, &["1000-0"]);
@@ -183,8 +180,7 @@ async fn the_dead_letter_stream_is_capped_exactly_keeping_the_newest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_consumer_trims_at_start() {
-    let server = RedisServer::start();
-    server.create_group(STREAM, GROUP);
+    let server = Fixture::new();
     add_ancient(&server, &[1000, 1001, 1002]);
     server.read_as(STREAM, GROUP, CONSUMER, 100);
     ack(&server, GROUP, &["1000-0", "1001-0", "1002-0"]);
@@ -194,7 +190,7 @@ async fn a_running_consumer_trims_at_start() {
     let mut settings = fast_settings();
     settings.stream_retention = Some(Duration::from_secs(3600));
     settings.dead_letter_max_len = NonZeroU64::new(5);
-    let running = start(&server, settings, Recorder::new(Mode::Ack));
+    let running = server.start_consumer(settings, Recorder::new(Mode::Ack));
     wait_until(
         "the stream and the dead letters are trimmed",
         Duration::from_secs(20),

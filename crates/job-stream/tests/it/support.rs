@@ -1,6 +1,8 @@
-//! Test job type, a recording handler and polling helpers shared by the integration tests.
+//! The tests' fixture (a private redis-server whose stream has the group, and consumers started
+//! on it), the test job type, a recording handler and polling helpers.
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +19,10 @@ pub(crate) const GROUP: &str = "workers";
 /// The dead-letter stream and the attempts hash `Settings::new` derives from [`STREAM`].
 pub(crate) const DLQ: &str = "jobs:dlq";
 pub(crate) const ATTEMPTS: &str = "jobs:attempts";
-pub(crate) const CONSUMER: &str = "dc-test";
+pub(crate) const CONSUMER: &str = "host-test";
+
+/// How long a test waits for something that normally takes well under a second.
+pub(crate) const LONG: Duration = Duration::from_secs(20);
 
 /// A job as the worker would decode it: `provision` entries batch per school, `repair` entries run
 /// concurrently.
@@ -314,12 +319,82 @@ impl Running {
     }
 }
 
-pub(crate) fn start(server: &RedisServer, settings: Settings, handler: Arc<Recorder>) -> Running {
-    init_tracing();
-    let shutdown = CancellationToken::new();
-    let consumer = Consumer::with_shared_handler(server.client(), settings, handler);
-    let task = tokio::spawn(consumer.run(shutdown.clone()));
-    Running { shutdown, task }
+/// One test's Redis: a private redis-server whose [`STREAM`] has the group [`GROUP`] (created at
+/// `$`, as the runtime does), and what the tests do with it. Everything of [`RedisServer`] is
+/// there too (`Deref`).
+pub(crate) struct Fixture {
+    server: RedisServer,
+}
+
+impl Fixture {
+    /// A fresh redis-server without persistence, with the group.
+    pub(crate) fn new() -> Fixture {
+        Fixture::with_group(RedisServer::start())
+    }
+
+    /// A redis-server that keeps its data across [`RedisServer::stop`] and
+    /// [`RedisServer::start_again`], with the group.
+    pub(crate) fn persistent() -> Fixture {
+        Fixture::with_group(RedisServer::start_persistent())
+    }
+
+    fn with_group(server: RedisServer) -> Fixture {
+        server.create_group(STREAM, GROUP);
+        Fixture { server }
+    }
+
+    /// Runs a consumer with `settings` and `handler` until [`Running::stop`].
+    pub(crate) fn start_consumer(&self, settings: Settings, handler: Arc<Recorder>) -> Running {
+        init_tracing();
+        let shutdown = CancellationToken::new();
+        let consumer = Consumer::with_shared_handler(self.server.client(), settings, handler);
+        let task = tokio::spawn(consumer.run(shutdown.clone()));
+        Running { shutdown, task }
+    }
+
+    /// Adds `n` provision entries with operation ids `<prefix>-0`, `<prefix>-1`, ...
+    pub(crate) fn add_provisions(&self, prefix: &str, n: usize) -> Vec<String> {
+        let entries: Vec<_> = (0..n)
+            .map(|i| job_fields("provision", &format!("{prefix}-{i}")))
+            .collect();
+        self.server.xadd_many(STREAM, &entries)
+    }
+
+    /// Entries pending in the group, of any consumer.
+    pub(crate) fn pending_count(&self) -> u64 {
+        self.server.pending_summary(STREAM, GROUP).count
+    }
+
+    /// Waits until `consumer` has issued its first read (it then shows up in `XINFO CONSUMERS`).
+    pub(crate) async fn wait_for_reader(&self, consumer: &str) {
+        wait_until("the consumer reads", Duration::from_secs(10), || {
+            let rows: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = redis::cmd("XINFO")
+                .arg("CONSUMERS")
+                .arg(STREAM)
+                .arg(GROUP)
+                .query(&mut self.server.connection());
+            let is_consumer = |row: &HashMap<String, redis::Value>| match row.get("name") {
+                Some(redis::Value::BulkString(name)) => name == consumer.as_bytes(),
+                _ => false,
+            };
+            rows.is_ok_and(|rows| rows.iter().any(is_consumer))
+        })
+        .await;
+    }
+}
+
+impl Deref for Fixture {
+    type Target = RedisServer;
+
+    fn deref(&self) -> &RedisServer {
+        &self.server
+    }
+}
+
+impl DerefMut for Fixture {
+    fn deref_mut(&mut self) -> &mut RedisServer {
+        &mut self.server
+    }
 }
 
 /// Sends the runtime's logs to the test's captured output (shown when a test fails); `RUST_LOG`
@@ -346,24 +421,6 @@ pub(crate) async fn wait_until(what: &str, limit: Duration, mut condition: impl 
     }
 }
 
-/// Waits until the consumer has issued its first read (it then shows up in `XINFO CONSUMERS`).
-pub(crate) async fn wait_for_reader(server: &RedisServer, consumer: &str) {
-    wait_until("the consumer reads", Duration::from_secs(10), || {
-        let rows: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg(STREAM)
-            .arg(GROUP)
-            .query(&mut server.connection());
-        rows.map(|rows| {
-            rows.iter().any(|row| {
-                matches!(row.get("name"), Some(redis::Value::BulkString(name)) if name == consumer.as_bytes())
-            })
-        })
-        .unwrap_or(false)
-    })
-    .await;
-}
-
 /// Fields of a `provision` (batched) or `repair` (concurrent) entry.
 pub(crate) fn job_fields(kind: &str, operation_id: &str) -> Vec<(String, String)> {
     vec![
@@ -373,14 +430,22 @@ pub(crate) fn job_fields(kind: &str, operation_id: &str) -> Vec<(String, String)
     ]
 }
 
-/// Adds `n` provision entries with operation ids `<prefix>-0`, `<prefix>-1`, ...
-pub(crate) fn add_provisions(server: &RedisServer, prefix: &str, n: usize) -> Vec<String> {
-    let entries: Vec<_> = (0..n)
-        .map(|i| job_fields("provision", &format!("{prefix}-{i}")))
-        .collect();
-    server.xadd_many(STREAM, &entries)
-}
-
-pub(crate) fn pending_count(server: &RedisServer) -> u64 {
-    server.pending_summary(STREAM, GROUP).count
+/// Asserts that `text` is RFC 3339 UTC with milliseconds, as the runtime writes its timestamps.
+#[track_caller]
+pub(crate) fn assert_rfc3339_utc(text: &str) {
+    let bytes = text.as_bytes();
+    let shape_ok = bytes.len() == 24
+        && text.ends_with('Z')
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            10 => *b == b'T',
+            13 | 16 => *b == b':',
+            19 => *b == b'.',
+            23 => *b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    assert!(
+        shape_ok,
+        "not RFC 3339 UTC (YYYY-MM-DDTHH:MM:SS.mmmZ): {text:?}"
+    );
 }
