@@ -231,6 +231,15 @@ impl<'c> HookLog<'c> {
         self.write(message, true);
     }
 
+    /// `headline` and then dhcpd's `messages`, indented: a failure, or (when `failure` is
+    /// false) a warning of a run that still succeeds.
+    fn dhcpd_lines(&mut self, failure: bool, headline: &str, messages: &[String]) {
+        self.write(headline, failure);
+        for message in messages {
+            self.write(&format!("  dhcpd: {message}"), failure);
+        }
+    }
+
     fn write(&mut self, message: &str, to_stderr: bool) {
         let line = format!(
             "[{}] {LOG_TAG} {message}\n",
@@ -397,34 +406,37 @@ pub fn run(settings: &HookSettings, stdout: &mut dyn Write, stderr: &mut dyn Wri
             // Our change made dhcpd fail, or the configuration failed already: find out which
             // by checking the original again.
             if let Err(error) = replace_file(&devices_path, &original, &options) {
-                log.failure(&format!(
-                    "failed: dhcpd -t rejects the patched {devices_name} and restoring it failed: {error}"
-                ));
-                for message in &messages {
-                    log.failure(&format!("  dhcpd: {message}"));
-                }
+                log.dhcpd_lines(
+                    true,
+                    &format!(
+                        "failed: dhcpd -t rejects the patched {devices_name} and restoring it failed: {error}"
+                    ),
+                    &messages,
+                );
                 report.failed = true;
                 return report;
             }
             report.written = false;
             match check_with_dhcpd(settings, &mut log) {
                 Check::Invalid(_) => {
-                    log.line(&format!(
-                        "warning: dhcpd -t fails even without our change; {devices_name} left unpatched:"
-                    ));
-                    for message in &messages {
-                        log.line(&format!("  dhcpd: {message}"));
-                    }
+                    log.dhcpd_lines(
+                        false,
+                        &format!(
+                            "warning: dhcpd -t fails even without our change; {devices_name} left unpatched:"
+                        ),
+                        &messages,
+                    );
                     report.patched = 0;
                     return report;
                 }
                 Check::Skipped(_) | Check::Valid | Check::Failed(_) => {
-                    log.failure(&format!(
-                        "failed: dhcpd -t rejects the patched {devices_name}; original restored:"
-                    ));
-                    for message in &messages {
-                        log.failure(&format!("  dhcpd: {message}"));
-                    }
+                    log.dhcpd_lines(
+                        true,
+                        &format!(
+                            "failed: dhcpd -t rejects the patched {devices_name}; original restored:"
+                        ),
+                        &messages,
+                    );
                     report.failed = true;
                     return report;
                 }
