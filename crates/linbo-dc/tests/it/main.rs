@@ -5,4 +5,5 @@ mod conf_file;
 mod outbox;
 mod paths;
 mod redis_link;
+mod worker;
 mod worker_config;
