@@ -121,6 +121,7 @@ mod file;
 mod host;
 mod job;
 mod merge;
+mod others;
 mod undo;
 mod value;
 
@@ -134,6 +135,8 @@ pub use host::{HostFacts, Previous};
 pub use job::{Action, DELTA_HEADER, HostSpec, Job, MAX_GROUP_LEN, MAX_ROOM_LEN, Operation};
 pub use merge::{
     Change, DryRun, JobOutcome, MergeOptions, MergeOutput, MergeStats, OtherSchool, merge,
+    merge_indexed,
 };
+pub use others::SchoolIndex;
 pub use undo::{UndoConflict, undo};
 pub use value::{Group, Hostname, Ip, Mac, PxeFlag, Role, Room};

@@ -22,6 +22,7 @@ use crate::error::{Conflict, ConflictKind, Error, FieldError, Location, Refusal,
 use crate::file::{CANONICAL_FIELDS, DevicesFile, Line, LineKind, Record};
 use crate::host::{DEFAULT_SCHOOL, HostFacts, Previous, dns_name, dns_prefix};
 use crate::job::{DELTA_HEADER, DELTA_HEADER_PREFIX, Job, Operation};
+use crate::others::{OtherIndex, SchoolIndex};
 use crate::value::{Hostname, Ip, Mac, Room};
 
 /// The maps of the merged view hold one key per master line and are built on every batch; foldhash
@@ -183,6 +184,33 @@ pub fn merge(
     jobs: &[Job],
     options: &MergeOptions,
 ) -> MergeOutput {
+    merge_with(master, delta, jobs, options, |interest| {
+        OtherIndex::from_texts(other_schools, interest)
+    })
+}
+
+/// [`merge`] with the other schools' files indexed beforehand ([`SchoolIndex::build`], once per
+/// version of a file): the same result without reading every other school's file again.
+pub fn merge_indexed(
+    master: &str,
+    delta: &str,
+    other_schools: &[&SchoolIndex],
+    jobs: &[Job],
+    options: &MergeOptions,
+) -> MergeOutput {
+    merge_with(master, delta, jobs, options, |interest| {
+        OtherIndex::from_indexes(other_schools, interest)
+    })
+}
+
+/// The merge, with the other schools' values the jobs use from `others`.
+fn merge_with(
+    master: &str,
+    delta: &str,
+    jobs: &[Job],
+    options: &MergeOptions,
+    others: impl FnOnce(&Interest) -> OtherIndex,
+) -> MergeOutput {
     let operations: Vec<Result<Operation, FieldError>> = jobs
         .iter()
         .map(|job| job.validate(&options.default_room))
@@ -195,7 +223,7 @@ pub fn merge(
     );
     let master_file = DevicesFile::parse(master);
     let delta_file = DevicesFile::parse(delta);
-    let others = OtherIndex::new(other_schools, &interest);
+    let others = others(&interest);
     let (mut view, ignored_delta_lines) = View::load(&master_file, &delta_file, &interest);
     let guard = Guard::new(options);
 
@@ -296,7 +324,7 @@ impl Guard {
 }
 
 /// A MAC as the index compares it: its six bytes in one word.
-fn mac_key(mac: Mac) -> u64 {
+pub(crate) fn mac_key(mac: Mac) -> u64 {
     let [a, b, c, d, e, f] = mac.octets();
     u64::from_le_bytes([a, b, c, d, e, f, 0, 0])
 }
@@ -306,16 +334,16 @@ fn mac_key(mac: Mac) -> u64 {
 /// of them (and the delta's hosts); the other master lines are copied without being looked at
 /// twice. A 100,000-line master then costs one pass, not 100,000 index entries.
 #[derive(Debug, Default)]
-struct Interest {
+pub(crate) struct Interest {
     names: HashSet<String>,
-    macs: HashSet<u64>,
-    ips: HashSet<Ipv4Addr>,
+    pub(crate) macs: HashSet<u64>,
+    pub(crate) ips: HashSet<Ipv4Addr>,
     /// The AD/DNS names the jobs would write: checked against the other schools only.
-    dns_names: HashSet<String>,
+    pub(crate) dns_names: HashSet<String>,
     /// The old names of renames: looked up in the other schools for the refusal message.
-    old_names: HashSet<String>,
+    pub(crate) old_names: HashSet<String>,
     /// The `<school>-` prefix of this school's AD/DNS names (empty in default-school).
-    dns_prefix: String,
+    pub(crate) dns_prefix: String,
 }
 
 impl Interest {
@@ -350,13 +378,13 @@ impl Interest {
     }
 
     /// The MAC of a written value, if it parses and a job uses it.
-    fn mac(&self, value: &str) -> Option<u64> {
+    pub(crate) fn mac(&self, value: &str) -> Option<u64> {
         let mac = mac_key(value.parse().ok()?);
         self.macs.contains(&mac).then_some(mac)
     }
 
     /// The fixed IP of a written value, if it parses and a job uses it.
-    fn ip(&self, value: &str) -> Option<Ipv4Addr> {
+    pub(crate) fn ip(&self, value: &str) -> Option<Ipv4Addr> {
         let ip = value.parse::<Ip>().ok()?.fixed()?;
         self.ips.contains(&ip).then_some(ip)
     }
@@ -409,70 +437,6 @@ impl Owners {
             Owners::One(only) => (Some(*only) != id).then_some(*only),
             Owners::Many(ids) => ids.iter().copied().find(|&other| Some(other) != id),
         }
-    }
-}
-
-/// MACs, fixed IPs and AD/DNS names of the other schools that a job uses, with the host and line
-/// that use them.
-struct OtherIndex {
-    /// Hosts named like the old name of a rename.
-    names: HashMap<String, Location>,
-    macs: HashMap<u64, (String, Location)>,
-    ips: HashMap<Ipv4Addr, (String, Location)>,
-    dns_names: HashMap<String, (String, Location)>,
-    /// The `<school>-` prefix of this school's AD/DNS names, for looking up a job's host.
-    dns_prefix: String,
-}
-
-impl OtherIndex {
-    fn new(schools: &[OtherSchool<'_>], interest: &Interest) -> OtherIndex {
-        let mut index = OtherIndex {
-            names: HashMap::default(),
-            macs: HashMap::default(),
-            ips: HashMap::default(),
-            dns_names: HashMap::default(),
-            dns_prefix: interest.dns_prefix.clone(),
-        };
-        // One buffer for every line's AD/DNS name: no allocation per line of a large file.
-        let mut line_name = String::new();
-        for school in schools {
-            let prefix = dns_prefix(school.school);
-            for (line, record) in DevicesFile::parse(school.devices).records() {
-                let mut fields = record.fields().skip(3);
-                let mac = fields.next().and_then(|value| interest.mac(value));
-                let ip = fields.next().and_then(|value| interest.ip(value));
-                line_name.clear();
-                line_name.push_str(&prefix);
-                line_name.extend(record.hostname().chars().map(|c| c.to_ascii_lowercase()));
-                let name_used = interest.dns_names.contains(line_name.as_str());
-                let old_name = !interest.old_names.is_empty()
-                    && interest.old_names.contains(&line_name[prefix.len()..]);
-                if mac.is_none() && ip.is_none() && !name_used && !old_name {
-                    continue;
-                }
-                let location = Location::OtherSchool {
-                    school: school.school.to_owned(),
-                    line,
-                };
-                if old_name {
-                    index
-                        .names
-                        .entry(line_name[prefix.len()..].to_owned())
-                        .or_insert_with(|| location.clone());
-                }
-                let owner = (record.hostname().to_owned(), location);
-                if let Some(mac) = mac {
-                    index.macs.entry(mac).or_insert_with(|| owner.clone());
-                }
-                if let Some(ip) = ip {
-                    index.ips.entry(ip).or_insert_with(|| owner.clone());
-                }
-                if name_used {
-                    index.dns_names.entry(line_name.clone()).or_insert(owner);
-                }
-            }
-        }
-        index
     }
 }
 
@@ -781,9 +745,9 @@ impl<'f, 'a> View<'f, 'a> {
         device: &Device,
         others: &OtherIndex,
     ) -> Result<(), Error> {
-        if !others.dns_names.is_empty() {
+        if !others.entries.dns_names.is_empty() {
             let name = dns_name(&others.dns_prefix, &device.hostname);
-            if let Some((host, location)) = others.dns_names.get(&name) {
+            if let Some((host, location)) = others.entries.dns_names.get(&name) {
                 return Err(foreign_conflict(
                     ConflictKind::DnsName,
                     name,
@@ -800,7 +764,7 @@ impl<'f, 'a> View<'f, 'a> {
         {
             return Err(self.conflict(ConflictKind::Mac, device.mac.to_string(), other));
         }
-        if let Some((host, location)) = others.macs.get(&mac) {
+        if let Some((host, location)) = others.entries.macs.get(&mac) {
             return Err(foreign_conflict(
                 ConflictKind::Mac,
                 device.mac.to_string(),
@@ -812,7 +776,7 @@ impl<'f, 'a> View<'f, 'a> {
             if let Some(other) = self.by_ip.get(&ip).and_then(|owners| owners.other_than(id)) {
                 return Err(self.conflict(ConflictKind::Ip, ip.to_string(), other));
             }
-            if let Some((host, location)) = others.ips.get(&ip) {
+            if let Some((host, location)) = others.entries.ips.get(&ip) {
                 return Err(foreign_conflict(
                     ConflictKind::Ip,
                     ip.to_string(),
@@ -878,7 +842,7 @@ impl<'f, 'a> View<'f, 'a> {
                         host: old.as_str().to_owned(),
                         reason: RefusalReason::UnknownOldHostname {
                             school: guard.school.clone(),
-                            elsewhere: others.names.get(old.as_str()).cloned(),
+                            elsewhere: others.entries.names.get(old.as_str()).cloned(),
                         },
                     }
                     .into());

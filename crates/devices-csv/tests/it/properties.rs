@@ -1,8 +1,8 @@
 //! Properties of the file model and the merge engine over generated files and jobs.
 
 use devices_csv::{
-    Device, DevicesFile, Field, Group, HostSpec, Ip, Job, JobOutcome, MergeOptions, PxeFlag, Role,
-    merge,
+    Device, DevicesFile, Field, Group, HostSpec, Ip, Job, JobOutcome, MergeOptions, OtherSchool,
+    PxeFlag, Role, SchoolIndex, merge, merge_indexed,
 };
 use proptest::prelude::*;
 
@@ -233,6 +233,28 @@ proptest! {
                 prop_assert_eq!(now, line_of(&output.master, written.name.as_str()), "job {} {:?}", index, job);
             }
         }
+    }
+
+    /// Merging with the other schools indexed beforehand gives what merging with their texts
+    /// gives: files, outcomes and messages.
+    #[test]
+    fn indexed_other_schools_merge_alike(
+        master in arb_master(),
+        gym in arb_master(),
+        other in arb_master(),
+        jobs in prop::collection::vec(arb_job(), 0..8),
+    ) {
+        // School r1's `pcNN` is `r1-pcNN` in AD and DNS, the name of default-school's jobs.
+        let r1 = other.replace(";r1-pc", ";pc").replace(";R1-PC", ";PC");
+        let texts = [
+            OtherSchool { school: "gym", devices: &gym },
+            OtherSchool { school: "r1", devices: &r1 },
+        ];
+        let indexes: Vec<SchoolIndex> = texts.iter().map(|school| SchoolIndex::build(school.school, school.devices)).collect();
+        let options = MergeOptions::default();
+        let by_text = merge(&master, "", &texts, &jobs, &options);
+        let by_index = merge_indexed(&master, "", &indexes.iter().collect::<Vec<_>>(), &jobs, &options);
+        prop_assert_eq!(by_index, by_text);
     }
 
     /// Taking a batch back out of a file an administrator appended hosts to afterwards gives the
