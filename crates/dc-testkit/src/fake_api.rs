@@ -900,6 +900,28 @@ pub fn macct_operation(id: &str, host: &str, school: &str, attempt: u64) -> Valu
     })
 }
 
+/// The `options` of a create job as the web UI sends them (SPEC §2.2): room r200, device group
+/// win11, PXE flag 1, no dry run; `ip` empty for a dynamic address.
+pub fn create_options(hostname: &str, mac: &str, ip: &str) -> Value {
+    json!({
+        "action": "create",
+        "hostname": hostname,
+        "mac": mac,
+        "ip": ip,
+        "configName": "win11",
+        "csvCol0": "r200",
+        "oldHostname": null,
+        "pxeFlag": 1,
+        "dryRun": false,
+        "hostId": 17
+    })
+}
+
+/// The `options` of a delete job.
+pub fn delete_options(hostname: &str) -> Value {
+    json!({"action": "delete", "hostname": hostname, "dryRun": false})
+}
+
 /// A `provision_host` operation as the real API stores it (SPEC §2.2): `status` `pending`,
 /// `attempt` 0, `targetHost` taken from `options.hostname` (`null` when absent). `options` holds
 /// `action`, `hostname`, `mac`, `ip`, `configName`, `csvCol0`, `pxeFlag`, `dryRun`, ….

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dc_testkit::fake_api::provision_operation;
+use dc_testkit::fake_api::{self, provision_operation};
 use dc_testkit::{FakeApi, SandboxDc};
 use job_stream::Outcome::{self, Ack, Defer, RetryAfter};
 use job_stream::{Batch, Delivery, Handler as _, Job as _, Lane};
@@ -166,18 +166,7 @@ impl Entry {
 
 /// A create in room r200 with group win11 and PXE; `ip` empty for DHCP.
 fn create(hostname: &str, mac: &str, ip: &str) -> Entry {
-    Entry::new(json!({
-        "action": "create",
-        "hostname": hostname,
-        "mac": mac,
-        "ip": ip,
-        "configName": "win11",
-        "csvCol0": "r200",
-        "oldHostname": null,
-        "pxeFlag": 1,
-        "dryRun": false,
-        "hostId": 17
-    }))
+    Entry::new(fake_api::create_options(hostname, mac, ip))
 }
 
 /// An update of `hostname` (room r200, win11, PXE).
@@ -192,7 +181,7 @@ fn rename(from: &str, to: &str, mac: &str) -> Entry {
 
 /// A delete of `hostname`.
 fn delete(hostname: &str) -> Entry {
-    Entry::new(json!({"action": "delete", "hostname": hostname, "dryRun": false}))
+    Entry::new(fake_api::delete_options(hostname))
 }
 
 /// What a batch left behind.
