@@ -146,6 +146,8 @@ struct Context {
     deferrals: std::sync::Mutex<HashMap<String, u32>>,
     /// Batches being handled: school → jobs, for the status line.
     batches: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
+    /// The other schools' devices.csv, indexed, kept while a file does not change.
+    other_schools: provision::OtherSchools,
 }
 
 /// First delay of a deferred entry; doubled with each deferral of the same entry up to
@@ -218,6 +220,7 @@ impl Worker {
                 awaiting_retry: std::sync::Mutex::new(HashMap::new()),
                 deferrals: std::sync::Mutex::new(HashMap::new()),
                 batches: std::sync::Mutex::default(),
+                other_schools: provision::OtherSchools::default(),
             }),
         })
     }

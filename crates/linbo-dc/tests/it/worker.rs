@@ -795,6 +795,38 @@ g100;pc58;win11;00:1A:2B:3C:20:58;10.1.100.58;;;;;;1;;;;
     );
 }
 
+#[tokio::test]
+async fn an_edit_of_another_schools_file_counts_from_the_next_batch() {
+    // The worker keeps the other schools' files indexed between batches; an administrator's edit
+    // (here in place, with `>` as a shell would) must reach the next batch all the same.
+    let gym_path = "/etc/linuxmuster/sophomorix/gym/gym.devices.csv";
+    let gym = "g100;g100-pc01;win11;00:1A:2B:3C:99:01;10.1.100.1;;;;;;1;;;;\n";
+    let dc = Dc::new("", &[(gym_path, gym)]).await;
+    let handled = check(&dc, [create("r200-pc31", "00:1a:2b:3c:99:01", "")]).await;
+    handled.assert_reports(json!([failed(
+        "MAC 00:1A:2B:3C:99:01 is already used by host g100-pc01 (devices file of school gym, line 1)"
+    )]));
+
+    // The administrator gives gym's PC another MAC: pc31 may have it now.
+    std::fs::write(dc.sandbox.path(gym_path), gym.replace("99:01", "99:11")).expect("edit gym");
+    let handled = check(&dc, [create("r200-pc31", "00:1a:2b:3c:99:01", "")]).await;
+    handled.assert_reports(json!([{"status": "completed", "result": {"change": "created"}}]));
+
+    // And takes a MAC pc32 wants: refused again, naming the new line.
+    std::fs::write(
+        dc.sandbox.path(gym_path),
+        format!(
+            "{}g100;g100-pc02;win11;00:1A:2B:3C:99:02;DHCP;;;;;;1;;;;\n",
+            gym.replace("99:01", "99:11")
+        ),
+    )
+    .expect("edit gym");
+    let handled = check(&dc, [create("r200-pc32", "00:1a:2b:3c:99:02", "")]).await;
+    handled.assert_reports(json!([failed(
+        "MAC 00:1A:2B:3C:99:02 is already used by host g100-pc02 (devices file of school gym, line 2)"
+    )]));
+}
+
 /// Runs a batch of one create whose import (or the check before it) fails in `dc`: the job
 /// fails with `error` (see [`Handled::assert_reports`]), devices.csv is [`MASTER`] again byte for
 /// byte, the delta file, which the batch created, is gone again, and the batch ran `imports`.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dc_adapters::lock::ProvisionLock;
-use devices_csv::{Job, JobOutcome, MergeOptions, MergeOutput, OtherSchool};
+use devices_csv::{Job, JobOutcome, MergeOptions, MergeOutput, SchoolIndex};
 use job_stream::Batch;
 use serde_json::Value;
 
@@ -134,18 +134,9 @@ async fn merge(
     let jobs: Vec<Job> = jobs.iter().map(|job| job.job.clone()).collect();
     let files = Arc::clone(files);
     tokio::task::spawn_blocking(move || {
-        let others: Vec<OtherSchool<'_>> = files
-            .others
-            .iter()
-            .map(|(school, devices)| OtherSchool { school, devices })
-            .collect();
-        devices_csv::merge(
-            files.master_text(),
-            files.delta_text(),
-            &others,
-            &jobs,
-            &options,
-        )
+        let others: Vec<&SchoolIndex> = files.others.iter().map(Arc::as_ref).collect();
+        let (master, delta) = (files.master_text(), files.delta_text());
+        devices_csv::merge_indexed(master, delta, &others, &jobs, &options)
     })
     .await
     .map_err(|source| ProvisionError::Task {

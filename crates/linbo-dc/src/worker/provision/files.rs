@@ -9,7 +9,7 @@ use std::time::Duration;
 use dc_adapters::atomic::{self, FileState, ReplaceOptions};
 use dc_adapters::lock::ProvisionLock;
 use dc_adapters::{Error as AdapterError, import_devices, sophomorix_device};
-use devices_csv::MergeOutput;
+use devices_csv::{MergeOutput, SchoolIndex};
 use tokio_util::sync::CancellationToken;
 
 use crate::paths::School;
@@ -27,8 +27,8 @@ pub(super) struct Files {
     /// devices.csv as read: it is replaced only while it is still this file.
     master_state: Option<FileState>,
     pub(super) delta: Option<String>,
-    /// The other schools' devices.csv: (school, text).
-    pub(super) others: Vec<(String, String)>,
+    /// The other schools' devices.csv, indexed (kept between batches while a file is unchanged).
+    pub(super) others: Vec<Arc<SchoolIndex>>,
 }
 
 impl Files {
@@ -80,20 +80,16 @@ impl Files {
             });
         };
         let delta = read_optional(&delta_path)?;
-        let mut others = Vec::new();
-        for other in settings
+        let others = settings
             .schools()
             .into_iter()
             .filter(|other| other != school)
-        {
-            let path = settings.devices_csv_master(&other);
-            if path == master_path {
-                continue;
-            }
-            if let Some(text) = read_optional(&path)? {
-                others.push((other.to_string(), text));
-            }
-        }
+            .map(|other| {
+                let path = settings.devices_csv_master(&other);
+                (other, path)
+            })
+            .filter(|(_, path)| *path != master_path);
+        let others = context.other_schools.load(others)?;
         Ok(Files {
             master_path,
             delta_path,

@@ -12,6 +12,7 @@
 //! * [`result`] — the `result` object of the final reports.
 //! * [`error`] — [`ProvisionError`], and what a rollback did.
 //! * [`rollback`], [`journal`] — the files under `STATE_DIR/backup/<school>/`.
+//! * [`schools`] — the other schools' devices.csv, indexed once per version of each file.
 
 mod apply;
 mod error;
@@ -21,6 +22,7 @@ mod operations;
 mod result;
 mod resume;
 mod rollback;
+mod schools;
 
 use std::fmt::Display;
 use std::sync::Arc;
@@ -40,6 +42,7 @@ use files::{LockWait, wait_for_lock};
 pub(crate) use journal::remove_settled as remove_settled_journals;
 use operations::{fetch_all, plan, report_all};
 use resume::{Journaled, from_journal};
+pub(crate) use schools::OtherSchools;
 
 /// Delay before an entry whose operation the API does not give (404, garbage) comes back; these
 /// retries count towards `MAX_DELIVERIES`.
