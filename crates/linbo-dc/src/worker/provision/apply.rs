@@ -2,20 +2,21 @@
 //! import and verify.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use dc_adapters::lock::ProvisionLock;
 use devices_csv::{Job, JobOutcome, MergeOptions, MergeOutput, SchoolIndex};
-use job_stream::Batch;
 use serde_json::Value;
 
 use crate::paths::School;
+use crate::worker::Context;
 use crate::worker::provision::error::ProvisionError;
 use crate::worker::provision::files::{self, Files, ImportFailure};
 use crate::worker::provision::journal::{Decided, Entry as JournalEntry, Journal, Version};
 use crate::worker::provision::resume::{finish_journal, journal_of};
-use crate::worker::provision::{JobResult, Left, Live, Planned, Slotted, fail_each, result};
+use crate::worker::provision::timings::Step;
+use crate::worker::provision::{JobResult, Left, Live, Planned, Round, Slotted, fail_each, result};
 use crate::worker::verify::{self, Expect};
-use crate::worker::{Context, Task};
 
 /// What became of a merge-and-import round.
 pub(super) enum Flow {
@@ -27,13 +28,18 @@ pub(super) enum Flow {
 
 /// Read, merge, journal, commit, import and verify `jobs`, adding their results to `results`.
 pub(super) async fn merge_and_import(
-    context: &Arc<Context>,
-    batch: &Batch<Task>,
-    school: &School,
+    round: Round<'_>,
     jobs: Vec<Planned>,
     lock: ProvisionLock,
     mut results: Vec<JobResult>,
 ) -> Flow {
+    let Round {
+        context,
+        batch,
+        school,
+        timings,
+    } = round;
+    let started = Instant::now();
     let files = match Files::read(context, school).await {
         Ok(files) => Arc::new(files),
         Err(problem) => {
@@ -42,7 +48,9 @@ pub(super) async fn merge_and_import(
             return Flow::Done(results);
         }
     };
-    let output = match merge(context, school, &files, &jobs).await {
+    let output = merge(context, school, &files, &jobs).await;
+    timings.add(Step::Merge, started);
+    let output = match output {
         Ok(output) => output,
         Err(problem) => {
             fail_each(&mut results, jobs, &problem);
@@ -95,20 +103,16 @@ pub(super) async fn merge_and_import(
     // The journal, then commit, import and verify.
     let stats = result::merge_stats(&output.stats);
     let writes = output.changed(files.master_text(), files.delta_text());
-    if writes
-        && let Err(problem) = store_journal(
-            context, batch, school, &files, &output, &live, &results, &stats,
-        )
-    {
+    let started = Instant::now();
+    let stored = writes.then(|| store_journal(round, &files, &output, &live, &results, &stats));
+    timings.add(Step::Write, started);
+    if let Some(Err(problem)) = stored {
         tracing::error!(%problem, "cannot write the batch journal; nothing was written");
         fail_each(&mut results, live, &problem);
         return Flow::Done(results);
     }
     let write = writes.then(|| Arc::new(output));
-    import_and_verify(
-        context, batch, school, files, write, live, stats, lock, results,
-    )
-    .await
+    import_and_verify(round, files, write, live, stats, lock, results).await
 }
 
 /// `devices_csv::merge` of `jobs` into `files`, on the blocking pool.
@@ -146,11 +150,8 @@ async fn merge(
 }
 
 /// Records what the merge decided for every job of the batch before anything is written.
-#[expect(clippy::too_many_arguments, reason = "the round's state, passed once")]
 fn store_journal(
-    context: &Context,
-    batch: &Batch<Task>,
-    school: &School,
+    round: Round<'_>,
     files: &Files,
     output: &MergeOutput,
     live: &[Live],
@@ -169,7 +170,8 @@ fn store_journal(
             _ => None,
         })
     };
-    let jobs = batch
+    let jobs = round
+        .batch
         .deliveries
         .iter()
         .enumerate()
@@ -187,19 +189,13 @@ fn store_journal(
         jobs: jobs.collect(),
         finished: false,
     };
-    journal_of(context, school).store(&journal)
+    journal_of(round.context, round.school).store(&journal)
 }
 
 /// Commit (when `write` is set), import and verify `live`; adds their final reports to
 /// `results`, and records them in the school's journal when there is one.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the pipeline's state, passed once"
-)]
 pub(super) async fn import_and_verify(
-    context: &Arc<Context>,
-    batch: &Batch<Task>,
-    school: &School,
+    round: Round<'_>,
     files: Arc<Files>,
     write: Option<Arc<MergeOutput>>,
     live: Vec<Live>,
@@ -207,11 +203,19 @@ pub(super) async fn import_and_verify(
     lock: ProvisionLock,
     mut results: Vec<JobResult>,
 ) -> Flow {
+    let Round {
+        context,
+        batch,
+        school,
+        timings,
+    } = round;
     let journal_file = journal_of(context, school);
     let imported = {
         let (context, school) = (Arc::clone(context), school.clone());
+        let timings = Arc::clone(timings);
         tokio::task::spawn_blocking(move || {
-            files::commit_and_import(&context, &school, &files, write.as_deref(), lock)
+            let write = write.as_deref();
+            files::commit_and_import(&context, &school, &files, write, lock, &timings)
         })
         .await
         .unwrap_or_else(|source| {
@@ -224,7 +228,8 @@ pub(super) async fn import_and_verify(
     match imported {
         Ok(import_output) => {
             let expectations = live.iter().map(|job| job.expect.clone()).collect();
-            let verdicts = verify::verify_all(context, school, expectations).await;
+            let verify = verify::verify_all(context, school, expectations);
+            let verdicts = timings.time(Step::Verify, verify).await;
             for (job, verdict) in live.into_iter().zip(verdicts) {
                 let update = result::verified(verdict, &stats, &import_output, &job.change);
                 results.push((job.slot, job.id, Ok(update)));

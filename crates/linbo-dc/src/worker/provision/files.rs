@@ -4,19 +4,19 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use dc_adapters::atomic::{self, FileState, ReplaceOptions};
 use dc_adapters::lock::ProvisionLock;
 use dc_adapters::{Error as AdapterError, import_devices, sophomorix_device};
 use devices_csv::{MergeOutput, SchoolIndex};
-use tokio_util::sync::CancellationToken;
 
 use crate::paths::School;
 use crate::worker::Context;
 use crate::worker::provision::error::{ProvisionError, Reimport, Restore, Rollback};
 use crate::worker::provision::result;
 use crate::worker::provision::rollback::{RollbackPoint, Saved};
+use crate::worker::provision::timings::{Step, Timings};
 
 /// The school's files as read before the merge.
 #[derive(Debug)]
@@ -158,8 +158,10 @@ pub(super) fn commit_and_import(
     files: &Files,
     write: Option<&MergeOutput>,
     lock: ProvisionLock,
+    timings: &Timings,
 ) -> Result<String, ImportFailure> {
     let settings = &context.settings;
+    let started = Instant::now();
     let point = RollbackPoint::new(&settings.state_dir, school);
     let written_master = write.map(|output| output.master.clone());
     let mut fresh_point = false;
@@ -210,6 +212,30 @@ pub(super) fn commit_and_import(
             Err(Written::Failed(error)) => return Err(undo(error).into()),
         }
     }
+    timings.add(Step::Write, started);
+    let started = Instant::now();
+    let result = check_and_import(context, school, files, &point, saved.as_ref());
+    timings.add(Step::Import, started);
+    result
+}
+
+/// `sophomorix-device --dry-run` (when enabled) and the import of the written files; after a
+/// failure, the files restored from `saved` and imported again.
+fn check_and_import(
+    context: &Context,
+    school: &School,
+    files: &Files,
+    point: &RollbackPoint,
+    saved: Option<&Saved>,
+) -> Result<String, ImportFailure> {
+    let settings = &context.settings;
+    let undo = |error: ProvisionError| match saved {
+        Some(saved) => error.rolled_back(Rollback {
+            restore: point.restore(saved, &files.master_path, &files.delta_path),
+            reimport: None,
+        }),
+        None => error,
+    };
     if settings.sophomorix_precheck {
         // As long as the import may take: sophomorix binds to AD and reads every device.
         let check = sophomorix_device::dry_run(
@@ -363,49 +389,5 @@ fn write_files(files: &Files, output: &MergeOutput, saved: &Saved) -> Result<(),
             doing: "writing devices.csv failed",
             source,
         })),
-    }
-}
-
-/// The provisioning lock, or why not.
-pub(super) enum LockWait {
-    Held(ProvisionLock),
-    Stopped,
-    Failed(ProvisionError),
-}
-
-/// The lock is tried in slices this long, so a stop request is noticed.
-const LOCK_SLICE: Duration = Duration::from_secs(1);
-
-/// Waits for the provisioning lock as long as it takes (jobs stay pending, none fails), logging
-/// every `LOCK_TIMEOUT_SEC`; gives up only when asked to stop.
-pub(super) async fn wait_for_lock(context: &Context, shutdown: &CancellationToken) -> LockWait {
-    let path = context.settings.provision_lock_file.clone();
-    let mut waited = Duration::ZERO;
-    let mut next_warning = context.settings.lock_timeout;
-    loop {
-        if shutdown.is_cancelled() {
-            return LockWait::Stopped;
-        }
-        let attempt_path = path.clone();
-        let acquired =
-            tokio::task::spawn_blocking(move || ProvisionLock::acquire(&attempt_path, LOCK_SLICE))
-                .await;
-        match acquired {
-            Ok(Ok(lock)) => return LockWait::Held(lock),
-            Ok(Err(AdapterError::LockTimeout { .. })) => {
-                waited += LOCK_SLICE;
-                if waited >= next_warning {
-                    tracing::warn!(lock = %path.display(), waited_s = waited.as_secs(), "still waiting for the provisioning lock; the jobs stay pending");
-                    next_warning += context.settings.lock_timeout;
-                }
-            }
-            Ok(Err(error)) => return LockWait::Failed(ProvisionError::Command(error)),
-            Err(source) => {
-                return LockWait::Failed(ProvisionError::Task {
-                    step: "taking the provisioning lock",
-                    source,
-                });
-            }
-        }
     }
 }

@@ -4,8 +4,9 @@
 //! * `mod.rs` — the pipeline: fetch the operations, wait for the lock (and for sophomorix),
 //!   the journal step, `running`, the attempt, the merge rounds, the final reports.
 //! * [`apply`] — one round under the lock: read, merge, journal, commit, import, verify.
+//! * [`lock`] — the provisioning lock and the waits for sophomorix's lock.
 //! * [`files`] — reading the device files, writing them, the sophomorix check, the import and the
-//!   rollback after a failure; the provisioning lock.
+//!   rollback after a failure.
 //! * [`operations`] — the operations fetched from the API, planned into merge jobs, and the
 //!   reports sent.
 //! * [`resume`] — going on from the journal of an interrupted batch.
@@ -18,11 +19,13 @@ mod apply;
 mod error;
 mod files;
 mod journal;
+mod lock;
 mod operations;
 mod result;
 mod resume;
 mod rollback;
 mod schools;
+mod timings;
 
 use std::fmt::Display;
 use std::sync::Arc;
@@ -38,25 +41,16 @@ use crate::worker::{Context, Task};
 use apply::{Flow, import_and_verify, merge_and_import};
 use error::MAX_REMERGES;
 pub(crate) use error::ProvisionError;
-use files::{LockWait, wait_for_lock};
 pub(crate) use journal::remove_settled as remove_settled_journals;
+use lock::locked;
 use operations::{fetch_all, plan, report_all};
 use resume::{Journaled, from_journal};
 pub(crate) use schools::OtherSchools;
+use timings::{Step, Timings};
 
 /// Delay before an entry whose operation the API does not give (404, garbage) comes back; these
 /// retries count towards `MAX_DELIVERIES`.
 const DEFER_UNKNOWN: Duration = Duration::from_secs(5);
-/// First wait after sophomorix answered that another command holds its lock; doubled with each
-/// attempt up to [`SOPHOMORIX_WAIT_CAP`].
-const SOPHOMORIX_WAIT: Duration = Duration::from_secs(5);
-/// Longest wait between two attempts while sophomorix is locked.
-const SOPHOMORIX_WAIT_CAP: Duration = Duration::from_secs(60);
-/// A batch that waited longer than this for its turn looks its operations up again, since an
-/// administrator may have cancelled one meanwhile; a batch that got its turn at once uses what it
-/// just fetched.
-const RECHECK_AFTER: Duration = Duration::from_secs(2);
-
 /// One attempt at a batch.
 #[derive(Debug, Clone, Copy)]
 struct Attempt {
@@ -103,6 +97,16 @@ enum Left {
     Wait(Outcome),
 }
 
+/// What every step of one batch works with.
+#[derive(Clone, Copy)]
+struct Round<'a> {
+    context: &'a Arc<Context>,
+    batch: &'a Batch<Task>,
+    /// The school of every task of the batch (its lane).
+    school: &'a School,
+    timings: &'a Arc<Timings>,
+}
+
 /// One job's result: its final report, or why it is left pending.
 type JobResult = (usize, OperationId, Result<StatusUpdate, Left>);
 
@@ -146,6 +150,13 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
     let started = Instant::now();
     // The lane is the school: every task of the batch has the same.
     let school = batch.deliveries[0].job.school().clone();
+    let timings = Arc::new(Timings::default());
+    let round = Round {
+        context,
+        batch: &batch,
+        school: &school,
+        timings: &timings,
+    };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.deliveries.len()];
 
     // 1. The operations. Stream order matters within a school (create then delete), so once an
@@ -154,7 +165,7 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
         .deliveries
         .iter()
         .map(|delivery| delivery.job.operation_id().clone());
-    let fetched = fetch_all(context, ids).await;
+    let fetched = timings.time(Step::Fetch, fetch_all(context, ids)).await;
     let mut planned = Vec::new();
     let mut refused = Vec::new();
     let mut waiting: Option<Outcome> = None;
@@ -194,7 +205,7 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
 
     // 2. Under the lock, as often as sophomorix makes the batch wait.
     let mut finals = Vec::new();
-    for (slot, id, result) in locked(context, &batch, &school, planned).await {
+    for (slot, id, result) in locked(round, planned).await {
         match result {
             Ok(update) => finals.push((slot, id, update)),
             Err(why) => outcomes[slot] = Some(pending(context, &batch, slot, why)),
@@ -206,7 +217,9 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
     let running = refused
         .iter()
         .map(|(_, id, _)| (id.clone(), StatusUpdate::running()));
-    report_all(context, running.collect()).await;
+    timings
+        .time(Step::Report, report_all(context, running.collect()))
+        .await;
     finals.extend(
         refused
             .into_iter()
@@ -215,7 +228,9 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
     let reports = finals
         .iter()
         .map(|(_, id, update)| (id.clone(), update.clone()));
-    let recorded = report_all(context, reports.collect()).await;
+    let recorded = timings
+        .time(Step::Report, report_all(context, reports.collect()))
+        .await;
     for ((slot, id, update), recorded) in finals.into_iter().zip(recorded) {
         tracing::info!(operation_id = %id, status = ?update.status, error = update.error.as_deref().unwrap_or(""), "job finished");
         outcomes[slot] = Some(if recorded {
@@ -224,7 +239,20 @@ pub(crate) async fn run(context: &Arc<Context>, batch: Batch<Task>) -> Vec<Outco
             context.defer(&batch.deliveries[slot].id)
         });
     }
-    tracing::info!(elapsed_ms = started.elapsed().as_millis(), "batch done");
+    let ms = |step| timings.of(step).as_millis();
+    tracing::info!(
+        %school,
+        jobs = batch.deliveries.len(),
+        elapsed_ms = started.elapsed().as_millis(),
+        fetch_ms = ms(Step::Fetch),
+        lock_ms = ms(Step::Lock),
+        merge_ms = ms(Step::Merge),
+        write_ms = ms(Step::Write),
+        import_ms = ms(Step::Import),
+        verify_ms = ms(Step::Verify),
+        report_ms = ms(Step::Report),
+        "batch done"
+    );
     let outcomes = outcomes.into_iter().zip(&batch.deliveries);
     outcomes
         .map(|(outcome, delivery)| {
@@ -248,78 +276,27 @@ fn pending(context: &Context, batch: &Batch<Task>, slot: usize, why: Left) -> Ou
     }
 }
 
-/// One batch at a time, under the lock file. While another sophomorix command holds the
-/// sophomorix lock the batch waits here, in its school's lane, so no later batch of the school
-/// can overtake it (a delete must not run before the create it follows); the device files are
-/// restored between attempts, and each attempt merges afresh.
-async fn locked(
-    context: &Arc<Context>,
-    batch: &Batch<Task>,
-    school: &School,
-    planned: Vec<Planned>,
-) -> Vec<JobResult> {
-    if planned.is_empty() {
-        return Vec::new();
-    }
-    let stop = |planned: Vec<Planned>| planned.into_iter().map(|job| job.left(Left::Stopped));
-    for attempt in 0_u32.. {
-        let asked = Instant::now();
-        let serial = context.provisioning.lock().await;
-        let lock = match wait_for_lock(context, &batch.shutdown).await {
-            LockWait::Held(lock) => lock,
-            LockWait::Stopped => return stop(planned).collect(),
-            LockWait::Failed(problem) => {
-                tracing::error!(%problem, "cannot take the provisioning lock; the batch stays pending");
-                // One delay for all, so they come back together and in order.
-                let outcome = context.defer(&batch.deliveries[planned[0].slot].id);
-                let wait = |job: Planned| job.left(Left::Wait(outcome.clone()));
-                return planned.into_iter().map(wait).collect();
-            }
-        };
-        let this = Attempt {
-            first: attempt == 0,
-            waited: attempt > 0 || asked.elapsed() > RECHECK_AFTER,
-        };
-        let results = provision(context, batch, school, planned.clone(), lock, this).await;
-        let locked = results
-            .iter()
-            .any(|(_, _, result)| matches!(result, Err(Left::SophomorixLocked)));
-        if !locked {
-            return results;
-        }
-        drop(serial);
-        let delay = SOPHOMORIX_WAIT
-            .saturating_mul(1_u32 << attempt.min(8))
-            .min(SOPHOMORIX_WAIT_CAP);
-        tracing::warn!(
-            attempt = attempt + 1,
-            delay_s = delay.as_secs(),
-            "sophomorix is locked by another command; the batch waits in its lane and tries again (its jobs stay running)"
-        );
-        tokio::select! {
-            () = batch.shutdown.cancelled() => return stop(planned).collect(),
-            () = tokio::time::sleep(delay) => {}
-        }
-    }
-    unreachable!("the loop returns")
-}
-
 /// Steps 3 to 5 under the lock. Returns per planned job its final report, or why it stays
 /// pending. The lock moves into the commit-and-import step and is released when that step ends,
 /// even if this future is abandoned meanwhile.
 async fn provision(
-    context: &Arc<Context>,
-    batch: &Batch<Task>,
-    school: &School,
+    round: Round<'_>,
     planned: Vec<Planned>,
     mut lock: dc_adapters::lock::ProvisionLock,
     attempt: Attempt,
 ) -> Vec<JobResult> {
+    let Round {
+        context,
+        batch,
+        timings,
+        ..
+    } = round;
     let mut results = Vec::new();
     let planned = if attempt.waited {
         // An operation an administrator cancelled while the batch waited is left alone (a failed
         // look-up keeps the job: the API being slow is no cancel).
-        let statuses = fetch_all(context, planned.iter().map(|job| job.id.clone())).await;
+        let ids = planned.iter().map(|job| job.id.clone());
+        let statuses = timings.time(Step::Fetch, fetch_all(context, ids)).await;
         let mut wanted = Vec::new();
         for (job, status) in planned.into_iter().zip(statuses) {
             match status {
@@ -335,10 +312,10 @@ async fn provision(
         planned
     };
     // A batch merged and written before the worker stopped goes on from its journal.
-    let planned = match from_journal(context, batch, school, planned, &mut results) {
+    let planned = match from_journal(round, planned, &mut results) {
         Journaled::Proceed(planned) => planned,
         Journaled::Resume(journal, journaled) => {
-            return resume::resume(context, batch, school, journal, journaled, lock, results).await;
+            return resume::resume(round, journal, journaled, lock, results).await;
         }
         Journaled::Done => return results,
     };
@@ -346,7 +323,8 @@ async fn provision(
         let reports = planned
             .iter()
             .map(|job| (job.id.clone(), StatusUpdate::running()));
-        report_all(context, reports.collect()).await
+        let running = report_all(context, reports.collect());
+        timings.time(Step::Report, running).await
     } else {
         vec![true; planned.len()]
     };
@@ -370,13 +348,13 @@ async fn provision(
     }
     // An administrator who edits devices.csv while the batch is written wins: the batch reads
     // and merges again on top of their version.
-    for round in 1..=MAX_REMERGES {
-        let merged = merge_and_import(context, batch, school, jobs.clone(), lock, results.clone());
+    for pass in 1..=MAX_REMERGES {
+        let merged = merge_and_import(round, jobs.clone(), lock, results.clone());
         match merged.await {
             Flow::Done(results) => return results,
             Flow::FilesChanged(again) => {
                 tracing::warn!(
-                    round,
+                    round = pass,
                     "devices.csv changed while the batch was being written; merging again on top of the new version"
                 );
                 lock = again;

@@ -14,7 +14,7 @@ use crate::worker::provision::files::{Files, read_optional};
 use crate::worker::provision::journal::{Decided, Journal, JournalFile, Version};
 use crate::worker::provision::rollback::{RollbackPoint, Saved};
 use crate::worker::provision::{
-    Flow, JobResult, Left, Live, Planned, Slotted as _, fail_each, import_and_verify,
+    Flow, JobResult, Left, Live, Planned, Round, Slotted as _, fail_each, import_and_verify,
 };
 use crate::worker::{Context, Task};
 
@@ -35,12 +35,16 @@ pub(super) enum Journaled {
 
 /// Looks for the journal of an interrupted batch (see [`crate::worker::provision::journal`]).
 pub(super) fn from_journal(
-    context: &Context,
-    batch: &Batch<Task>,
-    school: &School,
+    round: Round<'_>,
     planned: Vec<Planned>,
     results: &mut Vec<JobResult>,
 ) -> Journaled {
+    let Round {
+        context,
+        batch,
+        school,
+        ..
+    } = round;
     let settings = &context.settings;
     let point = RollbackPoint::new(&settings.state_dir, school);
     let file = JournalFile::new(point.dir());
@@ -188,14 +192,18 @@ fn give_up(
 /// Goes on with a batch from its journal: recorded final reports as they are; the applied jobs
 /// imported and verified again, unless the journal says they were.
 pub(super) async fn resume(
-    context: &Arc<Context>,
-    batch: &Batch<Task>,
-    school: &School,
+    round: Round<'_>,
     journal: Journal,
     journaled: Vec<Planned>,
     lock: ProvisionLock,
     mut results: Vec<JobResult>,
 ) -> Vec<JobResult> {
+    let Round {
+        context,
+        batch,
+        school,
+        ..
+    } = round;
     if !journal.finished && !batch.begin(journaled.iter().map(|job| job.slot)).await {
         results.extend(journaled.into_iter().map(|job| job.left(Left::Stopped)));
         return results;
@@ -226,17 +234,7 @@ pub(super) async fn resume(
             return results;
         }
     };
-    let imported = import_and_verify(
-        context,
-        batch,
-        school,
-        files,
-        None,
-        live,
-        journal.merge_stats,
-        lock,
-        results,
-    );
+    let imported = import_and_verify(round, files, None, live, journal.merge_stats, lock, results);
     match imported.await {
         Flow::Done(results) => results,
         Flow::FilesChanged(_) => unreachable!("a resumed batch writes nothing"),
