@@ -13,7 +13,7 @@
 //!   [`dhcpd`] (`dhcpd -t`), [`import_devices`] (`linuxmuster-import-devices -s SCHOOL`),
 //!   [`sophomorix_device`] (`sophomorix-device --dry-run`), [`repair_macct`]
 //!   (`python3 repair_macct.py`), [`samba_tool`] (`samba-tool computer …`, `samba-tool dns
-//!   delete`) and [`dns`] (`host -t A|PTR`). Program paths and timeouts always come from the
+//!   delete`) and [`dns::host`] (`host -t A|PTR`). Program paths and timeouts always come from the
 //!   caller; a non-zero exit that the module understands becomes [`Error::CommandFailed`] (or a
 //!   more precise variant) carrying the output lines that explain it, bounded (at most 20 lines
 //!   of at most 300 characters).

@@ -5,7 +5,7 @@
 
 mod atomic;
 mod dhcpd;
-mod dns;
+mod dns_host;
 mod import_devices;
 mod lock;
 mod process;

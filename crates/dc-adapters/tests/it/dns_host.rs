@@ -1,10 +1,12 @@
-//! `host -t A|PTR`: verdicts on output recorded from a real Samba DC, and the adapter asking a
-//! live Samba DC's DNS server (and the fake `host` for what a live server cannot be made to do).
+//! `host -t A|PTR` (`dc_adapters::dns::host`): verdicts on output recorded from a real Samba DC,
+//! and the adapter asking a live Samba DC's DNS server (and the fake `host` for what a live server
+//! cannot be made to do).
 
 use std::net::Ipv4Addr;
 
 use dc_adapters::Error;
-use dc_adapters::dns::{Answer, RecordType, assess, lookup_a, lookup_ptr};
+use dc_adapters::dns::Answer;
+use dc_adapters::dns::host::{RecordType, assess, lookup_a, lookup_ptr};
 use dc_testkit::{SambaDc, SandboxDc};
 
 use crate::{GENEROUS, SHORT, recorded_run};
