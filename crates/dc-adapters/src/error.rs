@@ -1,8 +1,10 @@
 //! The crate's error type: which command or file, and what went wrong.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::dns::DnsProblem;
 use crate::process::Output;
 use crate::sophomorix_device::DeviceFailure;
 
@@ -117,6 +119,17 @@ pub enum Error {
         command: String,
         /// The zone samba-tool named.
         zone: String,
+    },
+    /// A DNS query got no verdict: the server failed or refused it, was not reachable, sent
+    /// something unusable or nothing in time. An absent record is not an error.
+    #[error("DNS query {query} to {server}: {problem}")]
+    Dns {
+        /// The query as `host` shows it: `A r100-pc01.linuxmuster.lan`, `PTR 1.100.0.10.in-addr.arpa`.
+        query: String,
+        /// The server asked.
+        server: SocketAddr,
+        /// What went wrong.
+        problem: DnsProblem,
     },
 }
 

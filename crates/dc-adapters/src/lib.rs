@@ -1,5 +1,5 @@
 //! The domain controller's side effects for linbo-dc, in one place: running external commands,
-//! replacing files atomically, and the provisioning lock.
+//! replacing files atomically, the provisioning lock, and DNS lookups.
 //!
 //! * [`process::run`] is the **only** place in the workspace that spawns a process (clippy's
 //!   `disallowed-methods` enforces it). Every call has an explicit argv (no shell), a timeout that
@@ -17,6 +17,9 @@
 //!   caller; a non-zero exit that the module understands becomes [`Error::CommandFailed`] (or a
 //!   more precise variant) carrying the output lines that explain it, bounded (at most 20 lines
 //!   of at most 300 characters).
+//! * [`dns::Resolver`] asks the DC's DNS server for A and PTR records in process (asynchronous,
+//!   no cache, one timeout per query), with the verdicts of the `host` adapter; it replaces
+//!   [`dns::host`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,7 +33,8 @@
 //!
 //! # Limitations
 //!
-//! * Commands run on a thread each (blocking); async callers use `spawn_blocking`.
+//! * Commands run on a thread each (blocking); async callers use `spawn_blocking`. DNS lookups
+//!   are `async` and need a tokio runtime.
 //! * A process that moves itself out of the command's process group (`setsid`) survives the
 //!   timeout kill; its pipes are abandoned after [`process::KILL_GRACE`].
 //! * Output scans match fixed substrings (`ERROR:`, `errors detected`, `Unable to find

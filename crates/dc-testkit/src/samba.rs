@@ -30,7 +30,7 @@
 
 use std::fs::File;
 use std::io::Write as _;
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -175,6 +175,11 @@ impl SambaDc {
     /// The loopback address the DC listens on.
     pub fn address(&self) -> Ipv4Addr {
         self.address
+    }
+
+    /// The DC's DNS server: its address, port 53 (the worker's `DNS_SERVER`).
+    pub fn dns_server(&self) -> SocketAddr {
+        SocketAddr::from((self.address, 53))
     }
 
     /// The DC's directory (databases, `etc/smb.conf`, `log/`).

@@ -1,5 +1,6 @@
 //! `host -t A FQDN` and `host -t PTR IP`: DNS lookups for provisioning's verification, one `host`
-//! process per lookup.
+//! process per lookup. Replaced by the in-process [`Resolver`](super::Resolver); kept until the
+//! worker has switched to it.
 
 use std::net::Ipv4Addr;
 use std::path::Path;

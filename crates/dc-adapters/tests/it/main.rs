@@ -1,10 +1,11 @@
 //! Integration tests of dc-adapters against committed fake executables in `fixtures/commands/`
 //! and `fixtures/fake-dc/` (run in a `dc_testkit::SandboxDc`), recorded output in
 //! `fixtures/cmd-output/`, temporary directories, and a real Samba AD DC (`dc_testkit::SambaDc`)
-//! for samba-tool and `host`.
+//! for samba-tool, `host` and the DNS resolver.
 
 mod atomic;
 mod dhcpd;
+mod dns;
 mod dns_host;
 mod import_devices;
 mod lock;
