@@ -25,8 +25,12 @@
 //!   DHCP state and the calls the fakes recorded. It needs `python3` (Debian package `python3`).
 //!   [`SandboxDc::with_samba`] wires it to a [`SambaDc`]: `samba-tool` and `host` are then the
 //!   real programs asking that DC, and the fake import syncs AD and DNS on it as sophomorix does.
+//! * [`dns`]: a fake DNS server on a free loopback UDP port ([`FakeDns`]) answering A and PTR
+//!   queries from a sandbox's fake DC state as the Samba DC's DNS server answers, and failing
+//!   (SERVFAIL, REFUSED, slow, silent) on demand; [`SandboxDc::dns`] starts one for a sandbox.
 #![deny(missing_docs)]
 
+pub mod dns;
 pub mod fake_api;
 mod program;
 pub mod redis;
@@ -34,6 +38,7 @@ pub mod samba;
 pub mod sandbox;
 pub mod tls;
 
+pub use crate::dns::FakeDns;
 pub use crate::fake_api::{FakeApi, RecordedRequest};
 pub use crate::redis::{PendingEntry, PendingSummary, RedisServer, StreamEntry};
 pub use crate::samba::SambaDc;

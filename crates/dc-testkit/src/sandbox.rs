@@ -25,6 +25,9 @@
 //! DNS A records in `dns/<name>`, PTR records in `ptr/<ip>`, and every call in `calls.log`; the
 //! inspection methods ([`ad_objects`](SandboxDc::ad_objects), [`calls`](SandboxDc::calls), …) read
 //! them. The knobs each fake understands are listed in the fake's header comment.
+//! [`SandboxDc::dns`] starts a [`FakeDns`] answering A and PTR queries from the same files, and
+//! [`SandboxDc::dns_server`] is the address for the worker's `DNS_SERVER` in either kind of
+//! sandbox.
 //!
 //! Every method takes paths relative to the root; a leading `/` is allowed, so the DC's name of a
 //! file works as well (`"/etc/macct-worker.conf"`). Writes go through a temporary file in the root
@@ -36,10 +39,13 @@
 //! to run with `ETXTBSY`.
 
 use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::dns::FakeDns;
 use crate::samba::SambaDc;
 
 /// The fake commands, as the DC names them; each is a symlink to the launcher in the sandbox.
@@ -113,11 +119,16 @@ const LAUNCHER_DIRS: [&str; 2] = ["usr/bin", "usr/sbin"];
 pub struct SandboxDc {
     /// The canonical root directory.
     root: PathBuf,
+    /// The fake DNS server, started by the first [`dns`](Self::dns); stopped before the root
+    /// goes.
+    dns: OnceLock<FakeDns>,
     /// The temporary directory that owns `root`, when it is one; removed on drop.
     _temporary: Option<tempfile::TempDir>,
     /// With [`with_samba`](Self::with_samba): the knobs that wire `samba-tool`, `host` and the
     /// import to the real DC; written into the `env` files before any test knob.
     samba_knobs: Vec<(&'static str, String)>,
+    /// With [`with_samba`](Self::with_samba): the DC's address.
+    samba_address: Option<Ipv4Addr>,
     /// How many launchers [`launcher`](Self::launcher) made; names their directories.
     n_launchers: AtomicUsize,
 }
@@ -147,8 +158,10 @@ impl SandboxDc {
         let root = canonical(temporary.path());
         let sandbox = SandboxDc {
             root,
+            dns: OnceLock::new(),
             _temporary: Some(temporary),
             samba_knobs: Vec::new(),
+            samba_address: None,
             n_launchers: AtomicUsize::new(0),
         };
         sandbox.lay_out();
@@ -178,6 +191,7 @@ impl SandboxDc {
                 dc.password_file().display().to_string(),
             ),
         ];
+        sandbox.samba_address = Some(dc.address());
         sandbox.knobs(&[]);
         sandbox
     }
@@ -200,8 +214,10 @@ impl SandboxDc {
             .unwrap_or_else(|error| panic!("creating {}: {error}", dir.display()));
         let sandbox = SandboxDc {
             root: canonical(dir),
+            dns: OnceLock::new(),
             _temporary: None,
             samba_knobs: Vec::new(),
+            samba_address: None,
             n_launchers: AtomicUsize::new(0),
         };
         sandbox.lay_out();
@@ -462,6 +478,31 @@ impl SandboxDc {
     /// The IP addresses with a PTR record, sorted as text.
     pub fn ptr_records(&self) -> Vec<String> {
         self.fake_state("var/lib/fake-dc/ptr")
+    }
+
+    /// The sandbox's fake DNS server, started on first use: A and PTR answers from the fake
+    /// state (`var/lib/fake-dc/dns`, `ptr`) as the fake import and `samba-tool` leave it.
+    ///
+    /// # Panics
+    /// In a sandbox wired to a real Samba DC (its DNS server answers there:
+    /// [`dns_server`](Self::dns_server)), or when the server cannot start.
+    pub fn dns(&self) -> &FakeDns {
+        assert!(
+            !self.is_samba(),
+            "this sandbox is wired to a real Samba DC: ask its DNS server (SandboxDc::dns_server)"
+        );
+        self.dns
+            .get_or_init(|| FakeDns::start(self.path("var/lib/fake-dc")))
+    }
+
+    /// The DNS server that answers for this sandbox's DC, for the worker's `DNS_SERVER`: the
+    /// Samba DC's (port 53) when wired to one, else the fake one's ([`dns`](Self::dns), started
+    /// now if it was not).
+    pub fn dns_server(&self) -> SocketAddr {
+        match self.samba_address {
+            Some(address) => SocketAddr::from((address, 53)),
+            None => self.dns().address(),
+        }
     }
 
     fn fake_state(&self, relative: &str) -> Vec<String> {

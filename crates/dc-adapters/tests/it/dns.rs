@@ -1,15 +1,18 @@
 //! The in-process DNS resolver (`dc_adapters::dns::Resolver`) asking the live Samba DC of the test
-//! kit and servers that do not answer; and the settings that name the server.
+//! kit, the test kit's fake DNS server (for SERVFAIL, REFUSED and slowness, which a live server
+//! cannot be made to answer) and servers that do not answer; and the settings that name the
+//! server.
 
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use dc_adapters::dns::{Answer, DnsProblem, Resolver, nameserver_from_resolv_conf, parse_server};
 use dc_adapters::{Error, Result};
-use dc_testkit::SambaDc;
+use dc_testkit::dns::Mode;
 use dc_testkit::samba::DNS_DOMAIN;
+use dc_testkit::{SambaDc, SandboxDc};
 
-use crate::{GENEROUS, SHORT};
+use crate::{GENEROUS, SHORT, run_import, two_schools};
 
 fn found(data: &[&str]) -> Answer {
     Answer::Found(data.iter().map(|data| (*data).to_owned()).collect())
@@ -260,4 +263,135 @@ async fn a_server_that_never_answers_is_a_timeout_error_after_two_tries() {
     let mut buffer = [0; 512];
     let n_datagrams = std::iter::from_fn(|| silent.recv(&mut buffer).ok()).count();
     assert_eq!(n_datagrams, 2, "the query and its one repetition");
+}
+
+/// A sandbox whose fake import wrote the fake DC's DNS state for two schools, with its fake DNS
+/// server, and a resolver asking it.
+fn fake_dc() -> (SandboxDc, Resolver) {
+    let sandbox = two_schools();
+    run_import(&sandbox, "default-school");
+    let resolver = Resolver::new(sandbox.dns_server(), GENEROUS);
+    (sandbox, resolver)
+}
+
+#[tokio::test]
+async fn the_fake_dns_answers_from_the_fake_dc_state() {
+    let (sandbox, resolver) = fake_dc();
+    let a = async |name: &str| resolver.lookup_a(name).await.expect("lookup");
+    let ptr = async |ip: [u8; 4]| {
+        resolver
+            .lookup_ptr(Ipv4Addr::from(ip))
+            .await
+            .expect("lookup")
+    };
+    assert_eq!(a(&fqdn("r100-pc01")).await, found(&["10.0.100.1"]));
+    assert_eq!(a("R100-PC01.linuxmuster.lan").await, found(&["10.0.100.1"]));
+    // Outside default-school the AD/DNS name is <school>-<host>.
+    assert_eq!(a(&fqdn("school2-pc01")).await, found(&["10.1.0.1"]));
+    assert_eq!(a(&fqdn("pc01")).await, Answer::NotFound);
+    // A DHCP host has no DNS record.
+    assert_eq!(a(&fqdn("r200-pc01")).await, Answer::NotFound);
+    assert_eq!(ptr([10, 0, 100, 1]).await, found(&[&fqdn("r100-pc01")]));
+    assert_eq!(ptr([10, 0, 100, 2]).await, Answer::NotFound);
+
+    // Two addresses, and a name with no address (NODATA), written as a test writes them.
+    sandbox.write(
+        "var/lib/fake-dc/dns/multi01",
+        "10.0.100.50\n10.0.100.51\nschool=default-school\n",
+    );
+    sandbox.write("var/lib/fake-dc/dns/txt01", "school=default-school\n");
+    assert_eq!(
+        sorted(a(&fqdn("multi01")).await),
+        found(&["10.0.100.50", "10.0.100.51"])
+    );
+    assert_eq!(a(&fqdn("txt01")).await, Answer::NotFound);
+
+    // No cache: the record's removal is seen at once, and every lookup reached the server.
+    let asked = sandbox.dns().n_queries();
+    std::fs::remove_file(sandbox.path("var/lib/fake-dc/dns/r100-pc01")).expect("removing");
+    assert_eq!(a(&fqdn("r100-pc01")).await, Answer::NotFound);
+    assert_eq!(sandbox.dns().n_queries(), asked + 1);
+
+    // A name that is refused before anything is sent.
+    for bad in ["-v", "pc 01.linuxmuster.lan", "pc01..linuxmuster.lan"] {
+        let error = resolver.lookup_a(bad).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidArgument {
+                    what: "DNS name",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+    assert_eq!(sandbox.dns().n_queries(), asked + 1);
+}
+
+#[tokio::test]
+async fn fake_dns_failures_are_errors() {
+    let (sandbox, resolver) = fake_dc();
+    let dns = sandbox.dns();
+    let name = fqdn("r100-pc01");
+    let query = format!("A {name}");
+
+    dns.set_mode(Mode::ServFail);
+    let servfail = problem(resolver.lookup_a(&name).await, &query);
+    assert!(
+        matches!(servfail, DnsProblem::ResponseCode { code: 2 }),
+        "{servfail:?}"
+    );
+    let message = Error::Dns {
+        query: query.clone(),
+        server: dns.address(),
+        problem: servfail,
+    }
+    .to_string();
+    assert_eq!(
+        message,
+        format!(
+            "DNS query {query} to {}: the server answered 2(SERVFAIL)",
+            dns.address()
+        )
+    );
+    dns.set_mode(Mode::Refused);
+    let refused = problem(
+        resolver.lookup_ptr(Ipv4Addr::new(10, 0, 100, 1)).await,
+        "PTR 1.100.0.10.in-addr.arpa",
+    );
+    assert!(
+        matches!(refused, DnsProblem::ResponseCode { code: 5 }),
+        "{refused:?}"
+    );
+
+    dns.set_mode(Mode::Silent);
+    let quick = Resolver::new(dns.address(), SHORT);
+    let silent = problem(quick.lookup_a(&name).await, &query);
+    assert!(matches!(silent, DnsProblem::Timeout { .. }), "{silent:?}");
+
+    // Slow: an answer after the timeout is a timeout; one within it is the answer.
+    dns.set_mode(Mode::Answer);
+    dns.set_delay(SHORT * 3);
+    let start = Instant::now();
+    let slow = problem(quick.lookup_a(&name).await, &query);
+    assert!(matches!(slow, DnsProblem::Timeout { .. }), "{slow:?}");
+    assert!(start.elapsed() < SHORT * 3, "{:?}", start.elapsed());
+    dns.set_delay(SHORT / 5);
+    assert_eq!(
+        quick.lookup_a(&name).await.expect("an answer in time"),
+        found(&["10.0.100.1"])
+    );
+}
+
+#[tokio::test]
+async fn a_sandbox_wired_to_samba_names_the_dc_as_its_dns_server() {
+    let dc = SambaDc::shared();
+    let sandbox = SandboxDc::with_samba(dc);
+    let resolver = Resolver::new(sandbox.dns_server(), GENEROUS);
+    let server_name = fqdn(dc_testkit::samba::HOST_NAME);
+    assert_eq!(
+        resolver.lookup_a(&server_name).await.expect("lookup"),
+        found(&[&dc.address().to_string()])
+    );
 }

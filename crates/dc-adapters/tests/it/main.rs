@@ -1,7 +1,8 @@
 //! Integration tests of dc-adapters against committed fake executables in `fixtures/commands/`
 //! and `fixtures/fake-dc/` (run in a `dc_testkit::SandboxDc`), recorded output in
 //! `fixtures/cmd-output/`, temporary directories, and a real Samba AD DC (`dc_testkit::SambaDc`)
-//! for samba-tool, `host` and the DNS resolver.
+//! for samba-tool, `host` and the DNS resolver (with `dc_testkit::FakeDns` for what a live server
+//! cannot be made to do).
 
 mod atomic;
 mod dhcpd;
