@@ -89,9 +89,10 @@ async fn demo() {
         "# linbo-dc demo: /etc/macct-worker.conf of the sandbox DC\n\
          REDIS_HOST=127.0.0.1\nREDIS_PORT={}\nAPI_URL={}\nAPI_KEY={API_KEY}\n\
          CONSUMER_NAME=demo-dc\nPROVISION_DEBOUNCE_SEC=2\n\
-         DHCP_VERIFY_FILE=/etc/dhcp/devices/{{school}}.conf\n",
+         DHCP_VERIFY_FILE=/etc/dhcp/devices/{{school}}.conf\nDNS_SERVER={}\n",
         redis.port(),
-        api.base_url()
+        api.base_url(),
+        dc.dns_server(),
     ));
     redis.create_group(STREAM, "dc-workers");
     println!("redis-server   127.0.0.1:{} (private)", redis.port());

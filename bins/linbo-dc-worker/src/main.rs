@@ -135,6 +135,24 @@ fn check_config(settings: &Settings, files: &FileCheck) -> ExitCode {
             source.display()
         );
     }
+    match settings.dns_server() {
+        Some((server, Some(file))) => {
+            let _ = writeln!(
+                out,
+                "# DNS server of verification: {server} (from {})",
+                file.display()
+            );
+        }
+        Some((server, None)) => {
+            let _ = writeln!(out, "# DNS server of verification: {server}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "# warning: no DNS server: set DNS_SERVER or a nameserver in /etc/resolv.conf; DNS checks of verification fail until then"
+            );
+        }
+    }
     for warning in settings.warnings.iter().chain(&files.warnings) {
         let _ = writeln!(out, "# warning: {warning}");
     }

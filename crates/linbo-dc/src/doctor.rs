@@ -132,6 +132,7 @@ pub async fn run(settings: &Settings, config: &ConfFile, programs: &Programs) ->
     let mut checks = vec![config_check(settings, config)];
     checks.push(redis_check(settings).await);
     checks.push(api_check(settings).await);
+    checks.push(dns_check(settings).await);
     let blocking = {
         let (settings, programs) = (settings.clone(), programs.clone());
         tokio::task::spawn_blocking(move || dc_checks(&settings, &programs)).await
@@ -145,6 +146,28 @@ pub async fn run(settings: &Settings, config: &ConfFile, programs: &Programs) ->
         )),
     }
     Report { checks }
+}
+
+/// The DNS server verification asks answers (any answer: the domain's own A record is not
+/// required).
+async fn dns_check(settings: &Settings) -> Check {
+    let hint = "set DNS_SERVER to the DC's address (or fix /etc/resolv.conf): verification asks it for A and PTR records";
+    let Some((server, source)) = settings.dns_server() else {
+        return Check::fail(
+            "dns",
+            "no DNS server: no DNS_SERVER and no nameserver in /etc/resolv.conf",
+            hint,
+        );
+    };
+    let from = source.map_or_else(
+        || "DNS_SERVER".to_owned(),
+        |file| file.display().to_string(),
+    );
+    let resolver = dc_adapters::dns::Resolver::new(server, NETWORK_TIMEOUT);
+    match resolver.lookup_a(&settings.linbo_domain).await {
+        Ok(_) => Check::ok("dns", format!("{server} (from {from}) answers")),
+        Err(error) => Check::fail("dns", format!("{server} (from {from}): {error}"), hint),
+    }
 }
 
 fn config_check(settings: &Settings, config: &ConfFile) -> Check {
@@ -305,11 +328,6 @@ fn dc_checks(settings: &Settings, programs: &Programs) -> Vec<Check> {
             ),
         },
         samba_tool_check(settings, programs),
-        executable(
-            "host",
-            &programs.host,
-            "verification looks DNS up with it: apt install bind9-host",
-        ),
         executable(
             "sophomorix-device",
             &programs.sophomorix_device,

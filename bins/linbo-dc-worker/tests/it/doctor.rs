@@ -36,7 +36,7 @@ async fn a_working_setup_is_all_ok() {
         "import",
         "repair script",
         "samba-tool",
-        "host",
+        "dns",
         "sophomorix-device",
         "hook",
         "devices.csv",
@@ -68,6 +68,18 @@ async fn each_broken_part_is_a_failing_line_with_its_hint() {
     assert!(
         line(&stdout, "api").contains("refused the key")
             && line(&stdout, "api").contains("INTERNAL_API_KEY"),
+        "{stdout}"
+    );
+
+    // Nothing answers DNS on the port of a server that was dropped.
+    let silent = dc_testkit::FakeDns::start(harness.dc.path("/var/lib/fake-dc"));
+    let closed = silent.address().to_string();
+    drop(silent);
+    let (output, stdout) = doctor(&harness, &[("DNS_SERVER", &closed)]);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        line(&stdout, "dns").starts_with(&format!("FAIL dns: {closed}"))
+            && line(&stdout, "dns").contains("set DNS_SERVER to the DC's address"),
         "{stdout}"
     );
 

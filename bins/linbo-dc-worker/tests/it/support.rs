@@ -84,6 +84,7 @@ impl Harness {
              PROVISION_DEBOUNCE_SEC=1\n\
              DHCP_VERIFY_FILE=/etc/dhcp/devices/{{school}}.conf\n\
              SAMBA_TOOL_AUTH_FILE=/etc/linbo-dc/samba.auth\n\
+             DNS_SERVER={dns}\n\
              API_TIMEOUT_SEC=2\n\
              MACCT_RETRY_BACKOFF_SEC=1\n\
              HEARTBEAT_INTERVAL_SEC=1\n\
@@ -92,6 +93,7 @@ impl Harness {
              {extra}\n",
             port = redis.port(),
             api_url = api.base_url(),
+            dns = dc.dns_server(),
         ));
         Harness {
             redis,

@@ -54,6 +54,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dc_adapters::dns;
 use dc_adapters::samba_tool::{Auth, Credentials, SambaTool};
 use job_stream::{Batch, DeadLetter, Delivery, Handler, Invalid, Outcome};
 use tokio_util::sync::CancellationToken;
@@ -148,7 +149,13 @@ struct Context {
     batches: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
     /// The other schools' devices.csv, indexed, kept while a file does not change.
     other_schools: provision::OtherSchools,
+    /// The DNS client of verification (`DNS_SERVER` or `/etc/resolv.conf`); `None` without a
+    /// server, when DNS checks fail saying so.
+    dns: Option<dns::Resolver>,
 }
+
+/// How long a DNS query of verification waits for its answer (it is sent twice within it).
+const DNS_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// First delay of a deferred entry; doubled with each deferral of the same entry up to
 /// [`DEFER_CAP`].
@@ -210,6 +217,20 @@ impl Worker {
         };
         let samba_tool = SambaTool::new(&programs.samba_tool, auth, settings.command_timeout)
             .temp_dir(private_dir);
+        let dns = match settings.dns_server() {
+            Some((server, source)) => {
+                let from =
+                    source.map_or("DNS_SERVER".to_owned(), |file| file.display().to_string());
+                tracing::info!(%server, from, "verification asks this DNS server");
+                Some(dns::Resolver::new(server, DNS_QUERY_TIMEOUT))
+            }
+            None => {
+                tracing::warn!(
+                    "no DNS server: neither DNS_SERVER nor a nameserver in /etc/resolv.conf; DNS checks of verification fail until one is set"
+                );
+                None
+            }
+        };
         Ok(Worker {
             context: Arc::new(Context {
                 reporter: Reporter::new(api, Arc::new(outbox)),
@@ -221,6 +242,7 @@ impl Worker {
                 deferrals: std::sync::Mutex::new(HashMap::new()),
                 batches: std::sync::Mutex::default(),
                 other_schools: provision::OtherSchools::default(),
+                dns,
             }),
         })
     }

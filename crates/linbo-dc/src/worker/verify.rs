@@ -567,15 +567,14 @@ impl Checker<'_> {
 
     /// The A record's addresses (empty = none); `None` (and a problem) when the lookup failed.
     async fn lookup_a(&self, fqdn: &str, problems: &mut Vec<String>) -> Option<Vec<String>> {
-        let (program, timeout, name) = (
-            self.context.programs.host.clone(),
-            self.context.settings.command_timeout,
-            fqdn.to_owned(),
-        );
-        match self
-            .run(move || dns::lookup_a(&program, &name, timeout))
-            .await
-        {
+        let answer = match self.resolver() {
+            Ok(resolver) => resolver
+                .lookup_a(fqdn)
+                .await
+                .map_err(ProvisionError::Command),
+            Err(error) => Err(error),
+        };
+        match answer {
             Ok(Answer::Found(addresses)) => Some(addresses),
             Ok(_) => Some(Vec::new()),
             Err(error) => {
@@ -588,14 +587,14 @@ impl Checker<'_> {
     /// The names the PTR records of `ip` point to (empty = none); `None` when the lookup failed
     /// (informational: a failure is logged, not a problem).
     async fn lookup_ptr(&self, ip: Ipv4Addr) -> Option<Vec<String>> {
-        let (program, timeout) = (
-            self.context.programs.host.clone(),
-            self.context.settings.command_timeout,
-        );
-        match self
-            .run(move || dns::lookup_ptr(&program, ip, timeout))
-            .await
-        {
+        let answer = match self.resolver() {
+            Ok(resolver) => resolver
+                .lookup_ptr(ip)
+                .await
+                .map_err(ProvisionError::Command),
+            Err(error) => Err(error),
+        };
+        match answer {
             Ok(Answer::Found(names)) => Some(names),
             Ok(_) => Some(Vec::new()),
             Err(error) => {
@@ -603,6 +602,11 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// The DNS client, or why there is none.
+    fn resolver(&self) -> Result<&dns::Resolver, ProvisionError> {
+        self.context.dns.as_ref().ok_or(ProvisionError::NoDnsServer)
     }
 
     /// Runs a blocking command when a verification slot is free.

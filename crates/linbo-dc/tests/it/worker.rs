@@ -62,9 +62,11 @@ impl Dc {
              API_KEY={API_KEY}\n\
              DHCP_VERIFY_FILE=/etc/dhcp/devices/{{school}}.conf\n\
              SAMBA_TOOL_AUTH_FILE=/etc/linbo-dc/samba.auth\n\
+             DNS_SERVER={dns}\n\
              API_TIMEOUT_SEC=2\n\
              {config}\n",
             api_url = api.base_url(),
+            dns = sandbox.dns_server(),
             config = config.replace("{api}", &api.address().to_string()),
         ));
         let worker = build_worker(sandbox.root(), &path);

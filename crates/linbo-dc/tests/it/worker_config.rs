@@ -108,6 +108,7 @@ DHCP_VERIFY_FILE=<root>/etc/dhcp/devices/default-school.conf
 SAMBA_TOOL_AUTH=
 SAMBA_TOOL_AUTH_FILE=
 SAMBA_DNS_SERVER=localhost
+DNS_SERVER=the nameserver of /etc/resolv.conf
 REV_DNS_OCTETS=3
 PROVISION_BATCH_SIZE=50
 PROVISION_DEBOUNCE_SEC=5
@@ -748,6 +749,7 @@ fn bad_values_are_located_errors() {
     );
     check_error("not_key_value", "REDIS_HOST localhost\n", &[]);
     check_error("samba_dns_server_option", "SAMBA_DNS_SERVER=-H\n", &[]);
+    check_error("dns_server_name", "DNS_SERVER=dc.linuxmuster.lan\n", &[]);
     check_error(
         "samba_dns_server_space",
         "SAMBA_DNS_SERVER=\"10.0.0.1 x\"\n",
@@ -928,4 +930,31 @@ fn the_dcs_host_name_comes_from_setup_ini_then_smb_conf() {
             .dc_host_name,
         None
     );
+}
+
+#[test]
+fn the_dns_server_is_the_key_or_the_nameserver_of_resolv_conf() {
+    let dir = sandbox(&[(
+        "/etc/resolv.conf",
+        "# written by linuxmuster-setup\nsearch linuxmuster.lan\nnameserver 10.0.0.1\nnameserver 10.0.0.2\n",
+    )]);
+    let root = Root::new(dir.path());
+    let from_file = load_in(&root, "", &[]).expect("valid");
+    assert_eq!(
+        from_file.dns_server(),
+        Some((
+            "10.0.0.1:53".parse().expect("address"),
+            Some(PathBuf::from("/etc/resolv.conf"))
+        ))
+    );
+    let given = load_in(&root, "DNS_SERVER=127.0.0.1:5353\n", &[]).expect("valid");
+    assert_eq!(
+        given.dns_server(),
+        Some(("127.0.0.1:5353".parse().expect("address"), None))
+    );
+    assert_eq!(effective_value(&given, "DNS_SERVER"), "127.0.0.1:5353");
+    let bare = load_in(&root, "DNS_SERVER=10.0.0.3\n", &[]).expect("valid");
+    assert_eq!(bare.dns_server().map(|(server, _)| server.port()), Some(53));
+    let nothing = load_in(&Root::new(sandbox(&[]).path()), "", &[]).expect("valid");
+    assert_eq!(nothing.dns_server(), None);
 }

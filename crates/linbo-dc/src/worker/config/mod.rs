@@ -51,6 +51,7 @@
 //! | `SAMBA_TOOL_AUTH` | – | `user%password` for `samba-tool` delete clean-up (ignored with a warning when `SAMBA_TOOL_AUTH_FILE` is set); none = no clean-up |
 //! | `SAMBA_TOOL_AUTH_FILE` | – | samba authentication file (`username=`, `password=`, optional `domain=`) for the same clean-up; preferred; wins over `SAMBA_TOOL_AUTH`; must exist and be readable at start |
 //! | `SAMBA_DNS_SERVER` | `localhost` | the DC's DNS server that `samba-tool dns delete` talks to (as sophomorix does), a host name or IPv4 address |
+//! | `DNS_SERVER` | the first `nameserver` of `/etc/resolv.conf` (port 53) | the DNS server verification asks for A and PTR records, `address` or `address:port` (`[v6]:port`); asked directly, no cache |
 //! | `REV_DNS_OCTETS` | `3` | network octets of the reverse zone, 1..=3 |
 //! | `PROVISION_BATCH_SIZE` | `50` | jobs per import run, > 0 |
 //! | `PROVISION_DEBOUNCE_SEC` | `5` | batching window after the first job (0 = no wait) |
@@ -106,10 +107,12 @@ mod redis_settings;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dc_adapters::dns;
 use devices_csv::Room;
 
 use crate::conf_file::{ConfError, ConfFile};
@@ -121,11 +124,14 @@ pub use redis_settings::{CaFile, RedisSettings, Secret};
 /// Where the worker's configuration lives on a DC (`--config/-c` overrides it).
 pub const DEFAULT_CONFIG: &str = "/etc/macct-worker.conf";
 
+/// Where the DNS server comes from without `DNS_SERVER`.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+
 /// The API key LINBO Docker ships with; using it is a warning.
 pub const DEFAULT_API_KEY: &str = "linbo-internal-secret";
 
 /// Every key the worker reads, in the order of the example config and of [`Settings::effective`].
-pub const KEYS: [&str; 44] = [
+pub const KEYS: [&str; 45] = [
     "REDIS_HOST",
     "REDIS_PORT",
     "REDIS_PASSWORD",
@@ -147,6 +153,7 @@ pub const KEYS: [&str; 44] = [
     "SAMBA_TOOL_AUTH",
     "SAMBA_TOOL_AUTH_FILE",
     "SAMBA_DNS_SERVER",
+    "DNS_SERVER",
     "REV_DNS_OCTETS",
     "PROVISION_BATCH_SIZE",
     "PROVISION_DEBOUNCE_SEC",
@@ -423,6 +430,9 @@ pub struct Settings {
     pub samba_tool_auth: SambaToolAuth,
     /// `SAMBA_DNS_SERVER`: the server argument of `samba-tool dns delete`.
     pub samba_dns_server: String,
+    /// `DNS_SERVER`; `None`: the first `nameserver` of `/etc/resolv.conf`
+    /// ([`dns_server`](Settings::dns_server), read when the worker starts).
+    pub dns_server: Option<SocketAddr>,
     /// `REV_DNS_OCTETS`, 1..=3.
     pub rev_dns_octets: u8,
     /// `PROVISION_BATCH_SIZE`.
@@ -571,6 +581,12 @@ impl Settings {
                 None,
             ),
         };
+
+        let dns_server = raw.parsed("DNS_SERVER", None, |value| {
+            dns::parse_server(value)
+                .map(Some)
+                .map_err(|error| error.to_string())
+        })?;
 
         let auth_file = raw.parsed("SAMBA_TOOL_AUTH_FILE", None, |value| {
             check_template(value).map(|()| Some(root.resolve(Path::new(&school.expand(value)))))
@@ -741,6 +757,7 @@ impl Settings {
             linbo_domain_source,
             samba_tool_auth,
             samba_dns_server,
+            dns_server,
             rev_dns_octets,
             provision_batch_size: raw.count("PROVISION_BATCH_SIZE", 50)?,
             provision_debounce: raw.seconds("PROVISION_DEBOUNCE_SEC", 5, 0)?,
@@ -812,6 +829,22 @@ impl Settings {
         schools.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         schools
     }
+    /// The DNS server verification asks: `DNS_SERVER`, else the first `nameserver` of
+    /// `/etc/resolv.conf` under the root (port 53), with the file it came from; `None` when
+    /// neither names one.
+    pub fn dns_server(&self) -> Option<(SocketAddr, Option<PathBuf>)> {
+        if let Some(server) = self.dns_server {
+            return Some((server, None));
+        }
+        let file = Path::new(RESOLV_CONF);
+        let text = std::fs::read_to_string(self.root.resolve(file)).ok()?;
+        let address = dns::nameserver_from_resolv_conf(&text)?;
+        Some((
+            SocketAddr::new(address, dns::DEFAULT_PORT),
+            Some(file.to_owned()),
+        ))
+    }
+
     /// What the DC's files say about this configuration: `errors` (the configured `SCHOOL` is not
     /// set up here) and `warnings` (a school without devices.csv, whose jobs fail until it
     /// exists). `check-config` prints both; the worker does not start with errors.
@@ -879,6 +912,10 @@ impl Settings {
             Some(source) => format!("{} (auto, from {})", self.linbo_domain, source.display()),
             None => self.linbo_domain.clone(),
         };
+        let dns_server = match &self.dns_server {
+            Some(server) => server.to_string(),
+            None => format!("the nameserver of {RESOLV_CONF}"),
+        };
         let school = &self.school;
         vec![
             ("REDIS_HOST", self.redis.host.clone()),
@@ -914,6 +951,7 @@ impl Settings {
             ("SAMBA_TOOL_AUTH", auth),
             ("SAMBA_TOOL_AUTH_FILE", auth_file),
             ("SAMBA_DNS_SERVER", self.samba_dns_server.clone()),
+            ("DNS_SERVER", dns_server),
             ("REV_DNS_OCTETS", self.rev_dns_octets.to_string()),
             (
                 "PROVISION_BATCH_SIZE",

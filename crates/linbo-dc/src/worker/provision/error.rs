@@ -129,6 +129,9 @@ pub(crate) enum ProvisionError {
         conflict: devices_csv::UndoConflict,
         saved: PathBuf,
     },
+    /// Neither `DNS_SERVER` nor `/etc/resolv.conf` names a DNS server.
+    #[error("no DNS server to ask: set DNS_SERVER, or a nameserver in /etc/resolv.conf")]
+    NoDnsServer,
     /// A school's DHCP file (`DHCP_VERIFY_FILE`) does not parse.
     #[error("parsing {}: {source}", path.display())]
     DhcpFile {
