@@ -215,9 +215,13 @@ pub(crate) async fn verify_all(
     expectations: Vec<Expect>,
 ) -> Vec<Verdict> {
     let timeout = context.settings.verify_timeout;
-    let deadline = tokio::time::Instant::now() + timeout;
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
+    let hosts = expectations.len();
     let listings = tokio::time::timeout_at(deadline, listings(context, school, &expectations));
-    let verdicts = match listings.await {
+    let listed = listings.await;
+    let listing_ms = started.elapsed().as_millis();
+    let verdicts = match listed {
         Ok(listings) => {
             let listings = Arc::new(listings);
             // The limit is on commands, not on checks: a check waits for a slot per command.
@@ -246,6 +250,12 @@ pub(crate) async fn verify_all(
     if verdicts.iter().any(Option::is_none) {
         tracing::warn!(?timeout, "verification did not finish in time");
     }
+    tracing::info!(
+        hosts,
+        listing_ms,
+        checks_ms = started.elapsed().as_millis() - listing_ms,
+        "verification done"
+    );
     verdicts
         .into_iter()
         .map(|verdict| {
