@@ -1,6 +1,6 @@
 //! DNS lookups for provisioning's verification: A and PTR queries sent straight to the DC's DNS
-//! server over UDP, in process ([`Resolver`]), with the verdicts the `host` adapter ([`host`])
-//! gives; and the settings that name the server ([`parse_server`],
+//! server over UDP, in process ([`Resolver`]), with the verdicts the worker's earlier `host`
+//! adapter gave; and the settings that name the server ([`parse_server`],
 //! [`nameserver_from_resolv_conf`]).
 //!
 //! A [`Resolver`] builds each query with hickory-proto and sends it from a UDP socket of its own,
@@ -9,8 +9,8 @@
 //! answer cache**: every lookup asks the server, so a lookup after a clean-up sees the server's
 //! current state. Names are absolute (no search domains), recursion is desired (as `host` asks).
 //!
-//! The verdicts are those of [`host::assess`] on `host`'s output, as recorded from a Samba 4.17
-//! DC (`../shared/recorded/samba/host_*.txt`):
+//! The verdicts are those `host` (bind9-host 9.18) gives for the same answers of a Samba 4.17 DC,
+//! as recorded in `../shared/recorded/samba/host_*.txt`:
 //!
 //! | the server answers | verdict |
 //! | --- | --- |
@@ -42,8 +42,6 @@
 //!   error, not retried over TCP. An A or PTR answer of a DC's host needs a few dozen bytes.
 //! * A lookup waiting for one of the [`MAX_IN_FLIGHT`] slots is not timed; only its query is.
 
-pub mod host;
-
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -56,9 +54,6 @@ use tokio::sync::Semaphore;
 
 use crate::argv::check_value;
 use crate::error::{Error, Result};
-
-/// The `host`-based lookups the worker calls until it uses a [`Resolver`]; see [`host`].
-pub use host::{lookup_a, lookup_ptr};
 
 /// The DNS port, for a server named without one.
 pub const DEFAULT_PORT: u16 = 53;

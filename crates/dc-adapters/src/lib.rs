@@ -13,13 +13,12 @@
 //!   [`dhcpd`] (`dhcpd -t`), [`import_devices`] (`linuxmuster-import-devices -s SCHOOL`),
 //!   [`sophomorix_device`] (`sophomorix-device --dry-run`), [`repair_macct`]
 //!   (`python3 repair_macct.py`), [`samba_tool`] (`samba-tool computer …`, `samba-tool dns
-//!   delete`) and [`dns::host`] (`host -t A|PTR`). Program paths and timeouts always come from the
+//!   delete`). Program paths and timeouts always come from the
 //!   caller; a non-zero exit that the module understands becomes [`Error::CommandFailed`] (or a
 //!   more precise variant) carrying the output lines that explain it, bounded (at most 20 lines
 //!   of at most 300 characters).
 //! * [`dns::Resolver`] asks the DC's DNS server for A and PTR records in process (asynchronous,
-//!   no cache, one timeout per query), with the verdicts of the `host` adapter; it replaces
-//!   [`dns::host`].
+//!   no cache, one timeout per query), with the verdicts `host` gives for the same answers.
 //!
 //! ```
 //! use std::time::Duration;
@@ -39,7 +38,7 @@
 //!   timeout kill; its pipes are abandoned after [`process::KILL_GRACE`].
 //! * Output scans match fixed substrings (`ERROR:`, `errors detected`, `Unable to find
 //!   computer`, `NXDOMAIN`, ...) of the English messages; a localised or reworded tool defeats
-//!   them. The samba-tool and `host` verdicts are tested on output recorded from a real Samba AD
+//!   them. The samba-tool verdicts are tested on output recorded from a real Samba AD
 //!   DC (samba-tool 4.17.12 and 4.22.6, bind9-host 9.18) and against a live DC
 //!   (`dc_testkit::SambaDc`); the `import-devices`, `sophomorix-device` and `repair_macct`
 //!   outputs are reconstructions.

@@ -2,11 +2,10 @@
 //! free loopback UDP port, served by a thread of the test process.
 //!
 //! [`FakeDns::start`] answers from the files the fake import and the fake `samba-tool` keep
-//! (`fixtures/fake-dc/sophomorix-device`, `fixtures/fake-dc/samba-tool`), the same ones the fake
-//! `host` reads (`fixtures/fake-dc/host`):
+//! (`fixtures/fake-dc/sophomorix-device`, `fixtures/fake-dc/samba-tool`):
 //!
 //! * `<state>/dns/<name>`: the A records of every name whose **first label**, lowercase, is
-//!   `<name>` (the domain is not looked at, as the fake `host` does not): one per line that is an
+//!   `<name>` (the domain is not looked at): one per line that is an
 //!   IPv4 address (the import writes the address, then `school=<school>`);
 //! * `<state>/ptr/<ip>`: the PTR record of `<ip>`, its first line the name it points to.
 //!

@@ -23,8 +23,8 @@
 //!   `fixtures/fake-dc/` installed where linuxmuster keeps the real ones, for end-to-end tests of
 //!   the worker and the DHCP hook; helpers to set the fakes' knobs and to inspect the AD, DNS and
 //!   DHCP state and the calls the fakes recorded. It needs `python3` (Debian package `python3`).
-//!   [`SandboxDc::with_samba`] wires it to a [`SambaDc`]: `samba-tool` and `host` are then the
-//!   real programs asking that DC, and the fake import syncs AD and DNS on it as sophomorix does.
+//!   [`SandboxDc::with_samba`] wires it to a [`SambaDc`]: `samba-tool` is then the real
+//!   program asking that DC, [`SandboxDc::dns_server`] that DC's DNS server, and the fake import syncs AD and DNS on it as sophomorix does.
 //! * [`dns`]: a fake DNS server on a free loopback UDP port ([`FakeDns`]) answering A and PTR
 //!   queries from a sandbox's fake DC state as the Samba DC's DNS server answers, and failing
 //!   (SERVFAIL, REFUSED, slow, silent) on demand; [`SandboxDc::dns`] starts one for a sandbox.

@@ -49,11 +49,10 @@ use crate::dns::FakeDns;
 use crate::samba::SambaDc;
 
 /// The fake commands, as the DC names them; each is a symlink to the launcher in the sandbox.
-pub const FAKE_COMMANDS: [&str; 5] = [
+pub const FAKE_COMMANDS: [&str; 4] = [
     "/usr/sbin/linuxmuster-import-devices",
     "/usr/sbin/sophomorix-device",
     "/usr/bin/samba-tool",
-    "/usr/bin/host",
     "/usr/bin/python3",
 ];
 
@@ -124,8 +123,8 @@ pub struct SandboxDc {
     dns: OnceLock<FakeDns>,
     /// The temporary directory that owns `root`, when it is one; removed on drop.
     _temporary: Option<tempfile::TempDir>,
-    /// With [`with_samba`](Self::with_samba): the knobs that wire `samba-tool`, `host` and the
-    /// import to the real DC; written into the `env` files before any test knob.
+    /// With [`with_samba`](Self::with_samba): the knobs that wire `samba-tool` and the import
+    /// to the real DC; written into the `env` files before any test knob.
     samba_knobs: Vec<(&'static str, String)>,
     /// With [`with_samba`](Self::with_samba): the DC's address.
     samba_address: Option<Ipv4Addr>,
@@ -169,8 +168,8 @@ impl SandboxDc {
     }
 
     /// A fresh sandbox wired to the real Samba AD DC `dc`: `usr/bin/samba-tool` runs the real
-    /// samba-tool with `SMB_CONF_PATH` pointing at `dc`, `usr/bin/host` runs the real `host`
-    /// asking `dc`'s DNS server, and the fake import does what `sophomorix-device --sync` does to
+    /// samba-tool with `SMB_CONF_PATH` pointing at `dc`, [`dns_server`](Self::dns_server) is
+    /// `dc`'s DNS server, and the fake import does what `sophomorix-device --sync` does to
     /// AD and DNS on `dc` (computer objects, A and PTR records; see
     /// `fixtures/fake-dc/sophomorix_ad.py`). Each sandbox's imports only ever remove objects
     /// they made, so tests sharing one DC do not disturb each other as long as they use host
@@ -745,7 +744,7 @@ mod tests {
             sandbox.read("usr/sbin/env"),
             format!("LINBO_DC_ROOT='{}'\n", sandbox.root().display())
         );
-        let panic = std::panic::catch_unwind(|| sandbox.launcher("host", &[("A-B", "1")]))
+        let panic = std::panic::catch_unwind(|| sandbox.launcher("samba-tool", &[("A-B", "1")]))
             .expect_err("a bad knob name must be refused");
         let message = panic
             .downcast_ref::<String>()

@@ -410,7 +410,6 @@ fn fakes_refuse_to_run_without_a_sandbox_root() {
     for fake in [
         "linuxmuster-import-devices",
         "samba-tool",
-        "host",
         "sophomorix-device",
     ] {
         let spec = CommandSpec::new(fake_dc_file(fake)).env("LINBO_DC_ROOT", "");

@@ -7,7 +7,6 @@
 mod atomic;
 mod dhcpd;
 mod dns;
-mod dns_host;
 mod import_devices;
 mod lock;
 mod process;

@@ -88,8 +88,6 @@ pub struct Programs {
     pub sophomorix_device: PathBuf,
     /// `/usr/bin/samba-tool`.
     pub samba_tool: PathBuf,
-    /// `/usr/bin/host`.
-    pub host: PathBuf,
     /// `/usr/bin/python3`, which runs `REPAIR_SCRIPT`.
     pub python: PathBuf,
 }
@@ -102,7 +100,6 @@ impl Programs {
             import,
             sophomorix_device: at("/usr/sbin/sophomorix-device"),
             samba_tool: at("/usr/bin/samba-tool"),
-            host: at("/usr/bin/host"),
             python: at("/usr/bin/python3"),
         }
     }

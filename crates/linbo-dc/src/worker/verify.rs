@@ -3,8 +3,9 @@
 //!
 //! * AD: one `samba-tool computer list` for the whole batch (a `computer show` per host only
 //!   after a clean-up). Required for hosts whose role has a computer account.
-//! * DNS: `host -t A <name>.<domain>`, required for fixed IPs; `host -t PTR <ip>` for
-//!   information.
+//! * DNS, asked in process (`dc_adapters::dns::Resolver`, `DNS_SERVER` or `/etc/resolv.conf`,
+//!   no cache, many lookups at once): the A record of `<name>.<domain>`, required for fixed IPs;
+//!   the PTR record of the IP for information.
 //! * DHCP: the host block in `DHCP_VERIFY_FILE` when it is set, for information.
 //! * A host expected absent (delete, old name of a rename) that AD or DNS still has is removed
 //!   with `samba-tool computer delete` / `dns delete` (needs `SAMBA_TOOL_AUTH_FILE` or

@@ -58,7 +58,7 @@
 //! | `STATE_DIR` | `/var/lib/linbo-dc` | durable state (outbox) |
 //! | `OUTBOX_DIR` | `<STATE_DIR>/outbox` | durable outbox of undelivered API reports |
 //! | `IMPORT_TIMEOUT_SEC` | `600` | limit for one `IMPORT_SCRIPT` run, > 0 (the predecessor's; the import runs sophomorix twice, each binding to AD and reading every device) |
-//! | `COMMAND_TIMEOUT_SEC` | `120` | limit for other DC commands (repair script, samba-tool, host), > 0 |
+//! | `COMMAND_TIMEOUT_SEC` | `120` | limit for other DC commands (repair script, samba-tool), > 0 |
 //! | `VERIFY_TIMEOUT_SEC` | `60` | limit for a batch's verification, > 0 |
 //! | `VERIFY_CONCURRENCY` | `8` | verification commands at once, > 0 |
 //! | `MACCT_CONCURRENCY` | `2` | machine-account repairs at once, > 0 |
