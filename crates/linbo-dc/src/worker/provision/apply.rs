@@ -188,6 +188,7 @@ fn store_journal(
         merge_stats: stats.clone(),
         jobs: jobs.collect(),
         finished: false,
+        import_output: None,
     };
     journal_of(round.context, round.school).store(&journal)
 }

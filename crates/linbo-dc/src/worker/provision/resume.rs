@@ -213,15 +213,16 @@ pub(super) async fn resume(
         let decided = journal
             .job(&batch.deliveries[job.slot].id)
             .map(|entry| entry.decided.clone());
-        match decided {
-            Some(Decided::Final(update)) => results.push((job.slot, job.id, Ok(update))),
-            Some(Decided::Live { change, expect }) => live.push(Live {
+        let report = decided.as_ref().and_then(|decided| journal.report(decided));
+        match (decided, report) {
+            (_, Some(update)) => results.push((job.slot, job.id, Ok(update))),
+            (Some(Decided::Live { change, expect }), None) => live.push(Live {
                 slot: job.slot,
                 id: job.id,
                 change,
                 expect,
             }),
-            None => results.push(job.left(Left::Later)),
+            (_, None) => results.push(job.left(Left::Later)),
         }
     }
     if live.is_empty() {
@@ -253,15 +254,16 @@ pub(super) fn finish_journal(file: &JournalFile, batch: &Batch<Task>, results: &
         }
     };
     let mut finished = true;
-    for job in &mut journal.jobs {
+    for index in 0..journal.jobs.len() {
+        let entry = &journal.jobs[index].entry;
         let update = results.iter().find_map(|(slot, _, result)| match result {
-            Ok(update) if batch.deliveries[*slot].id == job.entry => Some(update),
+            Ok(update) if batch.deliveries[*slot].id == *entry => Some(update),
             _ => None,
         });
-        match (update, &job.decided) {
-            (Some(update), _) => job.decided = Decided::Final(update.clone()),
+        match (update, &journal.jobs[index].decided) {
+            (Some(update), _) => journal.record(index, update.clone()),
             (None, Decided::Live { .. }) => finished = false,
-            (None, Decided::Final(_)) => {}
+            (None, Decided::Final(_) | Decided::Imported(_)) => {}
         }
     }
     journal.finished = finished;
