@@ -4,8 +4,13 @@
 
 use std::path::PathBuf;
 
+#[path = "../../shared/root_arg.rs"]
+mod root_arg;
+
 use clap::Parser;
 use linbo_dc::hook;
+
+pub(crate) use root_arg::RootArg;
 
 /// Points LINBO Docker's PXE hosts at the Docker TFTP server in the ISC DHCP host blocks.
 #[derive(Debug, Parser)]
@@ -18,12 +23,6 @@ pub(crate) struct Cli {
     /// SCHOOL in the configuration).
     #[arg(short = 's', long = "school", value_name = "SCHOOL")]
     pub(crate) school: Option<String>,
-    /// A directory standing for `/`: every path is looked up under it (for sandboxes and tests).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "LINBO_DC_ROOT",
-        hide_env_values = true
-    )]
-    pub(crate) root: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) root: RootArg,
 }

@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use linbo_dc::hook::{self, HookArgs, LOG_TAG, Loaded};
-use linbo_dc::paths::Root;
 
 use crate::cli::Cli;
 
@@ -35,7 +34,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let args = HookArgs {
         config: cli.config,
         school: cli.school,
-        root: cli.root.map_or_else(Root::system, Root::new),
+        root: cli.root.root(),
     };
     let settings = match hook::load_settings(&args) {
         Ok(Loaded::NotConfigured) => return Ok(ExitCode::SUCCESS),

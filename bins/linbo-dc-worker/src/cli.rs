@@ -4,8 +4,13 @@
 
 use std::path::PathBuf;
 
+#[path = "../../shared/root_arg.rs"]
+mod root_arg;
+
 use clap::{Parser, Subcommand};
 use job_stream::retention::StreamId;
+
+pub(crate) use root_arg::RootArg;
 
 /// Consumes LINBO Docker jobs (host provisioning, machine-account repair) from Redis on the
 /// linuxmuster.net domain controller and reports each outcome to the LINBO Docker API.
@@ -19,14 +24,8 @@ pub(crate) struct Cli {
     /// Log every step (debug level).
     #[arg(short = 'v', long)]
     pub(crate) verbose: bool,
-    /// A directory standing for `/`: every path is looked up under it (for sandboxes and tests).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "LINBO_DC_ROOT",
-        hide_env_values = true
-    )]
-    pub(crate) root: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) root: RootArg,
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
 }

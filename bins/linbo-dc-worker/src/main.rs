@@ -60,7 +60,7 @@ fn main() -> ExitCode {
 
 /// Runs the command `cli` asks for; the exit code says how it ended.
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let root = cli.root.clone().map_or_else(Root::system, Root::new);
+    let root = cli.root.root();
     let (settings, file) = match load_settings(cli, &root) {
         Ok(loaded) => loaded,
         Err(message) if matches!(cli.command, Some(Command::Doctor)) => {
