@@ -20,10 +20,6 @@ pub(crate) struct RootArg {
 
 impl RootArg {
     /// The root the program works under: `/` unless `--root` names another directory.
-    #[allow(
-        dead_code,
-        reason = "the man-page examples include this file without using it"
-    )]
     pub(crate) fn root(&self) -> Root {
         self.dir.clone().map_or_else(Root::system, Root::new)
     }

@@ -135,7 +135,7 @@ fn check_config(settings: &Settings, files: &FileCheck) -> ExitCode {
             source.display()
         );
     }
-    match settings.dns_server() {
+    match settings.resolved_dns_server() {
         Some((server, Some(file))) => {
             let _ = writeln!(
                 out,

@@ -35,11 +35,14 @@ pub(crate) struct Entries {
 
 impl Entries {
     /// Adds the records of `school`'s `devices`; with `interest`, only the values it names.
-    fn scan(&mut self, school: &str, devices: &str, interest: Option<&Interest>) {
+    /// Returns how many records the file has.
+    fn scan(&mut self, school: &str, devices: &str, interest: Option<&Interest>) -> usize {
         let prefix = dns_prefix(school);
         // One buffer for every line's AD/DNS name: no allocation per line of a large file.
         let mut line_name = String::new();
+        let mut records = 0;
         for (line, record) in DevicesFile::parse(devices).records() {
+            records += 1;
             let mut fields = record.fields().skip(3);
             let (mac, ip) = (fields.next(), fields.next());
             let (mac, ip) = match interest {
@@ -86,6 +89,7 @@ impl Entries {
                 self.dns_names.entry(line_name.clone()).or_insert(owner);
             }
         }
+        records
     }
 }
 
@@ -119,10 +123,10 @@ impl SchoolIndex {
     /// Indexes `devices`, the devices.csv of `school`.
     pub fn build(school: &str, devices: &str) -> SchoolIndex {
         let mut entries = Entries::default();
-        entries.scan(school, devices, None);
+        let records = entries.scan(school, devices, None);
         SchoolIndex {
             school: school.to_owned(),
-            records: DevicesFile::parse(devices).records().count(),
+            records,
             entries,
         }
     }

@@ -152,7 +152,7 @@ pub async fn run(settings: &Settings, config: &ConfFile, programs: &Programs) ->
 /// required).
 async fn dns_check(settings: &Settings) -> Check {
     let hint = "set DNS_SERVER to the DC's address (or fix /etc/resolv.conf): verification asks it for A and PTR records";
-    let Some((server, source)) = settings.dns_server() else {
+    let Some((server, source)) = settings.resolved_dns_server() else {
         return Check::fail(
             "dns",
             "no DNS server: no DNS_SERVER and no nameserver in /etc/resolv.conf",

@@ -194,6 +194,21 @@ check_calls() {
 
 reset_calls() { : >"$root/var/log/systemctl.calls"; }
 
+# The take-over from the predecessor's package: its prerm and postrm stop and disable
+# macct-worker, then linbo-dc's postinst enables (deb-systemd-helper: systemctl preset) and
+# starts (deb-systemd-invoke) the worker.
+check_takeover_calls() {
+    check_calls \
+        "systemctl stop macct-worker" \
+        "systemctl disable macct-worker" \
+        "systemctl daemon-reload" \
+        "systemctl --root=/ --system --preset-mode=enable-only preset linbo-dc-worker.service" \
+        "systemctl --system daemon-reload" \
+        "systemctl --system is-enabled -- linbo-dc-worker.service" \
+        "systemctl --system --quiet is-active -- linbo-dc-worker.service" \
+        "systemctl --quiet --system start linbo-dc-worker.service"
+}
+
 # What the package installs, with modes.
 check_installed_files() {
     check_file /usr/sbin/linbo-dc-worker 755
@@ -294,15 +309,7 @@ check_output "linbo-dc-worker replaces the Python worker"
 check_output "WARNING: linbo-docker-dc-worker is removed but not purged"
 # The predecessor's prerm and postrm (remove), then linbo-dc's postinst: deb-systemd-helper enable
 # (systemctl preset), deb-systemd-invoke start.
-check_calls \
-    "systemctl stop macct-worker" \
-    "systemctl disable macct-worker" \
-    "systemctl daemon-reload" \
-    "systemctl --root=/ --system --preset-mode=enable-only preset linbo-dc-worker.service" \
-    "systemctl --system daemon-reload" \
-    "systemctl --system is-enabled -- linbo-dc-worker.service" \
-    "systemctl --system --quiet is-active -- linbo-dc-worker.service" \
-    "systemctl --quiet --system start linbo-dc-worker.service"
+check_takeover_calls
 # The warning is real: the predecessor's purge deletes both files. The README's way round it.
 step sh -c 'cp -p /etc/macct-worker.conf /etc/linbo-docker-dhcp.conf /root/ && dpkg --purge linbo-docker-dc-worker'
 check_absent /etc/macct-worker.conf
@@ -331,15 +338,7 @@ check_disabled macct-worker.service
 check_inactive macct-worker.service
 check_enabled linbo-dc-worker.service
 check_active linbo-dc-worker.service
-check_calls \
-    "systemctl stop macct-worker" \
-    "systemctl disable macct-worker" \
-    "systemctl daemon-reload" \
-    "systemctl --root=/ --system --preset-mode=enable-only preset linbo-dc-worker.service" \
-    "systemctl --system daemon-reload" \
-    "systemctl --system is-enabled -- linbo-dc-worker.service" \
-    "systemctl --system --quiet is-active -- linbo-dc-worker.service" \
-    "systemctl --quiet --system start linbo-dc-worker.service"
+check_takeover_calls
 
 # The Python worker installed by hand (install.sh, no package): its unit is still there, so
 # linbo-dc's postinst stops and disables it. The hook file of the hand install is replaced.

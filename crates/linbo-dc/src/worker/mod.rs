@@ -214,7 +214,7 @@ impl Worker {
         };
         let samba_tool = SambaTool::new(&programs.samba_tool, auth, settings.command_timeout)
             .temp_dir(private_dir);
-        let dns = match settings.dns_server() {
+        let dns = match settings.resolved_dns_server() {
             Some((server, source)) => {
                 let from =
                     source.map_or("DNS_SERVER".to_owned(), |file| file.display().to_string());

@@ -60,6 +60,14 @@ fn check(text: &str, env: &[(&str, &str)], key: &str, expect: &str) {
     assert_eq!(actual, expect, "text {text:?}, env {env:?}");
 }
 
+/// The message refusing `text` with the sandbox `dir` as root, the sandbox's path written
+/// `<root>`.
+fn refused_in(dir: &tempfile::TempDir, text: &str) -> String {
+    load_in(&Root::new(dir.path()), text, &[])
+        .expect_err("refused")
+        .replace(&dir.path().display().to_string(), "<root>")
+}
+
 /// A sandbox root with `files` (DC path → content).
 fn sandbox(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -345,12 +353,7 @@ fn the_samba_authentication_file_is_read_at_start() {
         effective_value(&settings, "SAMBA_TOOL_AUTH_FILE"),
         dir.path().join("etc/samba.auth").display().to_string()
     );
-    let sandbox_path = dir.path().display().to_string();
-    let error = |text: &str| {
-        load_in(&root, text, &[])
-            .expect_err("refused")
-            .replace(&sandbox_path, "<root>")
-    };
+    let error = |text: &str| refused_in(&dir, text);
     assert_eq!(
         error("SAMBA_TOOL_AUTH_FILE=/etc/missing.auth\n"),
         "/etc/macct-worker.conf, line 1, SAMBA_TOOL_AUTH_FILE: reading the samba authentication \
@@ -423,12 +426,7 @@ fn the_redis_ca_file_is_read_at_start() {
         plain.warnings
     );
 
-    let sandbox_path = dir.path().display().to_string();
-    let error = |text: &str| {
-        load_in(&root, text, &[])
-            .expect_err("refused")
-            .replace(&sandbox_path, "<root>")
-    };
+    let error = |text: &str| refused_in(&dir, text);
     assert_eq!(
         error("REDIS_URL=rediss://r.lan\nREDIS_CA_FILE=/etc/linbo-dc/missing.pem\n"),
         "/etc/macct-worker.conf, line 2, REDIS_CA_FILE: reading the CA file \
@@ -941,7 +939,7 @@ fn the_dns_server_is_the_key_or_the_nameserver_of_resolv_conf() {
     let root = Root::new(dir.path());
     let from_file = load_in(&root, "", &[]).expect("valid");
     assert_eq!(
-        from_file.dns_server(),
+        from_file.resolved_dns_server(),
         Some((
             "10.0.0.1:53".parse().expect("address"),
             Some(PathBuf::from("/etc/resolv.conf"))
@@ -949,12 +947,15 @@ fn the_dns_server_is_the_key_or_the_nameserver_of_resolv_conf() {
     );
     let given = load_in(&root, "DNS_SERVER=127.0.0.1:5353\n", &[]).expect("valid");
     assert_eq!(
-        given.dns_server(),
+        given.resolved_dns_server(),
         Some(("127.0.0.1:5353".parse().expect("address"), None))
     );
     assert_eq!(effective_value(&given, "DNS_SERVER"), "127.0.0.1:5353");
     let bare = load_in(&root, "DNS_SERVER=10.0.0.3\n", &[]).expect("valid");
-    assert_eq!(bare.dns_server().map(|(server, _)| server.port()), Some(53));
+    assert_eq!(
+        bare.resolved_dns_server().map(|(server, _)| server.port()),
+        Some(53)
+    );
     let nothing = load_in(&Root::new(sandbox(&[]).path()), "", &[]).expect("valid");
-    assert_eq!(nothing.dns_server(), None);
+    assert_eq!(nothing.resolved_dns_server(), None);
 }

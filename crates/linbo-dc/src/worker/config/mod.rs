@@ -431,7 +431,7 @@ pub struct Settings {
     /// `SAMBA_DNS_SERVER`: the server argument of `samba-tool dns delete`.
     pub samba_dns_server: String,
     /// `DNS_SERVER`; `None`: the first `nameserver` of `/etc/resolv.conf`
-    /// ([`dns_server`](Settings::dns_server), read when the worker starts).
+    /// ([`resolved_dns_server`](Settings::resolved_dns_server), read when the worker starts).
     pub dns_server: Option<SocketAddr>,
     /// `REV_DNS_OCTETS`, 1..=3.
     pub rev_dns_octets: u8,
@@ -832,7 +832,7 @@ impl Settings {
     /// The DNS server verification asks: `DNS_SERVER`, else the first `nameserver` of
     /// `/etc/resolv.conf` under the root (port 53), with the file it came from; `None` when
     /// neither names one.
-    pub fn dns_server(&self) -> Option<(SocketAddr, Option<PathBuf>)> {
+    pub fn resolved_dns_server(&self) -> Option<(SocketAddr, Option<PathBuf>)> {
         if let Some(server) = self.dns_server {
             return Some((server, None));
         }
